@@ -1,0 +1,65 @@
+#pragma once
+// The contract between what runs (model kernels on a Device, collectives in the trainer)
+// and what it would cost on the simulated mesh.
+//
+// A Device runs each kernel for real on the host and then describes it to its CostSink
+// (if one is attached) as a KernelRecord: what kind of kernel, its shape, how many
+// floating-point operations and memory bytes it needs. The trainer describes each
+// gradient collective as a CollectiveRecord. The mesh cost model (accel/mesh_*) is a
+// CostSink that turns these records into simulated time on a Timeline; tests can attach
+// a recording sink instead. Records are delivered in program order on the thread that
+// issued the work; a sink need not be thread-safe.
+#include <cstdint>
+#include <string_view>
+
+namespace dojo::accel {
+
+enum class Precision { kFp32, kBf16 };
+
+enum class KernelKind {
+  kGemm,         // (batched) matrix multiply; m, n, k, batch are set
+  kAttention,    // fused softmax/scale inside attention (the GEMMs are separate kGemm records)
+  kElementwise,  // adds, GELU, scaling, masking, copies
+  kReduction,    // LayerNorm, softmax, losses, norms
+  kOptimizer,    // AdamW update over the parameter arena
+};
+
+struct KernelRecord {
+  std::string_view name;   // kernel name, e.g. "attn.qkv" (valid only during the call)
+  std::string_view layer;  // innermost layer scope, e.g. "encoder.3" ("" outside any)
+  KernelKind kind = KernelKind::kElementwise;
+  Precision precision = Precision::kFp32;
+  bool backward = false;  // part of the backward pass
+  double flops = 0;       // floating-point operations; one multiply-add counts 2
+  double bytes = 0;       // bytes read plus bytes written
+  // GEMM shape: C(m, n) += A(m, k) * B(k, n), `batch` times. Zero for other kinds.
+  std::int64_t m = 0, n = 0, k = 0, batch = 0;
+};
+
+enum class CollectiveKind { kAllReduce, kBroadcast };
+
+struct CollectiveRecord {
+  std::string_view name;  // e.g. "grad_bucket.3"
+  CollectiveKind kind = CollectiveKind::kAllReduce;
+  double bytes = 0;  // payload per rank
+  int ranks = 1;     // data-parallel replicas taking part
+  // true: issued now and overlaps with the kernels that follow (a gradient bucket during
+  // backward); false: the issuing thread waits for it to finish.
+  bool async = false;
+};
+
+class CostSink {
+ public:
+  virtual ~CostSink() = default;
+  virtual void on_kernel(const KernelRecord& record) = 0;
+  virtual void on_collective(const CollectiveRecord& record) = 0;
+};
+
+}  // namespace dojo::accel
+
+namespace dojo::accel {
+const char* to_string(KernelKind kind);
+const char* to_string(Precision precision);
+// "fp32" or "bf16"; throws InvalidArgument naming the value otherwise.
+Precision parse_precision(std::string_view name);
+}  // namespace dojo::accel

@@ -1,0 +1,118 @@
+#pragma once
+// Communicator: one rank's view of a group of ranks. Point-to-point messages, barrier,
+// broadcast and all-gather of small values; the all-reduce algorithms (allreduce.hpp)
+// are built on top of the point-to-point calls.
+//
+// Backends (one file each): MPI (mpi_communicator.hpp), gloo over TCP bootstrapped
+// through MPI (gloo_communicator.hpp), and ranks-as-threads in one process
+// (local_communicator.hpp) for tests over many rank counts.
+//
+// Every blocking call has a deadline of timeout() (default 5 minutes). A peer that does
+// not answer in time produces dojo::Timeout naming it; a failed transport produces
+// dojo::CommError naming it. A communicator object is used by one thread at a time.
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace dojo::comm {
+
+using Millis = std::chrono::milliseconds;
+inline constexpr Millis kDefaultTimeout{300'000};
+inline constexpr int kMaxUserTag = (1 << 20) - 1;
+inline constexpr int kInternalTag = 1 << 20;  // tags used by the default collectives
+
+enum class ReduceOp { kSum, kAverage };
+
+// A pending isend/irecv. Move-only; wait() on its communicator completes it. A request
+// that is destroyed before completion is cancelled where the backend allows (and must
+// not be destroyed while the peer may still write into its buffer).
+class RequestImpl {
+ public:
+  virtual ~RequestImpl() = default;
+  // Blocks until the transfer has completed; throws Timeout after `timeout`.
+  virtual void wait(Millis timeout) = 0;
+  virtual int peer() const = 0;
+};
+
+class Request {
+ public:
+  Request() = default;
+  explicit Request(std::unique_ptr<RequestImpl> impl) : impl_(std::move(impl)) {}
+  bool pending() const { return impl_ != nullptr; }
+  // Completes the request (no-op if none is pending).
+  void wait(Millis timeout) {
+    if (impl_) {
+      impl_->wait(timeout);
+      impl_.reset();
+    }
+  }
+
+ private:
+  std::unique_ptr<RequestImpl> impl_;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string_view backend() const = 0;  // "mpi", "gloo", "local"
+
+  Millis timeout() const { return timeout_; }
+  void set_timeout(Millis timeout) { timeout_ = timeout; }
+
+  // Non-blocking point-to-point. The buffer must stay valid until the request is waited
+  // on. Messages from one sender to one receiver with the same tag arrive in order; a
+  // receive must name the exact size the sender sends. Tags are in [0, 2^20).
+  virtual Request isend(std::span<const std::byte> data, int peer, int tag) = 0;
+  virtual Request irecv(std::span<std::byte> data, int peer, int tag) = 0;
+  void wait(Request& request) { request.wait(timeout_); }
+
+  // Collectives. The defaults are built on isend/irecv with reserved tags (>= kInternalTag);
+  // backends override them with their own when they have better ones.
+  virtual void barrier();
+  // Copies `data` from `root` into every other rank's `data` (same size on every rank).
+  virtual void broadcast(std::span<std::byte> data, int root);
+  // Every rank passes the same number of bytes; returns size() * mine.size() bytes,
+  // rank r's contribution at offset r * mine.size().
+  virtual std::vector<std::byte> all_gather(std::span<const std::byte> mine);
+
+  // The backend's own all-reduce (MPI_Allreduce, gloo's ring) when it has one;
+  // `has_native_allreduce()` tells. Used by the "mpi" and "gloo" algorithms.
+  virtual bool has_native_allreduce() const { return false; }
+  virtual void native_allreduce(std::span<float> data, ReduceOp op);
+
+ private:
+  Millis timeout_ = kDefaultTimeout;
+};
+
+// Typed conveniences over the byte-level calls.
+template <typename T>
+std::vector<T> all_gather_value(Communicator& comm, const T& mine) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  auto bytes = comm.all_gather(std::as_bytes(std::span(&mine, 1)));
+  std::vector<T> out(static_cast<std::size_t>(comm.size()));
+  std::memcpy(out.data(), bytes.data(), bytes.size());
+  return out;
+}
+
+template <typename T>
+void broadcast_span(Communicator& comm, std::span<T> data, int root) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  comm.broadcast(std::as_writable_bytes(data), root);
+}
+
+// Variable-size gather of byte strings to every rank (two all-gathers: sizes, then
+// payloads padded to the largest). For small metadata (manifests, config hashes).
+std::vector<std::vector<std::byte>> all_gather_bytes(Communicator& comm,
+                                                     std::span<const std::byte> mine);
+
+}  // namespace dojo::comm

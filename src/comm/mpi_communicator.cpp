@@ -1,0 +1,183 @@
+#include "comm/mpi_communicator.hpp"
+
+#include <chrono>
+#include <climits>
+#include <thread>
+
+namespace dojo::comm {
+namespace {
+
+// MPI counts are int: larger messages go as several pieces of at most this many bytes.
+constexpr std::size_t kMaxPieceBytes = std::size_t{1} << 30;
+
+int to_int_count(std::size_t bytes, std::string_view what) {
+  DOJO_CHECK(bytes <= static_cast<std::size_t>(INT_MAX), InvalidArgument,
+             "{}: {} bytes exceed MPI's int count limit; split the message", what, bytes);
+  return static_cast<int>(bytes);
+}
+
+// Spin briefly (a message between ranks on one host lands within microseconds), then
+// back off to sleeping so a waiting thread does not steal a core from compute.
+template <typename Done>
+bool poll_until(Done done, Millis timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto deadline = start + timeout;
+  auto nap = std::chrono::microseconds(5);
+  for (std::uint64_t spins = 0;; ++spins) {
+    if (done()) return true;
+    if ((spins & 63) != 0) continue;
+    const auto now = Clock::now();
+    if (now >= deadline) return false;
+    if (now - start > std::chrono::microseconds(200)) {
+      std::this_thread::sleep_for(nap);
+      nap = std::min(nap * 2, std::chrono::microseconds(500));
+    }
+  }
+}
+
+class MpiRequest final : public RequestImpl {
+ public:
+  MpiRequest(MPI_Request request, int peer, int tag, bool is_recv, int rank)
+      : request_(request), peer_(peer), tag_(tag), is_recv_(is_recv), rank_(rank) {}
+  ~MpiRequest() override {
+    if (request_ != MPI_REQUEST_NULL) {
+      // Only reached on an error path: the job is ending, free what we can.
+      MPI_Cancel(&request_);
+      MPI_Request_free(&request_);
+    }
+  }
+  void wait(Millis timeout) override {
+    int rc = MPI_SUCCESS;
+    const bool done = poll_until(
+        [&] {
+          int flag = 0;
+          rc = MPI_Test(&request_, &flag, MPI_STATUS_IGNORE);
+          return rc != MPI_SUCCESS || flag != 0;
+        },
+        timeout);
+    check_mpi(rc, fmt::format("rank {}: {} rank {} (tag {})", rank_,
+                              is_recv_ ? "receive from" : "send to", peer_, tag_));
+    if (!done) {
+      throw Timeout(fmt::format("rank {}: {} rank {} (tag {}) did not complete within {} ms; "
+                                "rank {} may have died or fallen out of step",
+                                rank_, is_recv_ ? "receive from" : "send to", peer_, tag_,
+                                timeout.count(), peer_),
+                    peer_);
+    }
+  }
+  int peer() const override { return peer_; }
+
+ private:
+  MPI_Request request_;
+  int peer_, tag_;
+  bool is_recv_;
+  int rank_;
+};
+
+}  // namespace
+
+void check_mpi(int rc, std::string_view what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(rc, text, &length);
+  throw CommError(fmt::format("{}: {}", what, std::string_view(text, length)));
+}
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm) {
+  check_mpi(MPI_Comm_dup(comm, &comm_), "MPI_Comm_dup");
+  check_mpi(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+  int* tag_ub = nullptr;
+  int found = 0;
+  MPI_Comm_get_attr(comm_, MPI_TAG_UB, &tag_ub, &found);
+  DOJO_CHECK(found && *tag_ub >= kInternalTag + 64, CommError,
+             "this MPI library allows tags up to {}, dojo needs {}", found ? *tag_ub : -1,
+             kInternalTag + 64);
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (comm_ != MPI_COMM_NULL && !finalized) MPI_Comm_free(&comm_);
+}
+
+Request MpiCommunicator::isend(std::span<const std::byte> data, int peer, int tag) {
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Isend(data.data(), to_int_count(data.size(), "isend"), MPI_BYTE, peer, tag,
+                      comm_, &request),
+            fmt::format("rank {}: MPI_Isend to rank {}", rank_, peer));
+  return Request(std::make_unique<MpiRequest>(request, peer, tag, false, rank_));
+}
+
+Request MpiCommunicator::irecv(std::span<std::byte> data, int peer, int tag) {
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Irecv(data.data(), to_int_count(data.size(), "irecv"), MPI_BYTE, peer, tag,
+                      comm_, &request),
+            fmt::format("rank {}: MPI_Irecv from rank {}", rank_, peer));
+  return Request(std::make_unique<MpiRequest>(request, peer, tag, true, rank_));
+}
+
+void MpiCommunicator::wait_request(MPI_Request& request, int peer, std::string_view what) {
+  int rc = MPI_SUCCESS;
+  const bool done = poll_until(
+      [&] {
+        int flag = 0;
+        rc = MPI_Test(&request, &flag, MPI_STATUS_IGNORE);
+        return rc != MPI_SUCCESS || flag != 0;
+      },
+      timeout());
+  check_mpi(rc, fmt::format("rank {}: {}", rank_, what));
+  if (!done) {
+    throw Timeout(fmt::format("rank {}: {} did not complete within {} ms; a peer rank may "
+                              "have died or fallen out of step",
+                              rank_, what, timeout().count()),
+                  peer);
+  }
+}
+
+void MpiCommunicator::barrier() {
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
+  wait_request(request, -1, "barrier");
+}
+
+void MpiCommunicator::broadcast(std::span<std::byte> data, int root) {
+  for (std::size_t offset = 0; offset < data.size(); offset += kMaxPieceBytes) {
+    const std::size_t piece = std::min(kMaxPieceBytes, data.size() - offset);
+    MPI_Request request = MPI_REQUEST_NULL;
+    check_mpi(MPI_Ibcast(data.data() + offset, static_cast<int>(piece), MPI_BYTE, root, comm_,
+                         &request),
+              "MPI_Ibcast");
+    wait_request(request, root, fmt::format("broadcast from rank {}", root));
+  }
+}
+
+std::vector<std::byte> MpiCommunicator::all_gather(std::span<const std::byte> mine) {
+  std::vector<std::byte> out(mine.size() * static_cast<std::size_t>(size_));
+  const int count = to_int_count(mine.size(), "all_gather");
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Iallgather(mine.data(), count, MPI_BYTE, out.data(), count, MPI_BYTE, comm_,
+                           &request),
+            "MPI_Iallgather");
+  wait_request(request, -1, "all-gather");
+  return out;
+}
+
+void MpiCommunicator::native_allreduce(std::span<float> data, ReduceOp op) {
+  constexpr std::size_t kMaxPieceElems = kMaxPieceBytes / sizeof(float);
+  for (std::size_t offset = 0; offset < data.size(); offset += kMaxPieceElems) {
+    const std::size_t piece = std::min(kMaxPieceElems, data.size() - offset);
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data.data() + offset, static_cast<int>(piece),
+                            MPI_FLOAT, MPI_SUM, comm_),
+              fmt::format("rank {}: MPI_Allreduce", rank_));
+  }
+  if (op == ReduceOp::kAverage) {
+    const float n = static_cast<float>(size_);
+    for (float& x : data) x /= n;
+  }
+}
+
+}  // namespace dojo::comm
