@@ -15,6 +15,8 @@ int register_command(CommandSpec spec) {
   return static_cast<int>(registry().size());
 }
 
-const std::vector<CommandSpec>& registered_commands() { return registry(); }
+const std::vector<CommandSpec>& registered_commands() {
+  return registry();
+}
 
 }  // namespace dojo::cli

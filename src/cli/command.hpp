@@ -27,6 +27,7 @@ namespace dojo::cli {
 enum class Runtime {
   kLocal,        // no communicator: one process, no MPI
   kDistributed,  // a world communicator (MPI under mpirun/srun, else a single rank)
+  kMpi,          // always MPI (an MPI singleton when started without a launcher)
 };
 
 struct Context {
@@ -52,7 +53,6 @@ const std::vector<CommandSpec>& registered_commands();
 
 }  // namespace dojo::cli
 
-#define DOJO_COMMAND(id, group, name, help, runtime, setup)        \
-  [[maybe_unused]] const int dojo_command_##id =                   \
-      ::dojo::cli::register_command(::dojo::cli::CommandSpec{      \
-          group, name, help, ::dojo::cli::Runtime::runtime, setup})
+#define DOJO_COMMAND(id, group, name, help, runtime, setup)                     \
+  [[maybe_unused]] const int dojo_command_##id = ::dojo::cli::register_command( \
+      ::dojo::cli::CommandSpec{group, name, help, ::dojo::cli::Runtime::runtime, setup})

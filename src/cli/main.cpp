@@ -47,9 +47,8 @@ int main(int argc, char** argv) {
     if (!spec->group.empty()) {
       auto& group = groups[spec->group];
       if (group == nullptr) {
-        group = app.add_subcommand(spec->group, spec->group == "bench"
-                                                    ? "measure dojo against its anchors"
-                                                    : spec->group);
+        group = app.add_subcommand(
+            spec->group, spec->group == "bench" ? "measure dojo against its anchors" : spec->group);
         group->require_subcommand(1);
       }
       parent = group;
@@ -70,8 +69,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<comm::Runtime> runtime;
     try {
       cli::Context context;
-      if (spec->runtime == cli::Runtime::kDistributed) {
-        runtime = std::make_unique<comm::Runtime>();
+      if (spec->runtime != cli::Runtime::kLocal) {
+        runtime = std::make_unique<comm::Runtime>(spec->runtime == cli::Runtime::kMpi);
         context.world = &runtime->world();
         context.local_rank = runtime->local_rank();
         context.local_size = runtime->local_size();

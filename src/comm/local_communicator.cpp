@@ -18,8 +18,8 @@ class LocalRecvRequest final : public RequestImpl {
   void wait(Millis timeout) override {
     const auto key = std::make_tuple(source_, dest_, tag_, seq_);
     std::unique_lock lock(world_->mutex_);
-    const bool arrived = world_->arrived_.wait_for(
-        lock, timeout, [&] { return world_->mailbox_.count(key) != 0; });
+    const bool arrived =
+        world_->arrived_.wait_for(lock, timeout, [&] { return world_->mailbox_.count(key) != 0; });
     if (!arrived) {
       throw Timeout(fmt::format("rank {}: no message from rank {} (tag {}) within {} ms; "
                                 "rank {} may have died or fallen out of step",
@@ -30,8 +30,8 @@ class LocalRecvRequest final : public RequestImpl {
     lock.unlock();
     const auto& payload = node.mapped();
     DOJO_CHECK(payload.size() == out_.size(), CommError,
-               "rank {}: message from rank {} (tag {}) has {} bytes, the receive expects {}",
-               dest_, source_, tag_, payload.size(), out_.size());
+               "rank {}: message from rank {} (tag {}) has {} bytes, the receive expects {}", dest_,
+               source_, tag_, payload.size(), out_.size());
     if (!payload.empty()) std::memcpy(out_.data(), payload.data(), payload.size());
   }
   int peer() const override { return source_; }

@@ -106,16 +106,16 @@ MpiCommunicator::~MpiCommunicator() {
 
 Request MpiCommunicator::isend(std::span<const std::byte> data, int peer, int tag) {
   MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(MPI_Isend(data.data(), to_int_count(data.size(), "isend"), MPI_BYTE, peer, tag,
-                      comm_, &request),
+  check_mpi(MPI_Isend(data.data(), to_int_count(data.size(), "isend"), MPI_BYTE, peer, tag, comm_,
+                      &request),
             fmt::format("rank {}: MPI_Isend to rank {}", rank_, peer));
   return Request(std::make_unique<MpiRequest>(request, peer, tag, false, rank_));
 }
 
 Request MpiCommunicator::irecv(std::span<std::byte> data, int peer, int tag) {
   MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(MPI_Irecv(data.data(), to_int_count(data.size(), "irecv"), MPI_BYTE, peer, tag,
-                      comm_, &request),
+  check_mpi(MPI_Irecv(data.data(), to_int_count(data.size(), "irecv"), MPI_BYTE, peer, tag, comm_,
+                      &request),
             fmt::format("rank {}: MPI_Irecv from rank {}", rank_, peer));
   return Request(std::make_unique<MpiRequest>(request, peer, tag, true, rank_));
 }
@@ -148,9 +148,9 @@ void MpiCommunicator::broadcast(std::span<std::byte> data, int root) {
   for (std::size_t offset = 0; offset < data.size(); offset += kMaxPieceBytes) {
     const std::size_t piece = std::min(kMaxPieceBytes, data.size() - offset);
     MPI_Request request = MPI_REQUEST_NULL;
-    check_mpi(MPI_Ibcast(data.data() + offset, static_cast<int>(piece), MPI_BYTE, root, comm_,
-                         &request),
-              "MPI_Ibcast");
+    check_mpi(
+        MPI_Ibcast(data.data() + offset, static_cast<int>(piece), MPI_BYTE, root, comm_, &request),
+        "MPI_Ibcast");
     wait_request(request, root, fmt::format("broadcast from rank {}", root));
   }
 }
@@ -159,9 +159,9 @@ std::vector<std::byte> MpiCommunicator::all_gather(std::span<const std::byte> mi
   std::vector<std::byte> out(mine.size() * static_cast<std::size_t>(size_));
   const int count = to_int_count(mine.size(), "all_gather");
   MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(MPI_Iallgather(mine.data(), count, MPI_BYTE, out.data(), count, MPI_BYTE, comm_,
-                           &request),
-            "MPI_Iallgather");
+  check_mpi(
+      MPI_Iallgather(mine.data(), count, MPI_BYTE, out.data(), count, MPI_BYTE, comm_, &request),
+      "MPI_Iallgather");
   wait_request(request, -1, "all-gather");
   return out;
 }
@@ -170,8 +170,8 @@ void MpiCommunicator::native_allreduce(std::span<float> data, ReduceOp op) {
   constexpr std::size_t kMaxPieceElems = kMaxPieceBytes / sizeof(float);
   for (std::size_t offset = 0; offset < data.size(); offset += kMaxPieceElems) {
     const std::size_t piece = std::min(kMaxPieceElems, data.size() - offset);
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data.data() + offset, static_cast<int>(piece),
-                            MPI_FLOAT, MPI_SUM, comm_),
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data.data() + offset, static_cast<int>(piece), MPI_FLOAT,
+                            MPI_SUM, comm_),
               fmt::format("rank {}: MPI_Allreduce", rank_));
   }
   if (op == ReduceOp::kAverage) {

@@ -25,8 +25,7 @@ Runtime::Runtime(bool force_mpi) {
     return;
   }
   int provided = 0;
-  check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided),
-            "MPI_Init_thread");
+  check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
   mpi_initialized_ = true;
   DOJO_CHECK(provided >= MPI_THREAD_SERIALIZED, CommError,
              "MPI_Init_thread: dojo needs MPI_THREAD_SERIALIZED (level {}), the MPI library "
@@ -36,8 +35,8 @@ Runtime::Runtime(bool force_mpi) {
   log::set_rank(world->rank(), world->size());
   // Ranks sharing this host, for thread placement.
   MPI_Comm node = MPI_COMM_NULL;
-  check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world->rank(),
-                                MPI_INFO_NULL, &node),
+  check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world->rank(), MPI_INFO_NULL,
+                                &node),
             "MPI_Comm_split_type");
   MPI_Comm_rank(node, &local_rank_);
   MPI_Comm_size(node, &local_size_);

@@ -56,18 +56,17 @@ class InternalError : public Error {
 
 }  // namespace dojo
 
-#define DOJO_CHECK(cond, Type, ...)                               \
-  do {                                                            \
-    if (!(cond)) [[unlikely]] {                                   \
-      throw ::dojo::Type(::fmt::format(__VA_ARGS__));             \
-    }                                                             \
+#define DOJO_CHECK(cond, Type, ...)                   \
+  do {                                                \
+    if (!(cond)) [[unlikely]] {                       \
+      throw ::dojo::Type(::fmt::format(__VA_ARGS__)); \
+    }                                                 \
   } while (0)
 
-#define DOJO_ASSERT(cond, ...)                                                        \
-  do {                                                                                \
-    if (!(cond)) [[unlikely]] {                                                       \
-      throw ::dojo::InternalError(::fmt::format("internal error at {}:{}: {} ({})",  \
-                                                __FILE__, __LINE__, #cond,            \
-                                                ::fmt::format(__VA_ARGS__)));         \
-    }                                                                                 \
+#define DOJO_ASSERT(cond, ...)                                                                 \
+  do {                                                                                         \
+    if (!(cond)) [[unlikely]] {                                                                \
+      throw ::dojo::InternalError(::fmt::format("internal error at {}:{}: {} ({})", __FILE__,  \
+                                                __LINE__, #cond, ::fmt::format(__VA_ARGS__))); \
+    }                                                                                          \
   } while (0)

@@ -1,0 +1,102 @@
+#include "comm/allreduce.hpp"
+
+#include "comm/allreduce_recursive_doubling.hpp"
+#include "comm/allreduce_ring.hpp"
+
+namespace dojo::comm {
+
+std::string_view to_string(Algorithm algorithm) {
+  switch (algorithm) {
+    case Algorithm::kAuto:
+      return "auto";
+    case Algorithm::kRing:
+      return "ring";
+    case Algorithm::kRecursiveDoubling:
+      return "recursive_doubling";
+    case Algorithm::kMpi:
+      return "mpi";
+    case Algorithm::kGloo:
+      return "gloo";
+  }
+  return "?";
+}
+
+Algorithm parse_algorithm(std::string_view name) {
+  for (auto a : {Algorithm::kAuto, Algorithm::kRing, Algorithm::kRecursiveDoubling, Algorithm::kMpi,
+                 Algorithm::kGloo}) {
+    if (name == to_string(a)) return a;
+  }
+  if (name == "rd") return Algorithm::kRecursiveDoubling;
+  throw InvalidArgument(fmt::format(
+      "all-reduce algorithm '{}' is not one of: auto, ring, recursive_doubling (rd), mpi, gloo",
+      name));
+}
+
+// Crossover points from `dojo bench allreduce --algo all` on Open MPI 4.1 shared memory
+// (see the numbers in docs/comm.md): below kSmallBytes a message is latency-bound and
+// recursive doubling's log2(n) rounds win; above it the ring's 2(n-1)/n traffic wins.
+// On the gloo backend every message pays TCP latency, so the crossover is higher.
+Algorithm choose_algorithm(const Communicator& comm, std::size_t bytes) {
+  constexpr std::size_t kSmallBytesMpi = 16 * 1024;
+  constexpr std::size_t kSmallBytesGloo = 256 * 1024;
+  if (comm.size() == 1) return Algorithm::kRing;  // a no-op either way
+  const bool gloo = comm.backend() == "gloo";
+  if (bytes < (gloo ? kSmallBytesGloo : kSmallBytesMpi)) {
+    // MPI's own small-message path (shared-memory fast boxes) beats p2p round trips.
+    return comm.backend() == "mpi" ? Algorithm::kMpi : Algorithm::kRecursiveDoubling;
+  }
+  return Algorithm::kRing;
+}
+
+Allreducer::Allreducer(Communicator& comm, Algorithm algorithm)
+    : comm_(comm), algorithm_(algorithm) {
+  if (algorithm == Algorithm::kMpi || algorithm == Algorithm::kGloo) {
+    const std::string_view needed = algorithm == Algorithm::kMpi ? "mpi" : "gloo";
+    DOJO_CHECK(comm.backend() == needed && comm.has_native_allreduce(), InvalidArgument,
+               "all-reduce algorithm '{}' needs the {} backend, this communicator is {}",
+               to_string(algorithm), needed, comm.backend());
+  }
+}
+
+Allreducer::~Allreducer() = default;
+
+void Allreducer::run(std::span<float> data, ReduceOp op) {
+  Algorithm algorithm = algorithm_;
+  if (algorithm == Algorithm::kAuto) algorithm = choose_algorithm(comm_, data.size_bytes());
+  switch (algorithm) {
+    case Algorithm::kRing:
+      if (!ring_) ring_ = std::make_unique<AllreduceRing>(comm_);
+      ring_->run(data, op);
+      return;
+    case Algorithm::kRecursiveDoubling:
+      if (!doubling_) doubling_ = std::make_unique<AllreduceRecursiveDoubling>(comm_);
+      doubling_->run(data, op);
+      return;
+    case Algorithm::kMpi:
+    case Algorithm::kGloo:
+      comm_.native_allreduce(data, op);
+      return;
+    case Algorithm::kAuto:
+      break;
+  }
+  DOJO_ASSERT(false, "unhandled algorithm {}", static_cast<int>(algorithm));
+}
+
+void allreduce(Communicator& comm, std::span<float> data, ReduceOp op, Algorithm algorithm) {
+  Allreducer(comm, algorithm).run(data, op);
+}
+
+void add_into(std::span<float> dst, std::span<const float> src) {
+  DOJO_ASSERT(dst.size() == src.size(), "add_into sizes {} vs {}", dst.size(), src.size());
+  float* __restrict d = dst.data();
+  const float* __restrict s = src.data();
+  const std::size_t n = dst.size();
+  for (std::size_t i = 0; i < n; ++i) d[i] += s[i];
+}
+
+void divide_by(std::span<float> data, int ranks) {
+  const float n = static_cast<float>(ranks);
+  for (float& x : data) x /= n;
+}
+
+}  // namespace dojo::comm
