@@ -1,0 +1,240 @@
+#include "train/config.hpp"
+
+#include <xxhash.h>
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace dojo::train {
+namespace {
+
+// One configuration key: how to read it into TrainConfig and how to write it back.
+struct Field {
+  std::function<void(TrainConfig&, const YAML::Node&, const std::string& key)> read;
+  std::function<YAML::Node(const TrainConfig&)> write;
+};
+
+std::string describe(const YAML::Node& node) {
+  std::ostringstream out;
+  out << node;
+  return out.str();
+}
+
+template <typename T>
+T scalar(const YAML::Node& node, const std::string& key, const char* expected) {
+  DOJO_CHECK(node.IsScalar(), InvalidArgument, "config key '{}': expected {}, got '{}'", key,
+             expected, describe(node));
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    throw InvalidArgument(
+        fmt::format("config key '{}': '{}' is not {}", key, node.Scalar(), expected));
+  }
+}
+
+// Field makers. `get` returns a reference to the member inside a config.
+template <typename Get>
+Field int_field(Get get, std::int64_t min, std::int64_t max = INT64_MAX) {
+  return {[=](TrainConfig& c, const YAML::Node& n, const std::string& key) {
+            const auto v = scalar<std::int64_t>(n, key, "an integer");
+            DOJO_CHECK(v >= min && v <= max, InvalidArgument,
+                       "config key '{}': {} is out of range [{}, {}]", key, v, min, max);
+            get(c) = static_cast<std::remove_reference_t<decltype(get(c))>>(v);
+          },
+          [=](const TrainConfig& c) { return YAML::Node(get(const_cast<TrainConfig&>(c))); }};
+}
+
+template <typename Get>
+Field real_field(Get get, double min, double max, bool min_exclusive = false) {
+  return {[=](TrainConfig& c, const YAML::Node& n, const std::string& key) {
+            const auto v = scalar<double>(n, key, "a number");
+            const bool ok = (min_exclusive ? v > min : v >= min) && v <= max;
+            DOJO_CHECK(ok, InvalidArgument, "config key '{}': {} is out of range {}{}, {}]", key, v,
+                       min_exclusive ? "(" : "[", min, max);
+            get(c) = v;
+          },
+          [=](const TrainConfig& c) { return YAML::Node(get(const_cast<TrainConfig&>(c))); }};
+}
+
+template <typename Get>
+Field bool_field(Get get) {
+  return {[=](TrainConfig& c, const YAML::Node& n, const std::string& key) {
+            get(c) = scalar<bool>(n, key, "true or false");
+          },
+          [=](const TrainConfig& c) { return YAML::Node(get(const_cast<TrainConfig&>(c))); }};
+}
+
+template <typename Get>
+Field string_field(Get get, std::vector<std::string> allowed = {}) {
+  return {[=](TrainConfig& c, const YAML::Node& n, const std::string& key) {
+            auto v = n.IsNull() ? std::string() : scalar<std::string>(n, key, "a string");
+            if (!allowed.empty()) {
+              bool ok = false;
+              std::string list;
+              for (const auto& a : allowed) {
+                ok = ok || a == v;
+                list += (list.empty() ? "" : ", ") + a;
+              }
+              DOJO_CHECK(ok, InvalidArgument, "config key '{}': '{}' is not one of: {}", key, v,
+                         list);
+            }
+            get(c) = v;
+          },
+          [=](const TrainConfig& c) { return YAML::Node(get(const_cast<TrainConfig&>(c))); }};
+}
+
+template <typename Get>
+Field string_list_field(Get get) {
+  return {[=](TrainConfig& c, const YAML::Node& n, const std::string& key) {
+            std::vector<std::string> out;
+            if (n.IsScalar()) {
+              out.push_back(n.Scalar());
+            } else if (n.IsSequence()) {
+              for (const auto& item : n) out.push_back(scalar<std::string>(item, key, "a path"));
+            } else if (!n.IsNull()) {
+              throw InvalidArgument(fmt::format(
+                  "config key '{}': expected a list of paths, got '{}'", key, describe(n)));
+            }
+            get(c) = out;
+          },
+          [=](const TrainConfig& c) {
+            YAML::Node n(YAML::NodeType::Sequence);
+            for (const auto& s : get(const_cast<TrainConfig&>(c))) n.push_back(s);
+            return n;
+          }};
+}
+
+#define DOJO_MEMBER(path)        \
+  [](TrainConfig & c) -> auto& { \
+    return c.path;               \
+  }
+
+const std::map<std::string, Field>& schema() {
+  static const std::map<std::string, Field> fields = {
+      {"model", string_field(DOJO_MEMBER(model))},
+      {"precision", string_field(DOJO_MEMBER(precision), {"fp32", "bf16"})},
+      {"data.shards", string_field(DOJO_MEMBER(data.shards))},
+      {"data.videos", string_list_field(DOJO_MEMBER(data.videos))},
+      {"data.eval_shards", string_field(DOJO_MEMBER(data.eval_shards))},
+      {"data.workers", int_field(DOJO_MEMBER(data.workers), 1, 64)},
+      {"data.prefetch", int_field(DOJO_MEMBER(data.prefetch), 1, 1024)},
+      {"data.augment", bool_field(DOJO_MEMBER(data.augment))},
+      {"train.steps", int_field(DOJO_MEMBER(train.steps), 1)},
+      {"train.global_batch", int_field(DOJO_MEMBER(train.global_batch), 1)},
+      {"train.micro_batch", int_field(DOJO_MEMBER(train.micro_batch), 0)},
+      {"train.lr", real_field(DOJO_MEMBER(train.lr), 0, 10, true)},
+      {"train.min_lr", real_field(DOJO_MEMBER(train.min_lr), 0, 10)},
+      {"train.warmup_steps", int_field(DOJO_MEMBER(train.warmup_steps), 0)},
+      {"train.weight_decay", real_field(DOJO_MEMBER(train.weight_decay), 0, 10)},
+      {"train.beta1", real_field(DOJO_MEMBER(train.beta1), 0, 1)},
+      {"train.beta2", real_field(DOJO_MEMBER(train.beta2), 0, 1)},
+      {"train.grad_clip", real_field(DOJO_MEMBER(train.grad_clip), 0, 1e9)},
+      {"train.checkpoint_every", int_field(DOJO_MEMBER(train.checkpoint_every), 0)},
+      {"train.keep_checkpoints", int_field(DOJO_MEMBER(train.keep_checkpoints), 1)},
+      {"train.log_every", int_field(DOJO_MEMBER(train.log_every), 1)},
+      {"train.eval_every", int_field(DOJO_MEMBER(train.eval_every), 0)},
+      {"train.seed", int_field(DOJO_MEMBER(train.seed), 0)},
+      {"train.threads", int_field(DOJO_MEMBER(train.threads), 1, 256)},
+      {"comm.backend", string_field(DOJO_MEMBER(comm.backend), {"mpi", "gloo"})},
+      {"comm.algorithm", string_field(DOJO_MEMBER(comm.algorithm),
+                                      {"auto", "ring", "recursive_doubling", "mpi", "gloo"})},
+      {"comm.bucket_mb", real_field(DOJO_MEMBER(comm.bucket_mb), 0, 4096, true)},
+      {"comm.timeout_s", real_field(DOJO_MEMBER(comm.timeout_s), 0, 86400, true)},
+      {"mesh.preset", string_field(DOJO_MEMBER(mesh.preset))},
+      {"eval.clips", int_field(DOJO_MEMBER(eval.clips), 0)},
+      {"eval.samples", int_field(DOJO_MEMBER(eval.samples), 0, 64)},
+  };
+  return fields;
+}
+
+#undef DOJO_MEMBER
+
+std::string known_keys() {
+  std::string out;
+  for (const auto& [key, field] : schema()) out += (out.empty() ? "" : ", ") + key;
+  return out;
+}
+
+void apply(TrainConfig& config, const std::string& key, const YAML::Node& value,
+           const std::string& origin) {
+  auto it = schema().find(key);
+  DOJO_CHECK(it != schema().end(), InvalidArgument, "{}: unknown config key '{}' (known: {})",
+             origin, key, known_keys());
+  it->second.read(config, value, key);
+}
+
+// Walks nested maps, applying each leaf under its dotted key.
+void apply_tree(TrainConfig& config, const YAML::Node& node, const std::string& prefix,
+                const std::string& origin) {
+  for (const auto& item : node) {
+    const std::string key = prefix + item.first.as<std::string>();
+    if (item.second.IsMap()) {
+      apply_tree(config, item.second, key + ".", origin);
+    } else {
+      apply(config, key, item.second, origin);
+    }
+  }
+}
+
+}  // namespace
+
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
+  TrainConfig config;
+  if (!path.empty()) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(path);
+    } catch (const YAML::BadFile&) {
+      throw IoError(fmt::format("config {}: cannot read the file", path));
+    } catch (const YAML::Exception& e) {
+      throw FormatError(fmt::format("config {}: not valid YAML: {}", path, e.what()));
+    }
+    if (!root.IsNull()) {
+      DOJO_CHECK(root.IsMap(), FormatError, "config {}: expected a mapping of keys at the top",
+                 path);
+      apply_tree(config, root, "", "config " + path);
+    }
+  }
+  for (const auto& item : overrides) {
+    const auto eq = item.find('=');
+    DOJO_CHECK(eq != std::string::npos && eq > 0, InvalidArgument, "--set '{}': expected key=value",
+               item);
+    YAML::Node value;
+    try {
+      value = YAML::Load(item.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      throw InvalidArgument(fmt::format("--set '{}': value is not valid YAML: {}", item, e.what()));
+    }
+    apply(config, item.substr(0, eq), value, "--set");
+  }
+  DOJO_CHECK(config.train.min_lr <= config.train.lr, InvalidArgument,
+             "config key 'train.min_lr': {} is above train.lr = {}", config.train.min_lr,
+             config.train.lr);
+  return config;
+}
+
+std::string to_yaml(const TrainConfig& config) {
+  YAML::Node root;
+  for (const auto& [key, field] : schema()) {
+    const auto dot = key.find('.');  // keys are "name" or "section.name"
+    if (dot == std::string::npos) {
+      root[key] = field.write(config);
+    } else {
+      root[key.substr(0, dot)][key.substr(dot + 1)] = field.write(config);
+    }
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string config_hash(const TrainConfig& config) {
+  const std::string text = to_yaml(config);
+  return fmt::format("{:016x}", XXH64(text.data(), text.size(), 0));
+}
+
+}  // namespace dojo::train
