@@ -13,12 +13,6 @@ int mod(int a, int n) {
   return ((a % n) + n) % n;
 }
 
-std::span<const std::byte> bytes_of(std::span<const float> s) {
-  return std::as_bytes(s);
-}
-std::span<std::byte> bytes_of(std::span<float> s) {
-  return std::as_writable_bytes(s);
-}
 }  // namespace
 
 AllreduceRing::AllreduceRing(Communicator& comm, std::size_t segment_bytes)
@@ -43,60 +37,69 @@ AllreduceRing::Chunk AllreduceRing::chunk(std::size_t total, int index) const {
 
 void AllreduceRing::run(std::span<float> data, ReduceOp op) {
   if (size_ == 1 || data.empty()) return;  // the sum (and average) of one rank is itself
-  reduce_scatter(data);
-  if (op == ReduceOp::kAverage) {
-    // Divide the one chunk this rank owns; the all-gather copies it everywhere.
-    const Chunk own = chunk(data.size(), mod(rank_ + 1, size_));
-    divide_by(data.subspan(own.offset, own.count), size_);
-  }
-  all_gather(data);
-}
+  const std::size_t total = data.size();
+  auto segments = [&](const Chunk& c) { return (c.count + segment_elems_ - 1) / segment_elems_; };
+  auto segment = [&](const Chunk& c, std::size_t k) {
+    const std::size_t begin = k * segment_elems_;
+    return data.subspan(c.offset + begin, std::min(segment_elems_, c.count - begin));
+  };
 
-void AllreduceRing::reduce_scatter(std::span<float> data) {
+  // All-gather receives land directly in their final place and never overlap anything
+  // this rank reads or writes before they arrive, so all of them are posted up front:
+  // step s receives chunk (r - s).
+  std::vector<Request> gather_recvs;
   for (int step = 0; step < size_ - 1; ++step) {
-    const Chunk send = chunk(data.size(), mod(rank_ - step, size_));
-    const Chunk recv = chunk(data.size(), mod(rank_ - step - 1, size_));
-    const std::size_t send_segments = (send.count + segment_elems_ - 1) / segment_elems_;
-    const std::size_t recv_segments = (recv.count + segment_elems_ - 1) / segment_elems_;
-    auto segment = [&](const Chunk& c, std::size_t k) {
-      const std::size_t begin = k * segment_elems_;
-      return data.subspan(c.offset + begin, std::min(segment_elems_, c.count - begin));
-    };
+    const Chunk c = chunk(total, mod(rank_ - step, size_));
+    for (std::size_t k = 0; k < segments(c); ++k) {
+      gather_recvs.push_back(
+          comm_.irecv(std::as_writable_bytes(segment(c, k)), prev_, kAllGatherTag));
+    }
+  }
+  std::vector<Request> sends;
+
+  for (int step = 0; step < size_ - 1; ++step) {
+    const bool last = step == size_ - 2;
+    const Chunk send = chunk(total, mod(rank_ - step, size_));
+    const Chunk recv = chunk(total, mod(rank_ - step - 1, size_));
     // The chunk being sent is not written during this step: post all its segments.
-    std::vector<Request> sends;
-    sends.reserve(send_segments);
-    for (std::size_t k = 0; k < send_segments; ++k) {
-      sends.push_back(comm_.isend(bytes_of(segment(send, k)), next_, kReduceScatterTag));
+    for (std::size_t k = 0; k < segments(send); ++k) {
+      sends.push_back(comm_.isend(std::as_bytes(segment(send, k)), next_, kReduceScatterTag));
     }
     // Receive into a double buffer: segment k+1 arrives while segment k is added in.
-    Request recvs[2];
+    const std::size_t n_recv = segments(recv);
+    Request inbox_recv[2];
     auto post_recv = [&](std::size_t k) {
       const std::size_t count = segment(recv, k).size();
-      recvs[k % 2] =
-          comm_.irecv(bytes_of(std::span(inbox_[k % 2]).first(count)), prev_, kReduceScatterTag);
+      inbox_recv[k % 2] = comm_.irecv(std::as_writable_bytes(std::span(inbox_[k % 2]).first(count)),
+                                      prev_, kReduceScatterTag);
     };
-    for (std::size_t k = 0; k < std::min<std::size_t>(2, recv_segments); ++k) post_recv(k);
-    for (std::size_t k = 0; k < recv_segments; ++k) {
-      comm_.wait(recvs[k % 2]);
+    for (std::size_t k = 0; k < std::min<std::size_t>(2, n_recv); ++k) post_recv(k);
+    for (std::size_t k = 0; k < n_recv; ++k) {
+      comm_.wait(inbox_recv[k % 2]);
       auto dst = segment(recv, k);
-      // x_received + x_own: the chunk's running sum comes first, in ring order.
       add_into(dst, std::span<const float>(inbox_[k % 2]).first(dst.size()));
-      if (k + 2 < recv_segments) post_recv(k + 2);
+      if (k + 2 < n_recv) post_recv(k + 2);
+      if (last) {
+        // This segment is now fully reduced: start its all-gather at once (step 0 of the
+        // all-gather sends chunk r + 1, the chunk just finished).
+        if (op == ReduceOp::kAverage) divide_by(dst, size_);
+        sends.push_back(comm_.isend(std::as_bytes(dst), next_, kAllGatherTag));
+      }
     }
-    for (auto& s : sends) comm_.wait(s);
   }
-}
 
-void AllreduceRing::all_gather(std::span<float> data) {
+  // All-gather steps 1..n-2 forward what the previous step received, segment by segment.
+  std::size_t index = 0;
   for (int step = 0; step < size_ - 1; ++step) {
-    const Chunk send = chunk(data.size(), mod(rank_ + 1 - step, size_));
-    const Chunk recv = chunk(data.size(), mod(rank_ - step, size_));
-    Request r = comm_.irecv(bytes_of(data.subspan(recv.offset, recv.count)), prev_, kAllGatherTag);
-    Request s = comm_.isend(bytes_of(std::span<const float>(data.subspan(send.offset, send.count))),
-                            next_, kAllGatherTag);
-    comm_.wait(r);
-    comm_.wait(s);
+    const Chunk c = chunk(total, mod(rank_ - step, size_));
+    for (std::size_t k = 0; k < segments(c); ++k, ++index) {
+      comm_.wait(gather_recvs[index]);
+      if (step + 1 < size_ - 1) {
+        sends.push_back(comm_.isend(std::as_bytes(segment(c, k)), next_, kAllGatherTag));
+      }
+    }
   }
+  for (auto& s : sends) comm_.wait(s);
 }
 
 }  // namespace dojo::comm

@@ -14,6 +14,10 @@
 // rank r holds the full sum of chunk (r + 1) mod n. All-gather, step s: rank r sends
 // chunk (r + 1 - s) mod n and receives chunk (r - s) mod n, copying it into place.
 //
+// Overlap: all-gather receives are posted before the reduce-scatter starts (they land in
+// place), each segment of the last reduce-scatter step is sent on as soon as it is
+// reduced, and later all-gather steps forward each segment as it arrives.
+//
 // Summation order: chunk c is summed as ((x_c + x_{c+1}) + x_{c+2}) + ... around the ring,
 // the same order every run, and the all-gather copies the result, so every rank ends with
 // the same bits. Each rank sends and receives 2(n-1)/n of the buffer in total.
@@ -40,8 +44,6 @@ class AllreduceRing {
     std::size_t count;
   };
   Chunk chunk(std::size_t total, int index) const;
-  void reduce_scatter(std::span<float> data);
-  void all_gather(std::span<float> data);
 
   Communicator& comm_;
   int rank_, size_, next_, prev_;
