@@ -86,8 +86,8 @@ void GradSync::mark_bucket_ready(std::size_t bucket) {
   changed_.notify_all();
 }
 
-void GradSync::mark_layer_ready(std::size_t layer) {
-  bool bucket_done = false;
+std::optional<std::size_t> GradSync::mark_layer_ready(std::size_t layer) {
+  std::optional<std::size_t> bucket_done;
   {
     std::lock_guard lock(mutex_);
     DOJO_CHECK(layer < layer_marked_.size(), InvalidArgument,
@@ -99,10 +99,11 @@ void GradSync::mark_layer_ready(std::size_t layer) {
     const std::size_t b = bucket_of_layer_[layer];
     if (--layers_left_[b] == 0) {
       ready_[b] = 1;
-      bucket_done = true;
+      bucket_done = b;
     }
   }
   if (bucket_done) changed_.notify_all();
+  return bucket_done;
 }
 
 void GradSync::wait() {

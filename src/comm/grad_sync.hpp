@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <thread>
 #include <utility>
@@ -61,7 +62,8 @@ class GradSync {
   void start_step();
   void mark_bucket_ready(std::size_t bucket);
   // A bucket is ready once every layer in it is; marking a layer twice is an error.
-  void mark_layer_ready(std::size_t layer);
+  // Returns the bucket this call made ready, if any.
+  std::optional<std::size_t> mark_layer_ready(std::size_t layer);
   // Blocks until every bucket is all-reduced; rethrows the communication thread's error.
   // Throws Timeout if the buckets are not all marked and reduced within the timeout.
   void wait();
