@@ -1,0 +1,78 @@
+// The dojo executable as a user meets it: --help, --version, subcommand help, usage
+// errors, and the all-reduce benchmark's JSON under a real launcher.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <fmt/format.h>
+#include <unistd.h>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string output;
+};
+
+Result run(const std::string& args, const std::string& launcher = "") {
+  const auto log =
+      std::filesystem::temp_directory_path() / fmt::format("dojo-cli-{}.log", ::getpid());
+  const std::string cmd =
+      fmt::format("{}{} {} > {} 2>&1", launcher, std::getenv("DOJO_BIN"), args, log.string());
+  const int status = std::system(cmd.c_str());
+  std::ifstream in(log);
+  std::string out((std::istreambuf_iterator<char>(in)), {});
+  std::filesystem::remove(log);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, out};
+}
+
+TEST(CliTest, VersionAndHelpWork) {
+  auto r = run("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("dojo "), std::string::npos) << r.output;
+  r = run("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("bench"), std::string::npos) << r.output;
+  r = run("bench allreduce --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--sizes"), std::string::npos) << r.output;
+}
+
+TEST(CliTest, UnknownSubcommandOrBadValueIsAUsageError) {
+  auto r = run("frobnicate");
+  EXPECT_NE(r.exit_code, 0);
+  r = run("bench allreduce --algo butterfly");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("butterfly"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[rank 0/1]"), std::string::npos) << r.output;
+  r = run("bench allreduce --sizes 4Q");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("4Q"), std::string::npos) << r.output;
+}
+
+TEST(CliTest, BenchAllreduceJsonIsCorrectForEveryAlgorithmOnTwoRanks) {
+  const auto r = run("bench allreduce --algo all --sizes 4K,1M --iters 3 --json",
+                     std::string(std::getenv("DOJO_MPIEXEC")) + " -n 2 ");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream lines(r.output);
+  int rows = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    const auto j = nlohmann::json::parse(line);
+    for (const char* key :
+         {"algo", "bytes", "ranks", "time_us_median", "algbw_GBps", "busbw_GBps", "correct"}) {
+      EXPECT_TRUE(j.contains(key)) << key << " in " << line;
+    }
+    EXPECT_TRUE(j["correct"].get<bool>()) << line;
+    EXPECT_EQ(j["ranks"].get<int>(), 2);
+    EXPECT_GT(j["time_us_median"].get<double>(), 0.0);
+    ++rows;
+  }
+  EXPECT_EQ(rows, 2 * 5);  // two sizes x (ring, recursive_doubling, auto, mpi, gloo)
+}
+
+}  // namespace
