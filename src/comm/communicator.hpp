@@ -30,6 +30,12 @@ inline constexpr int kInternalTag = 1 << 20;  // tags used by the default collec
 
 enum class ReduceOp { kSum, kAverage };
 
+// How a backend that polls (MPI) waits for a transfer. kLowLatency spins briefly, then
+// yields the core (sched_yield) so an oversubscribed peer can run, then naps; it is the
+// right choice when the caller has nothing else to do. kBackground spins briefly, then
+// naps with backoff, so a communication thread leaves the cores to compute (GradSync).
+enum class WaitPolicy { kLowLatency, kBackground };
+
 // A pending isend/irecv. Move-only; wait() on its communicator completes it. A request
 // that is destroyed before completion is cancelled where the backend allows (and must
 // not be destroyed while the peer may still write into its buffer).
@@ -37,7 +43,7 @@ class RequestImpl {
  public:
   virtual ~RequestImpl() = default;
   // Blocks until the transfer has completed; throws Timeout after `timeout`.
-  virtual void wait(Millis timeout) = 0;
+  virtual void wait(Millis timeout, WaitPolicy policy) = 0;
   virtual int peer() const = 0;
 };
 
@@ -47,9 +53,9 @@ class Request {
   explicit Request(std::unique_ptr<RequestImpl> impl) : impl_(std::move(impl)) {}
   bool pending() const { return impl_ != nullptr; }
   // Completes the request (no-op if none is pending).
-  void wait(Millis timeout) {
+  void wait(Millis timeout, WaitPolicy policy = WaitPolicy::kLowLatency) {
     if (impl_) {
-      impl_->wait(timeout);
+      impl_->wait(timeout, policy);
       impl_.reset();
     }
   }
@@ -68,13 +74,15 @@ class Communicator {
 
   Millis timeout() const { return timeout_; }
   void set_timeout(Millis timeout) { timeout_ = timeout; }
+  WaitPolicy wait_policy() const { return wait_policy_; }
+  void set_wait_policy(WaitPolicy policy) { wait_policy_ = policy; }
 
   // Non-blocking point-to-point. The buffer must stay valid until the request is waited
   // on. Messages from one sender to one receiver with the same tag arrive in order; a
   // receive must name the exact size the sender sends. Tags are in [0, 2^20).
   virtual Request isend(std::span<const std::byte> data, int peer, int tag) = 0;
   virtual Request irecv(std::span<std::byte> data, int peer, int tag) = 0;
-  void wait(Request& request) { request.wait(timeout_); }
+  void wait(Request& request) { request.wait(timeout_, wait_policy_); }
 
   // Collectives. The defaults are built on isend/irecv with reserved tags (>= kInternalTag);
   // backends override them with their own when they have better ones.
@@ -92,6 +100,7 @@ class Communicator {
 
  private:
   Millis timeout_ = kDefaultTimeout;
+  WaitPolicy wait_policy_ = WaitPolicy::kLowLatency;
 };
 
 // Typed conveniences over the byte-level calls.

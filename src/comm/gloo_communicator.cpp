@@ -154,7 +154,7 @@ class GlooRequest final : public RequestImpl {
   GlooRequest(std::unique_ptr<gloo::transport::UnboundBuffer> buffer, int peer, bool is_recv,
               int rank)
       : buffer_(std::move(buffer)), peer_(peer), is_recv_(is_recv), rank_(rank) {}
-  void wait(Millis timeout) override {
+  void wait(Millis timeout, WaitPolicy) override {
     bool ok = true;
     guarded(is_recv_ ? "receive" : "send", rank_, peer_,
             [&] { ok = is_recv_ ? buffer_->waitRecv(timeout) : buffer_->waitSend(timeout); });

@@ -138,11 +138,15 @@ void GradSync::loop() noexcept {
     lock.unlock();
     std::exception_ptr error;
     const auto start = Clock::now();
+    // Backward is still computing on this rank's cores: wait without spinning.
+    const WaitPolicy policy = comm_.wait_policy();
+    comm_.set_wait_policy(WaitPolicy::kBackground);
     try {
       reducer_.run(grads_.subspan(bucket.offset, bucket.count), options_.op);
     } catch (...) {
       error = std::current_exception();
     }
+    comm_.set_wait_policy(policy);
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     lock.lock();
     step_comm_seconds_ += seconds;

@@ -15,7 +15,7 @@ class LocalRecvRequest final : public RequestImpl {
                    std::uint64_t seq, std::span<std::byte> out)
       : world_(std::move(world)), source_(source), dest_(dest), tag_(tag), seq_(seq), out_(out) {}
 
-  void wait(Millis timeout) override {
+  void wait(Millis timeout, WaitPolicy) override {
     const auto key = std::make_tuple(source_, dest_, tag_, seq_);
     std::unique_lock lock(world_->mutex_);
     const bool arrived =

@@ -4,6 +4,8 @@
 #include <climits>
 #include <thread>
 
+#include <sched.h>
+
 namespace dojo::comm {
 namespace {
 
@@ -16,22 +18,30 @@ int to_int_count(std::size_t bytes, std::string_view what) {
   return static_cast<int>(bytes);
 }
 
-// Spin briefly (a message between ranks on one host lands within microseconds), then
-// back off to sleeping so a waiting thread does not steal a core from compute.
+// Polls `done` until it returns true or `timeout` passes (see WaitPolicy). A message
+// between ranks on one host lands within microseconds, so every policy spins first.
 template <typename Done>
-bool poll_until(Done done, Millis timeout) {
+bool poll_until(Done done, Millis timeout, WaitPolicy policy) {
   using Clock = std::chrono::steady_clock;
+  using std::chrono::microseconds;
   const auto start = Clock::now();
   const auto deadline = start + timeout;
-  auto nap = std::chrono::microseconds(5);
-  for (std::uint64_t spins = 0;; ++spins) {
+  const auto spin_for = microseconds(policy == WaitPolicy::kLowLatency ? 50 : 20);
+  const auto yield_for = policy == WaitPolicy::kLowLatency ? microseconds(20'000) : microseconds(0);
+  const auto max_nap = microseconds(policy == WaitPolicy::kLowLatency ? 1000 : 200);
+  auto nap = microseconds(10);
+  for (std::uint64_t polls = 0;; ++polls) {
     if (done()) return true;
-    if ((spins & 63) != 0) continue;
+    if ((polls & 31) != 0) continue;
     const auto now = Clock::now();
     if (now >= deadline) return false;
-    if (now - start > std::chrono::microseconds(200)) {
+    const auto waited = now - start;
+    if (waited < spin_for) continue;
+    if (waited < spin_for + yield_for) {
+      sched_yield();
+    } else {
       std::this_thread::sleep_for(nap);
-      nap = std::min(nap * 2, std::chrono::microseconds(500));
+      nap = std::min(nap * 2, max_nap);
     }
   }
 }
@@ -47,7 +57,7 @@ class MpiRequest final : public RequestImpl {
       MPI_Request_free(&request_);
     }
   }
-  void wait(Millis timeout) override {
+  void wait(Millis timeout, WaitPolicy policy) override {
     int rc = MPI_SUCCESS;
     const bool done = poll_until(
         [&] {
@@ -55,7 +65,7 @@ class MpiRequest final : public RequestImpl {
           rc = MPI_Test(&request_, &flag, MPI_STATUS_IGNORE);
           return rc != MPI_SUCCESS || flag != 0;
         },
-        timeout);
+        timeout, policy);
     check_mpi(rc, fmt::format("rank {}: {} rank {} (tag {})", rank_,
                               is_recv_ ? "receive from" : "send to", peer_, tag_));
     if (!done) {
@@ -128,7 +138,7 @@ void MpiCommunicator::wait_request(MPI_Request& request, int peer, std::string_v
         rc = MPI_Test(&request, &flag, MPI_STATUS_IGNORE);
         return rc != MPI_SUCCESS || flag != 0;
       },
-      timeout());
+      timeout(), wait_policy());
   check_mpi(rc, fmt::format("rank {}: {}", rank_, what));
   if (!done) {
     throw Timeout(fmt::format("rank {}: {} did not complete within {} ms; a peer rank may "
