@@ -37,7 +37,7 @@ Algorithm parse_algorithm(std::string_view name) {
 // recursive doubling's log2(n) rounds win; above it the ring's 2(n-1)/n traffic wins.
 // On the gloo backend every message pays TCP latency, so the crossover is higher.
 Algorithm choose_algorithm(const Communicator& comm, std::size_t bytes) {
-  constexpr std::size_t kSmallBytesMpi = 16 * 1024;
+  constexpr std::size_t kSmallBytesMpi = 256 * 1024;
   constexpr std::size_t kSmallBytesGloo = 256 * 1024;
   if (comm.size() == 1) return Algorithm::kRing;  // a no-op either way
   const bool gloo = comm.backend() == "gloo";
