@@ -32,17 +32,15 @@ Algorithm parse_algorithm(std::string_view name) {
       name));
 }
 
-// Crossover points from `dojo bench allreduce --algo all` on Open MPI 4.1 shared memory
-// (see the numbers in docs/comm.md): below kSmallBytes a message is latency-bound and
-// recursive doubling's log2(n) rounds win; above it the ring's 2(n-1)/n traffic wins.
-// On the gloo backend every message pays TCP latency, so the crossover is higher.
+// Crossover from `dojo bench allreduce --algo all` on Open MPI 4.1 shared memory (numbers
+// in docs/comm.md). Below kSmallBytes a message is latency-bound: on the MPI backend,
+// MPI's own all-reduce (shared-memory fast boxes, no per-message handshake) is fastest;
+// elsewhere recursive doubling's log2(n) rounds beat the ring's 2(n-1) steps. Between
+// 64 KiB and 1 MiB the ring's 2(n-1)/n traffic per rank starts to win, and stays ahead.
 Algorithm choose_algorithm(const Communicator& comm, std::size_t bytes) {
-  constexpr std::size_t kSmallBytesMpi = 256 * 1024;
-  constexpr std::size_t kSmallBytesGloo = 256 * 1024;
+  constexpr std::size_t kSmallBytes = 256 * 1024;
   if (comm.size() == 1) return Algorithm::kRing;  // a no-op either way
-  const bool gloo = comm.backend() == "gloo";
-  if (bytes < (gloo ? kSmallBytesGloo : kSmallBytesMpi)) {
-    // MPI's own small-message path (shared-memory fast boxes) beats p2p round trips.
+  if (bytes < kSmallBytes) {
     return comm.backend() == "mpi" ? Algorithm::kMpi : Algorithm::kRecursiveDoubling;
   }
   return Algorithm::kRing;
