@@ -27,8 +27,8 @@ dojo::cli::Runner setup(CLI::App& app) {
     if (!problems.empty()) {
       std::string all;
       for (const auto& p : problems) all += "\n  " + p;
-      throw dojo::FormatError(fmt::format("inspect {}: {} problem(s):{}", opts->path,
-                                          problems.size(), all));
+      throw dojo::FormatError(
+          fmt::format("inspect {}: {} problem(s):{}", opts->path, problems.size(), all));
     }
     return 0;
   };

@@ -21,12 +21,13 @@ double uniform01(std::uint64_t& state) {
 
 }  // namespace
 
-void clip_to_float(std::span<const std::uint8_t> clip, const ClipShape& shape, std::span<float> out) {
+void clip_to_float(std::span<const std::uint8_t> clip, const ClipShape& shape,
+                   std::span<float> out) {
   DOJO_ASSERT(std::ssize(clip) == shape.clip_bytes() && clip.size() == out.size(),
               "clip {} bytes, out {} floats", clip.size(), out.size());
-  constexpr float kScale = 1.0f / 255.0f;
+  // A division, not a multiplication by 1/255: the result is the correctly rounded v/255.
   std::transform(clip.begin(), clip.end(), out.begin(),
-                 [](std::uint8_t v) { return static_cast<float>(v) * kScale; });
+                 [](std::uint8_t v) { return static_cast<float>(v) / 255.0f; });
 }
 
 void augment_clip(std::span<const std::uint8_t> clip, const ClipShape& shape,
@@ -53,7 +54,8 @@ void augment_clip(std::span<const std::uint8_t> clip, const ClipShape& shape,
   cv::Mat resized, flipped;
   for (std::int64_t t = 0; t < shape.frames; ++t) {
     // A read-only view of the input frame: never written through.
-    const cv::Mat frame(h, w, type, const_cast<std::uint8_t*>(clip.data() + t * shape.frame_bytes()));
+    const cv::Mat frame(h, w, type,
+                        const_cast<std::uint8_t*>(clip.data() + t * shape.frame_bytes()));
     cv::Mat target(h, w, float_type, out.data() + t * shape.frame_bytes());
     cv::Mat source = frame;
     if (crop.width != w || crop.height != h) {

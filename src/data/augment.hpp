@@ -16,7 +16,8 @@ struct AugmentOptions {
 };
 
 // out = clip / 255 exactly, (T, H, W, C).
-void clip_to_float(std::span<const std::uint8_t> clip, const ClipShape& shape, std::span<float> out);
+void clip_to_float(std::span<const std::uint8_t> clip, const ClipShape& shape,
+                   std::span<float> out);
 
 // Augments `clip` into `out` (values clamped to [0, 1]). The random choices depend only
 // on `seed`, so the same seed gives the same output on any thread.

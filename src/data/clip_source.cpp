@@ -42,7 +42,8 @@ ShardSet::ShardSet(const std::string& source) {
 }
 
 std::pair<const ShardReader*, std::int64_t> ShardSet::locate(std::int64_t i) const {
-  DOJO_CHECK(i >= 0 && i < total_, InvalidArgument, "clip index {} out of range [0, {})", i, total_);
+  DOJO_CHECK(i >= 0 && i < total_, InvalidArgument, "clip index {} out of range [0, {})", i,
+             total_);
   const auto it = std::upper_bound(first_.begin(), first_.end(), i) - 1;
   const auto k = static_cast<std::size_t>(it - first_.begin());
   return {&shards_[k], i - first_[k]};

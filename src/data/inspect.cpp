@@ -41,13 +41,16 @@ ShardSummary summarize(const std::string& path, bool verify) {
 
 }  // namespace
 
-bool InspectReport::ok() const { return problems().empty(); }
+bool InspectReport::ok() const {
+  return problems().empty();
+}
 
 std::vector<std::string> InspectReport::problems() const {
   std::vector<std::string> out;
   for (const auto& s : shards) {
     if (!s.error.empty()) out.push_back(s.error);
-    for (auto i : s.bad_clips) out.push_back(fmt::format("{}: clip {}: checksum mismatch", s.path, i));
+    for (auto i : s.bad_clips)
+      out.push_back(fmt::format("{}: clip {}: checksum mismatch", s.path, i));
   }
   return out;
 }
@@ -62,7 +65,8 @@ InspectReport inspect(const std::string& path, bool verify) {
     for (const auto& entry : report.manifest.shards) {
       ShardSummary s = summarize((fs::path(path) / entry.path).string(), verify);
       if (s.error.empty() && s.clips != entry.clips) {
-        s.error = fmt::format("{}: holds {} clips, the manifest says {}", s.path, s.clips, entry.clips);
+        s.error =
+            fmt::format("{}: holds {} clips, the manifest says {}", s.path, s.clips, entry.clips);
       }
       if (s.error.empty() && s.shape != report.manifest.clip) {
         s.error = fmt::format("{}: clips are {}, the manifest says {}", s.path, to_string(s.shape),
@@ -96,8 +100,12 @@ std::string InspectReport::to_json() const {
     j["shards"].push_back({{"path", s.path},
                            {"clips", s.clips},
                            {"version", s.version},
-                           {"clip", {{"T", s.shape.frames}, {"H", s.shape.height}, {"W", s.shape.width},
-                                     {"C", s.shape.channels}, {"frame_step", s.shape.frame_step}}},
+                           {"clip",
+                            {{"T", s.shape.frames},
+                             {"H", s.shape.height},
+                             {"W", s.shape.width},
+                             {"C", s.shape.channels},
+                             {"frame_step", s.shape.frame_step}}},
                            {"file_bytes", s.file_bytes},
                            {"sources", s.sources},
                            {"clips_verified", s.clips_verified},
@@ -112,9 +120,9 @@ std::string InspectReport::to_text() const {
   if (is_manifest) {
     std::map<std::string, std::int64_t> status;
     for (const auto& in : manifest.inputs) ++status[in.status];
-    out += fmt::format("{}: ingest folder, clips {}, {} shards, {} clips; inputs: {} ok, {} skipped\n",
-                       path, to_string(manifest.clip), shards.size(), total_clips, status["ok"],
-                       status["skipped"]);
+    out += fmt::format(
+        "{}: ingest folder, clips {}, {} shards, {} clips; inputs: {} ok, {} skipped\n", path,
+        to_string(manifest.clip), shards.size(), total_clips, status["ok"], status["skipped"]);
     for (const auto& in : manifest.inputs) {
       if (in.status != "ok") out += fmt::format("  skipped {}: {}\n", in.path, in.reason);
     }
@@ -127,9 +135,9 @@ std::string InspectReport::to_text() const {
     out += fmt::format("  {}: {} clips of {}, version {}, {:.1f} MiB, {} sources", s.path, s.clips,
                        to_string(s.shape), s.version, s.file_bytes / 1048576.0, s.sources.size());
     if (verified) {
-      out += s.bad_clips.empty() ? fmt::format(", {} checksums ok", s.clips_verified)
-                                 : fmt::format(", {} of {} checksums BAD", s.bad_clips.size(),
-                                               s.clips_verified);
+      out += s.bad_clips.empty()
+                 ? fmt::format(", {} checksums ok", s.clips_verified)
+                 : fmt::format(", {} of {} checksums BAD", s.bad_clips.size(), s.clips_verified);
     }
     out += "\n";
   }

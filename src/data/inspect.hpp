@@ -19,7 +19,7 @@ struct ShardSummary {
   std::vector<std::string> sources;
   std::int64_t clips_verified = 0;
   std::vector<std::int64_t> bad_clips;  // clip indices whose checksum does not match
-  std::string error;                    // the shard could not be opened / disagrees with the manifest
+  std::string error;  // the shard could not be opened / disagrees with the manifest
 };
 
 struct InspectReport {

@@ -167,8 +167,8 @@ Result Loader::Impl::make_batch(Job& job) const {
                    source->describe(job.ids[b]), job.ids[b]);
       }
       if (options.augment) {
-        const auto seed = clip_seed(options.seed, job.at.epoch,
-                                    job.at.position + static_cast<std::int64_t>(b));
+        const auto seed =
+            clip_seed(options.seed, job.at.epoch, job.at.position + static_cast<std::int64_t>(b));
         augment_clip(clip, shape, options.augment_options, seed, out);
       } else {
         clip_to_float(clip, shape, out);
@@ -201,7 +201,8 @@ void Loader::Impl::work_loop() {
 
 Loader::Loader(LoaderOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
-  DOJO_CHECK(options.batch >= 1, InvalidArgument, "loader: batch = {}, expected >= 1", options.batch);
+  DOJO_CHECK(options.batch >= 1, InvalidArgument, "loader: batch = {}, expected >= 1",
+             options.batch);
   DOJO_CHECK(options.workers >= 1 && options.workers <= 256, InvalidArgument,
              "loader: workers = {}, expected 1..256", options.workers);
   DOJO_CHECK(options.prefetch >= 1, InvalidArgument, "loader: prefetch = {}, expected >= 1",
@@ -230,7 +231,9 @@ Loader::Loader(LoaderOptions options) : impl_(std::make_unique<Impl>()) {
   s.options = std::move(options);
 }
 
-Loader::~Loader() { impl_->stop(); }
+Loader::~Loader() {
+  impl_->stop();
+}
 
 Batch Loader::next() {
   Impl& s = *impl_;
@@ -256,11 +259,14 @@ Batch Loader::next() {
   return std::move(result.batch);
 }
 
-Loader::Cursor Loader::cursor() const { return impl_->cursor; }
+Loader::Cursor Loader::cursor() const {
+  return impl_->cursor;
+}
 
 void Loader::restore(Cursor cursor) {
   Impl& s = *impl_;
-  const std::int64_t end = s.options.drop_last ? s.batches_per_epoch * s.options.batch : s.per_epoch;
+  const std::int64_t end =
+      s.options.drop_last ? s.batches_per_epoch * s.options.batch : s.per_epoch;
   DOJO_CHECK(cursor.epoch >= 0 && cursor.position >= 0 && cursor.position < end &&
                  cursor.position % s.options.batch == 0,
              InvalidArgument,
@@ -272,11 +278,21 @@ void Loader::restore(Cursor cursor) {
   s.cursor = cursor;
 }
 
-const ClipShape& Loader::shape() const { return impl_->shape; }
-std::int64_t Loader::total_clips() const { return impl_->source->size(); }
-std::int64_t Loader::clips_per_epoch() const { return impl_->per_epoch; }
-std::int64_t Loader::batches_per_epoch() const { return impl_->batches_per_epoch; }
-double Loader::wait_seconds() const { return impl_->wait_s; }
+const ClipShape& Loader::shape() const {
+  return impl_->shape;
+}
+std::int64_t Loader::total_clips() const {
+  return impl_->source->size();
+}
+std::int64_t Loader::clips_per_epoch() const {
+  return impl_->per_epoch;
+}
+std::int64_t Loader::batches_per_epoch() const {
+  return impl_->batches_per_epoch;
+}
+double Loader::wait_seconds() const {
+  return impl_->wait_s;
+}
 
 std::vector<std::uint8_t> Loader::read_clip(std::int64_t i) const {
   const Impl& s = *impl_;

@@ -30,8 +30,8 @@
 namespace dojo::data {
 
 struct LoaderOptions {
-  std::string source;  // ingest folder, shard file, or comma-separated shard files
-  bool streaming = false;  // decode `videos` directly instead of reading shards
+  std::string source;               // ingest folder, shard file, or comma-separated shard files
+  bool streaming = false;           // decode `videos` directly instead of reading shards
   std::vector<std::string> videos;  // streaming: files and folders
   double fps = 0.0;                 // streaming: sampling rate (0: every frame)
   std::int64_t clip_stride = 0;     // streaming: 0 = T * frame_step

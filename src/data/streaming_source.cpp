@@ -39,7 +39,8 @@ StreamingSource::StreamingSource(const std::vector<std::string>& videos, const C
 StreamingSource::~StreamingSource() = default;
 
 std::pair<std::size_t, std::int64_t> StreamingSource::locate(std::int64_t i) const {
-  DOJO_CHECK(i >= 0 && i < total_, InvalidArgument, "clip index {} out of range [0, {})", i, total_);
+  DOJO_CHECK(i >= 0 && i < total_, InvalidArgument, "clip index {} out of range [0, {})", i,
+             total_);
   const auto k = static_cast<std::size_t>(std::upper_bound(first_.begin(), first_.end(), i) -
                                           first_.begin() - 1);
   return {k, i - first_[k]};
@@ -62,9 +63,10 @@ void StreamingSource::read(std::int64_t i, std::span<std::uint8_t> out) {
       return;
     }
   }
-  throw FormatError(fmt::format("{}: clip {} (frame {}) no longer decodes: the file changed "
-                                "since the loader indexed it",
-                                files_[file], local, start));
+  throw FormatError(
+      fmt::format("{}: clip {} (frame {}) no longer decodes: the file changed "
+                  "since the loader indexed it",
+                  files_[file], local, start));
 }
 
 std::string StreamingSource::describe(std::int64_t i) const {

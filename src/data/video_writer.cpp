@@ -1,7 +1,9 @@
 #include "data/video_writer.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <vector>
 
 #include "core/error.hpp"
 #include "data/av_handles.hpp"
@@ -20,6 +22,7 @@ struct VideoWriter::Impl {
   AVStream* stream = nullptr;
   std::int64_t frames = 0;
   bool finished = false;
+  std::vector<std::uint8_t> padded;  // input frame + SIMD over-read padding
 
   void check(int ret, const char* what) const {
     DOJO_CHECK(ret >= 0, IoError, "{}: {}: {}", path, what, av::error_text(ret));
@@ -31,6 +34,9 @@ struct VideoWriter::Impl {
       const int ret = avcodec_receive_packet(codec.get(), packet.get());
       if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
       check(ret, "receive packet");
+      // Without a duration the MP4 edit list ends at the last frame's start and demuxers
+      // drop that frame.
+      if (packet->duration == 0) packet->duration = 1000;
       av_packet_rescale_ts(packet.get(), codec->time_base, stream->time_base);
       packet->stream_index = stream->index;
       check(av_interleaved_write_frame(format.get(), packet.get()), "write packet");
@@ -58,6 +64,8 @@ VideoWriter::VideoWriter(const std::string& path, const WriterOptions& options)
   DOJO_CHECK(ret >= 0 && raw != nullptr, InvalidArgument,
              "{}: no container format for this file name: {}", path, av::error_text(ret));
   s.format.reset(raw);
+  // No creation time or library version in the file: same frames, same bytes.
+  s.format->flags |= AVFMT_FLAG_BITEXACT;
   const AVCodec* encoder = avcodec_find_encoder_by_name(options.encoder.c_str());
   DOJO_CHECK(encoder != nullptr, InvalidArgument, "{}: encoder '{}' is not in this FFmpeg", path,
              options.encoder);
@@ -68,15 +76,24 @@ VideoWriter::VideoWriter(const std::string& path, const WriterOptions& options)
   AVCodecContext* c = s.codec.get();
   c->width = static_cast<int>(options.width);
   c->height = static_cast<int>(options.height);
-  c->time_base = AVRational{1, options.fps};
+  // A fine time base: with 1/fps, B-frame reordering at low rates makes the MP4 edit list
+  // hide the first frame from demuxers.
+  c->time_base = AVRational{1, options.fps * 1000};
   c->framerate = AVRational{options.fps, 1};
   c->gop_size = options.gop > 0 ? options.gop : 2 * options.fps;
   c->thread_count = options.threads;
+  c->flags |= AV_CODEC_FLAG_BITEXACT;
   c->pix_fmt = encoder->id == AV_CODEC_ID_MJPEG ? AV_PIX_FMT_YUVJ420P : AV_PIX_FMT_YUV420P;
   if (s.format->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   if (options.encoder == "libx264") {
     av_opt_set(c->priv_data, "preset", options.preset.c_str(), 0);
     av_opt_set_int(c->priv_data, "crf", options.crf, 0);
+    if (options.threads == 1) {
+      // Measured here (libx264 164): with its frame-type lookahead and macroblock tree on,
+      // repeated encodes of the same frames in one process sometimes differ in a few
+      // bytes. Without them the output is the same every time.
+      av_opt_set(c->priv_data, "x264-params", "rc-lookahead=0:mbtree=0", 0);
+    }
   } else {
     c->bit_rate = 8 * c->width * c->height * options.fps / 10;  // ~0.8 bit per pixel
   }
@@ -89,7 +106,8 @@ VideoWriter::VideoWriter(const std::string& path, const WriterOptions& options)
   s.frame->height = c->height;
   s.check(av_frame_get_buffer(s.frame.get(), 0), "allocate frame");
   s.sws.reset(sws_getContext(c->width, c->height, AV_PIX_FMT_BGR24, c->width, c->height, c->pix_fmt,
-                             SWS_BILINEAR, nullptr, nullptr, nullptr));
+                             SWS_BILINEAR | SWS_ACCURATE_RND | SWS_BITEXACT, nullptr, nullptr,
+                             nullptr));
   DOJO_CHECK(s.sws != nullptr, InvalidArgument, "{}: no BGR -> YUV conversion", path);
 
   ret = avio_open(&s.format->pb, s.partial_path.c_str(), AVIO_FLAG_WRITE);
@@ -111,11 +129,15 @@ void VideoWriter::write_bgr(std::span<const std::uint8_t> bgr) {
   DOJO_ASSERT(static_cast<std::int64_t>(bgr.size()) == s.options.width * s.options.height * 3,
               "BGR frame of {} bytes for {}x{}", bgr.size(), s.options.width, s.options.height);
   s.check(av_frame_make_writable(s.frame.get()), "frame writable");
-  const std::uint8_t* src[1] = {bgr.data()};
+  // swscale's SIMD reads up to 16 bytes past the last pixel: give it a zero-padded copy,
+  // so nothing outside the frame can leak into the output.
+  s.padded.resize(bgr.size() + 64, 0);
+  std::copy(bgr.begin(), bgr.end(), s.padded.begin());
+  const std::uint8_t* src[1] = {s.padded.data()};
   const int src_stride[1] = {static_cast<int>(s.options.width * 3)};
   sws_scale(s.sws.get(), src, src_stride, 0, static_cast<int>(s.options.height), s.frame->data,
             s.frame->linesize);
-  s.frame->pts = s.frames++;
+  s.frame->pts = s.frames++ * 1000;
   s.encode(s.frame.get());
 }
 
