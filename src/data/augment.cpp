@@ -51,7 +51,7 @@ void augment_clip(std::span<const std::uint8_t> clip, const ClipShape& shape,
   const double offset = options.brightness * (2 * uniform01(state) - 1);
   const cv::Rect crop(std::min(x0, w - crop_w), std::min(y0, h - crop_h), crop_w, crop_h);
 
-  cv::Mat resized, flipped;
+  cv::Mat resized, flipped, adjusted;
   for (std::int64_t t = 0; t < shape.frames; ++t) {
     // A read-only view of the input frame: never written through.
     const cv::Mat frame(h, w, type,
@@ -66,8 +66,9 @@ void augment_clip(std::span<const std::uint8_t> clip, const ClipShape& shape,
       cv::flip(source, flipped, 1);
       source = flipped;
     }
-    source.convertTo(target, float_type, gain / 255.0, offset);
-    cv::min(cv::max(target, 0.0), 1.0, target);
+    // Colour change in uint8 (saturating, so no clamping pass), then to [0, 1] floats.
+    source.convertTo(adjusted, type, gain, offset * 255.0);
+    adjusted.convertTo(target, float_type, 1.0 / 255.0);
   }
 }
 

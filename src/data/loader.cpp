@@ -30,6 +30,8 @@ struct Result {
   std::exception_ptr error;
 };
 
+constexpr std::size_t kPoolSize = 4;
+
 std::uint64_t clip_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t position) {
   return seed ^ (0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(epoch + 1)) ^
          (0xC2B2AE3D27D4EB4FULL * static_cast<std::uint64_t>(position + 1));
@@ -54,6 +56,9 @@ struct Loader::Impl {
   std::condition_variable reader_cv, worker_cv, consumer_cv;
   std::deque<std::unique_ptr<Job>> jobs;
   std::map<std::int64_t, Result> done;
+  // Buffers handed back for reuse (fresh 10-30 MB allocations cost page faults and zeroing).
+  std::vector<std::vector<std::uint8_t>> raw_pool;
+  std::vector<std::vector<float>> pixel_pool;
   std::int64_t in_flight = 0;  // batches read and not yet handed out
   std::int64_t next_seq = 0;   // sequence number next() waits for
   bool stopping = false;
@@ -79,7 +84,7 @@ struct Loader::Impl {
   void stop() noexcept;
   void read_loop(Cursor from);
   void work_loop();
-  Result make_batch(Job& job) const;
+  Result make_batch(Job& job);
 };
 
 void Loader::Impl::start() {
@@ -118,6 +123,13 @@ void Loader::Impl::read_loop(Cursor at) {
       ++in_flight;
     }
     auto job = std::make_unique<Job>();
+    {
+      std::lock_guard lock(mutex);
+      if (!raw_pool.empty()) {
+        job->raw = std::move(raw_pool.back());
+        raw_pool.pop_back();
+      }
+    }
     job->seq = seq;
     job->at = at;
     const std::int64_t n = batch_size_at(at);
@@ -141,7 +153,7 @@ void Loader::Impl::read_loop(Cursor at) {
   }
 }
 
-Result Loader::Impl::make_batch(Job& job) const {
+Result Loader::Impl::make_batch(Job& job) {
   Result r;
   if (job.error) {
     r.error = job.error;
@@ -154,6 +166,13 @@ Result Loader::Impl::make_batch(Job& job) const {
     batch.epoch = job.at.epoch;
     batch.position = job.at.position;
     batch.clip_ids = job.ids;
+    {
+      std::lock_guard lock(mutex);
+      if (!pixel_pool.empty()) {
+        batch.pixels = std::move(pixel_pool.back());
+        pixel_pool.pop_back();
+      }
+    }
     batch.pixels.resize(job.raw.size());
     for (std::size_t b = 0; b < job.ids.size(); ++b) {
       const std::span<const std::uint8_t> clip(job.raw.data() + b * clip_bytes,
@@ -194,6 +213,7 @@ void Loader::Impl::work_loop() {
     {
       std::lock_guard lock(mutex);
       done.emplace(job->seq, std::move(result));
+      if (raw_pool.size() < kPoolSize) raw_pool.push_back(std::move(job->raw));
     }
     consumer_cv.notify_all();
   }
@@ -257,6 +277,14 @@ Batch Loader::next() {
   }
   s.cursor = s.advance(s.cursor);
   return std::move(result.batch);
+}
+
+void Loader::recycle(Batch&& batch) {
+  Impl& s = *impl_;
+  std::lock_guard lock(s.mutex);
+  if (s.pixel_pool.size() < kPoolSize && !batch.pixels.empty()) {
+    s.pixel_pool.push_back(std::move(batch.pixels));
+  }
 }
 
 Loader::Cursor Loader::cursor() const {

@@ -74,6 +74,9 @@ class Loader {
 
   // The next batch; blocks while the workers catch up (time counted in wait_seconds()).
   Batch next();
+  // Optional: hands a used batch back so its buffer is reused for a later batch (saves
+  // allocating and page-faulting B*T*H*W*C floats per batch).
+  void recycle(Batch&& batch);
   Cursor cursor() const;
   // Continues from `cursor` (discards batches read ahead).
   void restore(Cursor cursor);
