@@ -107,8 +107,9 @@ void VideoReader::Impl::open() {
   DOJO_CHECK(par->width >= kMinSide && par->height >= kMinSide && par->width <= kMaxSide &&
                  par->height <= kMaxSide &&
                  static_cast<std::int64_t>(par->width) * par->height <= kMaxPixels,
-             FormatError, "{}: resolution {}x{} outside {}x{}..{}x{} pixels", path, par->width,
-             par->height, kMinSide, kMinSide, 8192, 8192);
+             FormatError,
+             "{}: resolution {}x{} out of range (each side {}..{}, at most 8192x8192 pixels)", path,
+             par->width, par->height, kMinSide, kMaxSide);
 
   codec.reset(avcodec_alloc_context3(decoder));
   if (!codec) throw std::bad_alloc();

@@ -1,6 +1,7 @@
 #include "data/video_writer.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <vector>
@@ -21,6 +22,7 @@ struct VideoWriter::Impl {
   av::PacketPtr packet = av::make_packet();
   AVStream* stream = nullptr;
   std::int64_t frames = 0;
+  std::int64_t last_pts = -1;
   bool finished = false;
   std::vector<std::uint8_t> padded;  // input frame + SIMD over-read padding
 
@@ -110,6 +112,16 @@ VideoWriter::VideoWriter(const std::string& path, const WriterOptions& options)
                              nullptr));
   DOJO_CHECK(s.sws != nullptr, InvalidArgument, "{}: no BGR -> YUV conversion", path);
 
+  if (options.rotation_deg != 0) {
+    DOJO_CHECK(options.rotation_deg % 90 == 0, InvalidArgument,
+               "{}: rotation {} degrees, expected a multiple of 90", path, options.rotation_deg);
+    auto* matrix = reinterpret_cast<std::int32_t*>(
+        av_stream_new_side_data(s.stream, AV_PKT_DATA_DISPLAYMATRIX, 9 * sizeof(std::int32_t)));
+    if (matrix == nullptr) throw std::bad_alloc();
+    // av_display_rotation_get() of this matrix is -rotation_deg: FFmpeg stores the inverse.
+    av_display_rotation_set(matrix, options.rotation_deg);
+  }
+
   ret = avio_open(&s.format->pb, s.partial_path.c_str(), AVIO_FLAG_WRITE);
   DOJO_CHECK(ret >= 0, IoError, "{}: cannot create: {}", s.partial_path, av::error_text(ret));
   s.check(avformat_write_header(s.format.get(), nullptr), "write header");
@@ -124,7 +136,14 @@ VideoWriter::~VideoWriter() {
 }
 
 void VideoWriter::write_bgr(std::span<const std::uint8_t> bgr) {
+  write_bgr_at(bgr, static_cast<double>(impl_->frames) / impl_->options.fps);
+}
+
+void VideoWriter::write_bgr_at(std::span<const std::uint8_t> bgr, double time_s) {
   Impl& s = *impl_;
+  const auto pts = static_cast<std::int64_t>(std::llround(time_s * s.options.fps * 1000.0));
+  DOJO_CHECK(pts > s.last_pts, InvalidArgument, "{}: frame time {} s is not after the previous",
+             s.path, time_s);
   DOJO_CHECK(!s.finished, InvalidArgument, "{}: write after finish()", s.path);
   DOJO_ASSERT(static_cast<std::int64_t>(bgr.size()) == s.options.width * s.options.height * 3,
               "BGR frame of {} bytes for {}x{}", bgr.size(), s.options.width, s.options.height);
@@ -137,7 +156,9 @@ void VideoWriter::write_bgr(std::span<const std::uint8_t> bgr) {
   const int src_stride[1] = {static_cast<int>(s.options.width * 3)};
   sws_scale(s.sws.get(), src, src_stride, 0, static_cast<int>(s.options.height), s.frame->data,
             s.frame->linesize);
-  s.frame->pts = s.frames++ * 1000;
+  s.frame->pts = pts;
+  s.last_pts = pts;
+  ++s.frames;
   s.encode(s.frame.get());
 }
 

@@ -21,6 +21,7 @@ struct WriterOptions {
   std::string preset = "veryfast";  // libx264 speed preset
   int gop = 0;                      // keyframe interval; 0 = 2 seconds
   int threads = 1;
+  int rotation_deg = 0;  // display rotation stored as metadata (clockwise: 0, 90, 180, 270)
 };
 
 class VideoWriter {
@@ -32,6 +33,8 @@ class VideoWriter {
 
   // Appends one (height, width, 3) BGR frame.
   void write_bgr(std::span<const std::uint8_t> frame);
+  // Appends a frame shown at `time_s` (strictly increasing; for variable frame rates).
+  void write_bgr_at(std::span<const std::uint8_t> frame, double time_s);
   // Flushes the encoder, writes the trailer and renames the file into place.
   void finish();
   std::int64_t frames_written() const;

@@ -113,6 +113,69 @@ TEST(VideoReader, CropsToTheOutputAspectInsteadOfStretching) {
   EXPECT_GT(stretched[0][0], 200);
 }
 
+TEST(VideoReader, HonoursRotationMetadata) {
+  // A bright block in the coded frame's top-left corner; stored rotated 90 degrees
+  // clockwise, it must come out in the top-right corner of an upright 48x64 frame.
+  TempDir dir;
+  WriterOptions w;
+  w.width = 64;
+  w.height = 48;
+  w.fps = 10;
+  w.crf = 0;
+  w.rotation_deg = 90;
+  const std::string path = dir.str("rotated.mp4");
+  {
+    VideoWriter writer(path, w);
+    std::vector<std::uint8_t> bgr(64 * 48 * 3, 20);
+    for (int y = 0; y < 12; ++y) {
+      for (int x = 0; x < 12; ++x) {
+        for (int c = 0; c < 3; ++c) bgr[static_cast<std::size_t>((y * 64 + x) * 3 + c)] = 240;
+      }
+    }
+    for (int f = 0; f < 3; ++f) writer.write_bgr(bgr);
+    writer.finish();
+  }
+  VideoReader reader(path, ReaderOptions{48, 64, 1, 0.0, 1});
+  EXPECT_EQ(reader.info().rotation_deg, 90);
+  std::vector<std::uint8_t> frame(48 * 64);
+  ASSERT_TRUE(reader.next(frame));
+  auto at = [&](int y, int x) { return frame[static_cast<std::size_t>(y * 48 + x)]; };
+  EXPECT_GT(at(4, 44), 200);  // top-right: the block
+  EXPECT_LT(at(4, 4), 60);    // top-left: background
+  EXPECT_LT(at(60, 44), 60);  // bottom-right: background
+}
+
+TEST(VideoReader, VariableFrameRateGivesEvenlySpacedFrames) {
+  // Frames at irregular times, each a distinct gray level; sampled at 10 fps every tick
+  // must show the frame nearest to it in time.
+  TempDir dir;
+  const std::vector<double> times = {0.0, 0.04, 0.31, 0.33, 0.58, 0.9, 0.95, 1.22, 1.5};
+  WriterOptions w;
+  w.width = 32;
+  w.height = 32;
+  w.fps = 25;
+  w.crf = 0;
+  const std::string path = dir.str("vfr.mp4");
+  {
+    VideoWriter writer(path, w);
+    for (std::size_t k = 0; k < times.size(); ++k) {
+      std::vector<std::uint8_t> bgr(32 * 32 * 3, static_cast<std::uint8_t>(20 + 25 * k));
+      writer.write_bgr_at(bgr, times[k]);
+    }
+    writer.finish();
+  }
+  const auto frames = decode_all(path, ReaderOptions{32, 32, 1, 10.0, 1});
+  ASSERT_GE(frames.size(), 15u);
+  for (std::size_t n = 0; n <= 15; ++n) {
+    const double tick = static_cast<double>(n) / 10.0;
+    std::size_t nearest = 0;
+    for (std::size_t k = 1; k < times.size(); ++k) {
+      if (std::abs(times[k] - tick) < std::abs(times[nearest] - tick)) nearest = k;
+    }
+    EXPECT_NEAR(frames[n][100], 20 + 25 * static_cast<int>(nearest), 4) << "tick " << tick;
+  }
+}
+
 TEST(VideoReader, ReadsOtherCodecsAndContainers) {
   TempDir dir;
   const std::vector<std::pair<std::string, std::string>> cases = {
