@@ -81,6 +81,7 @@ TEST(BadInput, EveryBrokenFileIsSkippedWithItsReasonAndGoodFilesStillIngest) {
   const auto& hurt = by_name.at("damaged.mp4");
   EXPECT_EQ(hurt.status, "ok") << hurt.reason;
   EXPECT_GT(hurt.clips, 0);
+  EXPECT_GT(hurt.decode_errors, 0);
   for (const auto& [name, fragment] : expected) {
     const ManifestInput* in = nullptr;
     for (const auto& candidate : m.inputs) {

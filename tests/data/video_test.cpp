@@ -177,9 +177,11 @@ TEST(VideoReader, VariableFrameRateGivesEvenlySpacedFrames) {
 }
 
 TEST(VideoReader, ReadsOtherCodecsAndContainers) {
+  // Every encoder here ships with Debian 12's FFmpeg (scripts/setup-deps.sh).
   TempDir dir;
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"mpeg4", "a.avi"}, {"mjpeg", "b.mkv"}, {"libvpx-vp9", "c.webm"}, {"libx264", "d.mkv"}};
+      {"mpeg4", "a.avi"},   {"mjpeg", "b.mkv"},   {"libvpx-vp9", "c.webm"}, {"libx264", "d.mkv"},
+      {"libvpx", "e.webm"}, {"libx265", "f.mp4"}, {"libaom-av1", "g.mkv"}};
   DrivingScene scene(64, 48, 10, 1);
   std::vector<std::uint8_t> bgr(64 * 48 * 3);
   for (const auto& [encoder, name] : cases) {
