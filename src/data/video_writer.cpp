@@ -68,6 +68,10 @@ VideoWriter::VideoWriter(const std::string& path, const WriterOptions& options)
   s.format.reset(raw);
   // No creation time or library version in the file: same frames, same bytes.
   s.format->flags |= AVFMT_FLAG_BITEXACT;
+  // The muxer reopens its url for faststart's second pass: point it at the partial file.
+  av_freep(&s.format->url);
+  s.format->url = av_strdup(s.partial_path.c_str());
+  if (s.format->url == nullptr) throw std::bad_alloc();
   const AVCodec* encoder = avcodec_find_encoder_by_name(options.encoder.c_str());
   DOJO_CHECK(encoder != nullptr, InvalidArgument, "{}: encoder '{}' is not in this FFmpeg", path,
              options.encoder);
@@ -124,7 +128,11 @@ VideoWriter::VideoWriter(const std::string& path, const WriterOptions& options)
 
   ret = avio_open(&s.format->pb, s.partial_path.c_str(), AVIO_FLAG_WRITE);
   DOJO_CHECK(ret >= 0, IoError, "{}: cannot create: {}", s.partial_path, av::error_text(ret));
-  s.check(avformat_write_header(s.format.get(), nullptr), "write header");
+  AVDictionary* muxer_options = nullptr;
+  if (options.faststart) av_dict_set(&muxer_options, "movflags", "+faststart", 0);
+  ret = avformat_write_header(s.format.get(), &muxer_options);
+  av_dict_free(&muxer_options);
+  s.check(ret, "write header");
 }
 
 VideoWriter::~VideoWriter() {

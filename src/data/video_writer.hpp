@@ -21,7 +21,8 @@ struct WriterOptions {
   std::string preset = "veryfast";  // libx264 speed preset
   int gop = 0;                      // keyframe interval; 0 = 2 seconds
   int threads = 1;
-  int rotation_deg = 0;  // display rotation stored as metadata (clockwise: 0, 90, 180, 270)
+  bool faststart = false;  // MP4: index (moov) before the media data, as streaming sites do
+  int rotation_deg = 0;    // display rotation stored as metadata (clockwise: 0, 90, 180, 270)
 };
 
 class VideoWriter {

@@ -8,6 +8,7 @@
 #include "data/fixtures.hpp"
 #include "data/ingest.hpp"
 #include "data/inspect.hpp"
+#include "data/synth_scene.hpp"
 #include "data/video_writer.hpp"
 
 namespace dojo::data {
@@ -48,6 +49,47 @@ std::map<std::string, std::string> make_corpus(const TempDir& dir, const std::st
           {"audio_only.mp4", "no video stream"},
           {"synth_0000.mp4", "shorter than one clip"},
           {"tiny.avi", "resolution 8x8"}};
+}
+
+TEST(BadInput, IndexFirstMp4CutInItsMediaDataKeepsTheClipsBeforeTheCut) {
+  // With the index (moov) at the front, a file cut short still opens: the clips before the
+  // cut are kept, the ones after it are not invented. Cut inside the index, it cannot open.
+  TempDir dir;
+  WriterOptions w;
+  w.width = 64;
+  w.height = 48;
+  w.fps = 10;
+  w.faststart = true;
+  const std::string whole = dir.str("whole.mp4");
+  {
+    VideoWriter writer(whole, w);
+    DrivingScene scene(64, 48, 10, 3);
+    std::vector<std::uint8_t> bgr(64 * 48 * 3);
+    for (int f = 0; f < 40; ++f) {
+      scene.render_next(bgr);
+      writer.write_bgr(bgr);
+    }
+    writer.finish();
+  }
+  fs::create_directories(dir.path() / "cut");
+  testing::truncate_copy(whole, dir.str("cut/half.mp4"), fs::file_size(whole) / 2);
+  testing::truncate_copy(whole, dir.str("cut/in_index.mp4"), 200);
+  IngestOptions o;
+  o.inputs = {whole, dir.str("cut")};
+  o.out_dir = dir.str("out");
+  o.shape = testing::small_shape();
+  o.threads = 1;
+  auto world = comm::make_local_world(1);
+  ingest(o, *world[0]);
+  std::map<std::string, ManifestInput> by_name;
+  for (const auto& in : read_manifest(o.out_dir).inputs) by_name[fs::path(in.path).filename()] = in;
+  EXPECT_EQ(by_name.at("whole.mp4").clips, 10);
+  const auto& half = by_name.at("half.mp4");
+  EXPECT_EQ(half.status, "ok") << half.reason;
+  EXPECT_GT(half.clips, 0);
+  EXPECT_LT(half.clips, 10);
+  EXPECT_EQ(by_name.at("in_index.mp4").status, "skipped");
+  EXPECT_TRUE(inspect(o.out_dir, true).ok());
 }
 
 TEST(BadInput, EveryBrokenFileIsSkippedWithItsReasonAndGoodFilesStillIngest) {
