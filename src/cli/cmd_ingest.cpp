@@ -1,7 +1,9 @@
 // `dojo ingest`: video files -> HDF5 shards + manifest.json (data/ingest.hpp). Runs on
 // every rank of the world; ranks split the inputs.
 #include <cstdio>
+#include <algorithm>
 #include <memory>
+#include <thread>
 
 #include "cli/command.hpp"
 #include "comm/communicator.hpp"
@@ -28,7 +30,7 @@ dojo::cli::Runner setup(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--fps", opts->fps, "sample frames by timestamp at this rate (0: every frame)")
       ->capture_default_str();
-  app.add_option("--threads", opts->threads, "decoder threads per rank (0: FFmpeg decides)")
+  app.add_option("--threads", opts->threads, "decoder threads per rank (0: cores / ranks on this host)")
       ->capture_default_str();
   app.add_option("--clips-per-shard", opts->clips_per_shard, "clips per HDF5 shard")
       ->capture_default_str();
@@ -40,6 +42,11 @@ dojo::cli::Runner setup(CLI::App& app) {
                InvalidArgument, "--size '{}': expected WxH, e.g. 96x96", *size);
     opts->shape.width = w;
     opts->shape.height = h;
+    if (opts->threads == 0) {
+      // Ranks on one host share its cores instead of each decoding with all of them.
+      const auto cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      opts->threads = std::max(1, cores / std::max(1, ctx.local_size));
+    }
     const auto report = dojo::data::ingest(*opts, *ctx.world);
     const double fps = report.seconds > 0 ? report.frames_decoded / report.seconds : 0.0;
     dojo::log::info0(
