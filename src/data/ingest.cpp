@@ -157,6 +157,21 @@ json from_bytes(const std::vector<std::byte>& b) {
   return json::parse(std::string(reinterpret_cast<const char*>(b.data()), b.size()));
 }
 
+// Shard files the manifest does not list come from a run that stopped before writing it;
+// they are never read (the loader follows the manifest), and their inputs are redone.
+void warn_about_strays(const std::string& dir, const Manifest& manifest) {
+  std::set<std::string> listed;
+  for (const auto& s : manifest.shards) listed.insert(s.path);
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    const bool shard = entry.path().extension() == ".h5" || name.ends_with(".h5.partial");
+    if (shard && listed.count(name) == 0) {
+      log::warn("ingest: {}: not in the manifest (left by an interrupted run?): ignored",
+                entry.path().string());
+    }
+  }
+}
+
 // Rank 0's plan: the inputs to do and who does them, or an error every rank raises.
 json make_plan(const IngestOptions& o, int ranks, std::int64_t& already_done, std::int64_t& found) {
   json plan;
@@ -173,6 +188,7 @@ json make_plan(const IngestOptions& o, int ranks, std::int64_t& already_done, st
                  o.out_dir, to_string(old.clip), old.clip_stride, old.fps, to_string(o.shape),
                  o.clip_stride, o.fps);
       for (const auto& in : old.inputs) done.insert(in.path);
+      warn_about_strays(o.out_dir, old);
     }
     // Largest first, each to the least-loaded rank: balanced by bytes, deterministic.
     std::vector<std::pair<std::uintmax_t, std::string>> todo;
