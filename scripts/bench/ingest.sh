@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Ingest throughput against its anchor, measured in the same invocation:
-#   anchor: ffmpeg CLI decoding each input and scaling to SIZE raw RGB into /dev/null,
+#   anchor: ffmpeg CLI decoding each input and scaling (bilinear, as dojo) to SIZE x SIZE
+#           raw RGB24 into /dev/null,
 #   dojo:   `dojo ingest` of the same inputs (decode + crop/scale + xxhash + HDF5 writes).
 # Both use the same thread count; each set is timed REPEATS times and the median kept.
 #
@@ -49,7 +50,7 @@ for entry in "${sets[@]}"; do
       t0=$(now)
       for f in $files; do
         ffmpeg -nostdin -v error -threads "$t" -i "$f" -filter_threads "$t" \
-          -vf "scale=$size:$size" -pix_fmt rgb24 -f rawvideo -y /dev/null
+          -vf "scale=$size:$size:flags=bilinear" -pix_fmt rgb24 -f rawvideo -y /dev/null
       done
       t1=$(now)
       ff+=("$(div "$frames" "$(sub "$t1" "$t0")")")
