@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "comm/local_communicator.hpp"
 #include "core/error.hpp"
 #include "data/fixtures.hpp"
@@ -134,6 +136,25 @@ TEST_F(LoaderTest, ShortLastBatchIsKeptWithoutDropLast) {
   for (int b = 0; b < 3; ++b) EXPECT_EQ(loader.next().size(), 4);
   EXPECT_EQ(loader.next().size(), 3);
   EXPECT_EQ(loader.cursor(), (Loader::Cursor{1, 0}));
+}
+
+TEST_F(LoaderTest, HdfWritesOnAnotherThreadWhileTheReaderRunsAreSafe) {
+  // The trainer writes HDF5 checkpoints while the loader's reader thread reads shards;
+  // both go through hdf5_mutex(). Interleave many writes with reads.
+  auto lo = options();
+  lo.batch = 1;
+  lo.prefetch = 8;
+  Loader loader(lo);
+  TempDir out;
+  const ClipShape shape{1, 2, 2, 1, 1};
+  const std::vector<std::uint8_t> clip(4, 9);
+  for (int i = 0; i < 30; ++i) {
+    ShardWriter writer(out.str(fmt::format("w{}.h5", i)), shape);
+    writer.append(clip, writer.add_source("x"), 0, 1.0);
+    writer.commit();
+    EXPECT_EQ(loader.next().size(), 1);
+  }
+  EXPECT_EQ(ShardReader(out.str("w29.h5")).read_clip(0), clip);
 }
 
 TEST_F(LoaderTest, ShapeMismatchAndOversizedBatchAreRejected) {
