@@ -6,16 +6,11 @@ namespace dojo::accel {
 
 const char* to_string(KernelKind kind) {
   switch (kind) {
-    case KernelKind::kGemm:
-      return "gemm";
-    case KernelKind::kAttention:
-      return "attention";
-    case KernelKind::kElementwise:
-      return "elementwise";
-    case KernelKind::kReduction:
-      return "reduction";
-    case KernelKind::kOptimizer:
-      return "optimizer";
+    case KernelKind::kGemm: return "gemm";
+    case KernelKind::kAttention: return "attention";
+    case KernelKind::kElementwise: return "elementwise";
+    case KernelKind::kReduction: return "reduction";
+    case KernelKind::kOptimizer: return "optimizer";
   }
   return "?";
 }
