@@ -8,14 +8,14 @@
 
 namespace dojo::accel {
 
-UnitSet tiled_replicas(const Topology& topo, const Rect& region, std::int64_t replicas) {
+UnitSet tiled_replicas(const Rect& area, GridDims shape, std::int64_t replicas) {
   DOJO_CHECK(replicas >= 1, InvalidArgument, "replicas must be >= 1, got {}", replicas);
-  const std::int64_t max_ux = (topo.grid_x() - region.x) / region.w;
-  const std::int64_t max_uy = (topo.grid_y() - region.y) / region.h;
+  const Rect region{area.x, area.y, shape.x, shape.y};
+  const std::int64_t max_ux = area.w / region.w;
+  const std::int64_t max_uy = area.h / region.h;
   DOJO_CHECK(max_ux * max_uy >= replicas, InvalidArgument,
-             "{} replicas of {}x{} nodes do not fit on the {}x{} mesh from ({},{}) (at most {})",
-             replicas, region.w, region.h, topo.grid_x(), topo.grid_y(), region.x, region.y,
-             max_ux * max_uy);
+             "{} replicas of {}x{} nodes do not fit in a {}x{} area at ({},{}) (at most {})",
+             replicas, region.w, region.h, area.w, area.h, area.x, area.y, max_ux * max_uy);
   // The squarest full grid if there is one, else the squarest partial one.
   std::int64_t best_ux = 0;
   bool best_full = false;
@@ -88,7 +88,11 @@ UnitSet partition_replicas(const Partition& partition, GridDims shape) {
 
 MeshCostModel::MeshCostModel(MeshSpec spec, const Rect& region, std::int64_t replicas,
                              MeshCostOptions options)
-    : MeshCostModel(spec, tiled_replicas(Topology(spec), region, replicas), 0, options) {}
+    : MeshCostModel(spec,
+                    tiled_replicas({region.x, region.y, Topology(spec).grid_x() - region.x,
+                                    Topology(spec).grid_y() - region.y},
+                                   {region.w, region.h}, replicas),
+                    0, options) {}
 
 MeshCostModel::MeshCostModel(MeshSpec spec, UnitSet replicas, std::size_t self,
                              MeshCostOptions options)

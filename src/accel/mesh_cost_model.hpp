@@ -35,17 +35,18 @@ struct MeshCostOptions {
   ReplicaFootprint footprint;  // what the replica keeps resident (SRAM fit, spill)
 };
 
-// Replica regions for the gradient all-reduce: `replicas` copies of `region`'s shape
-// tiling the mesh from the region's corner on the squarest full grid that fits (else
-// rows filled in snake order). Throws InvalidArgument if they do not fit.
-UnitSet tiled_replicas(const Topology& topo, const Rect& region, std::int64_t replicas);
+// Replica regions for the gradient all-reduce: `replicas` regions of `shape` tiling `area`
+// from its corner on the squarest full grid that fits (else rows filled in snake order).
+// Throws InvalidArgument if they do not fit.
+UnitSet tiled_replicas(const Rect& area, GridDims shape, std::int64_t replicas);
 // One region of shape `shape` at the corner of each rank's block (a ux x uy grid when the
 // partition is one, else a line in the partition's snake order).
 UnitSet partition_replicas(const Partition& partition, GridDims shape);
 
 class MeshCostModel final : public CostSink {
  public:
-  // A replica in `region`, `replicas` of them tiled across the mesh (tiled_replicas).
+  // A replica in `region`, `replicas` of them tiled from the region's corner to the far
+  // corner of the mesh (tiled_replicas).
   MeshCostModel(MeshSpec spec, const Rect& region, std::int64_t replicas,
                 MeshCostOptions options = {});
   // Explicit replica regions; this replica is units.origins[self].

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "accel/topology.hpp"
 #include "core/error.hpp"
@@ -35,17 +36,26 @@ SramFit place_replica(const MeshSpec& spec, const Rect& area, const ReplicaFootp
   const auto need = static_cast<std::int64_t>(
       std::max(1.0, std::ceil(footprint.total_bytes() / per_position - 1e-9)));
   if (need >= area.area()) return sram_fit(spec, area, footprint);
-  Rect best{area.x, area.y, area.w, area.h};
+  // Candidates: for every height, the narrowest width that holds the footprint. Among
+  // those within 10% of the fewest nodes, the squarest (long thin regions make long
+  // operand broadcasts and long hops between replicas).
+  std::vector<Rect> candidates;
+  std::int64_t fewest = area.area();
   for (std::int64_t h = 1; h <= area.h; ++h) {
     const std::int64_t w = (need + h - 1) / h;
     if (w > area.w) continue;
-    const Rect candidate{area.x, area.y, w, h};
-    const auto aspect = [](const Rect& r) {
-      return static_cast<double>(std::max(r.w, r.h)) / static_cast<double>(std::min(r.w, r.h));
-    };
-    if (candidate.area() < best.area() ||
-        (candidate.area() == best.area() && aspect(candidate) < aspect(best)))
-      best = candidate;
+    candidates.push_back({area.x, area.y, w, h});
+    fewest = std::min(fewest, w * h);
+  }
+  const auto aspect = [](const Rect& r) {
+    return static_cast<double>(std::max(r.w, r.h)) / static_cast<double>(std::min(r.w, r.h));
+  };
+  Rect best = area;
+  for (const auto& c : candidates) {
+    if (static_cast<double>(c.area()) > 1.1 * static_cast<double>(fewest)) continue;
+    if (best == area || aspect(c) < aspect(best) ||
+        (aspect(c) == aspect(best) && c.area() < best.area()))
+      best = c;
   }
   return sram_fit(spec, best, footprint);
 }

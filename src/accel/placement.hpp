@@ -3,9 +3,9 @@
 // fits in the region's SRAM.
 //
 // A replica needs its parameters, gradients, optimizer state and activations resident.
-// It gets the smallest rectangle (fewest nodes, then squarest) inside the area it may use
-// whose SRAM holds all of that. If even the whole area is too small, the replica takes the
-// whole area and the excess spills to off-mesh memory: that share of every kernel's bytes
+// It gets the squarest rectangle, among those within 10% of the fewest nodes, inside the
+// area it may use whose SRAM holds all of that. If even the whole area is too small, the replica
+// takes the whole area and the excess spills to off-mesh memory: that share of every kernel's bytes
 // moves at the region's share of the off-mesh bandwidth (reported in SramFit).
 #include <cstdint>
 #include <string>

@@ -34,6 +34,10 @@ Topology::Topology(const MeshSpec& spec) {
   }
   level_x_ = hop_levels(ext_x_);
   level_y_ = hop_levels(ext_y_);
+  for (std::size_t p = 0; p < level_x_.size(); ++p)
+    if (level_x_[p] > 0) boundaries_x_.push_back(static_cast<std::int64_t>(p));
+  for (std::size_t p = 0; p < level_y_.size(); ++p)
+    if (level_y_[p] > 0) boundaries_y_.push_back(static_cast<std::int64_t>(p));
   offset_.push_back(0);
   resource_count_ = static_cast<std::size_t>(ex * ey) * 4;
   for (std::size_t l = 1; l < spec.levels.size(); ++l) {

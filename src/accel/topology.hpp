@@ -44,16 +44,40 @@ class Topology {
   // Calls fn(resource, level) for every hop of the XY route from a to b.
   template <typename Fn>
   void route(Coord a, Coord b, Fn&& fn) const {
-    const std::int64_t sx = b.x > a.x ? 1 : -1;
-    for (std::int64_t x = a.x; x != b.x; x += sx) {
-      const int level = link_level(Axis::kX, sx > 0 ? x : x - 1);
-      fn(resource(level, x, a.y, sx > 0 ? 0 : 1), level);
+    const int* level_x = level_x_.data();
+    const int* level_y = level_y_.data();
+    const std::int64_t gx = grid_x();
+    // Level-0 links are the source node's own: (node index) * 4 + direction.
+    for (std::int64_t x = a.x; x < b.x; ++x) {
+      const int level = level_x[x];
+      fn(level == 0 ? static_cast<std::size_t>((a.y * gx + x) * 4) : resource(level, x, a.y, 0),
+         level);
     }
-    const std::int64_t sy = b.y > a.y ? 1 : -1;
-    for (std::int64_t y = a.y; y != b.y; y += sy) {
-      const int level = link_level(Axis::kY, sy > 0 ? y : y - 1);
-      fn(resource(level, b.x, y, sy > 0 ? 2 : 3), level);
+    for (std::int64_t x = a.x; x > b.x; --x) {
+      const int level = level_x[x - 1];
+      fn(level == 0 ? static_cast<std::size_t>((a.y * gx + x) * 4 + 1) : resource(level, x, a.y, 1),
+         level);
     }
+    for (std::int64_t y = a.y; y < b.y; ++y) {
+      const int level = level_y[y];
+      fn(level == 0 ? static_cast<std::size_t>((y * gx + b.x) * 4 + 2) : resource(level, b.x, y, 2),
+         level);
+    }
+    for (std::int64_t y = a.y; y > b.y; --y) {
+      const int level = level_y[y - 1];
+      fn(level == 0 ? static_cast<std::size_t>((y * gx + b.x) * 4 + 3) : resource(level, b.x, y, 3),
+         level);
+    }
+  }
+  // Positions p whose link p -> p+1 along `axis` is not a level-0 link, ascending.
+  const std::vector<std::int64_t>& boundaries(Axis axis) const {
+    return axis == Axis::kX ? boundaries_x_ : boundaries_y_;
+  }
+  // Resource index of the level >= 1 hop from `src` (position along the axis) on `line`.
+  std::size_t boundary_resource(Axis axis, int level, std::int64_t line, std::int64_t src,
+                                int direction) const {
+    return axis == Axis::kX ? resource(level, src, line, direction)
+                            : resource(level, line, src, direction);
   }
   // Sum of hop latencies along the XY route.
   double path_latency_s(Coord a, Coord b) const;
@@ -65,6 +89,7 @@ class Topology {
 
   std::vector<std::int64_t> ext_x_, ext_y_;  // nodes per level unit along x / y
   std::vector<int> level_x_, level_y_;       // link level of hop pos -> pos+1
+  std::vector<std::int64_t> boundaries_x_, boundaries_y_;
   std::vector<double> bandwidth_, latency_;  // per level
   std::vector<std::size_t> offset_;          // first resource index of each level
   std::size_t resource_count_ = 0;
