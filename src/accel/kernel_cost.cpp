@@ -56,7 +56,7 @@ KernelCost KernelCostModel::cost(const KernelRecord& record) const {
   KernelCost c;
   const double peak = spec_.node.peak_flops(record.precision);
   c.sram_s = record.bytes / (nodes_ * spec_.node.sram_bytes_per_s);
-  c.compute_s = record.flops / (nodes_ * peak);
+  c.compute_s = record.flops / (nodes_ * spec_.node.vector_flops(record.precision));
   if (record.kind == KernelKind::kGemm && record.m > 0 && record.n > 0 && record.k > 0) {
     const std::int64_t batch = std::max<std::int64_t>(1, record.batch);
     const std::int64_t h = fit_.region.h, w = fit_.region.w;

@@ -3,9 +3,9 @@
 // across the region with their operand broadcasts charged to links).
 //
 // Let N be the region's usable nodes, P the node's peak FLOP/s at the kernel's precision,
-// M the node's SRAM bandwidth.
+// V its non-GEMM (vector) FLOP/s (P unless the spec says otherwise), M its SRAM bandwidth.
 //   Elementwise, reduction, attention-softmax and optimizer kernels split evenly:
-//       compute = flops / (N P),   sram = bytes / (N M).
+//       compute = flops / (N V),   sram = bytes / (N M).
 //   GEMM C(m,n) += A(m,k) B(k,n), `batch` times, the cheaper of:
 //     SUMMA over the region's h x w node grid: node (r, c) owns the C block of
 //       ceil(m/h) x ceil(n/w); A's block row is broadcast along each node row and B's

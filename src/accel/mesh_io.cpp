@@ -38,6 +38,32 @@ json yaml_to_json(const YAML::Node& node) {
   }
 }
 
+// Block style for mappings and lists of mappings, flow style for short lists of scalars
+// (grid: [18, 20]).
+YAML::Node json_to_yaml(const json& j) {
+  YAML::Node node;
+  if (j.is_object()) {
+    for (const auto& [key, value] : j.items()) node[key] = json_to_yaml(value);
+    node.SetStyle(YAML::EmitterStyle::Block);
+  } else if (j.is_array()) {
+    bool scalars = true;
+    for (const auto& item : j) {
+      node.push_back(json_to_yaml(item));
+      scalars = scalars && item.is_number();
+    }
+    node.SetStyle(scalars ? YAML::EmitterStyle::Flow : YAML::EmitterStyle::Block);
+  } else if (j.is_string()) {
+    node = j.get<std::string>();
+  } else if (j.is_number_integer()) {
+    node = j.get<std::int64_t>();
+  } else if (j.is_number()) {
+    node = j.get<double>();
+  } else if (j.is_boolean()) {
+    node = j.get<bool>();
+  }
+  return node;
+}
+
 void check_keys(const json& object, const std::set<std::string>& allowed, const std::string& where,
                 const std::string& origin) {
   DOJO_CHECK(object.is_object(), FormatError, "{}: '{}' must be a mapping", origin, where);
@@ -87,7 +113,8 @@ json to_json(const MeshSpec& spec) {
             {"peak_flops_cfp8", spec.node.peak_flops_cfp8},
             {"sram_bytes", spec.node.sram_bytes},
             {"sram_bytes_per_s", spec.node.sram_bytes_per_s},
-            {"clock_hz", spec.node.clock_hz}}},
+            {"clock_hz", spec.node.clock_hz},
+            {"vector_flops_per_s", spec.node.vector_flops_per_s}}},
           {"levels", levels},
           {"usable_nodes_per_chip", spec.usable_nodes_per_chip},
           {"dram",
@@ -126,7 +153,7 @@ MeshSpec mesh_spec_from_json(const json& j, const std::string& origin) {
   const auto& node = j.at("node");
   check_keys(node,
              {"peak_flops_fp32", "peak_flops_bf16", "peak_flops_cfp8", "sram_bytes",
-              "sram_bytes_per_s", "clock_hz"},
+              "sram_bytes_per_s", "clock_hz", "vector_flops_per_s"},
              "node", origin);
   spec.node.peak_flops_fp32 = number(node, "peak_flops_fp32", "node", origin);
   spec.node.peak_flops_bf16 = number(node, "peak_flops_bf16", "node", origin);
@@ -135,6 +162,7 @@ MeshSpec mesh_spec_from_json(const json& j, const std::string& origin) {
   spec.node.sram_bytes = number(node, "sram_bytes", "node", origin);
   spec.node.sram_bytes_per_s = number(node, "sram_bytes_per_s", "node", origin);
   spec.node.clock_hz = number(node, "clock_hz", "node", origin, false, 0);
+  spec.node.vector_flops_per_s = number(node, "vector_flops_per_s", "node", origin, false, 0);
   DOJO_CHECK(j.contains("levels") && j.at("levels").is_array() && !j.at("levels").empty(),
              FormatError, "{}: 'levels' must be a non-empty list (innermost first)", origin);
   for (std::size_t i = 0; i < j.at("levels").size(); ++i) {
@@ -201,9 +229,9 @@ void save_mesh_spec(const MeshSpec& spec, const std::string& path) {
   if (std::filesystem::path(path).extension() == ".json") {
     text = j.dump(2) + "\n";
   } else {
-    // JSON is valid YAML; write it in YAML's flow style for the leaves, block style above.
     YAML::Emitter out;
-    out << YAML::Load(j.dump());
+    out.SetDoublePrecision(10);
+    out << json_to_yaml(j);
     text = std::string("# dojo mesh spec (see src/accel/mesh_io.hpp)\n") + out.c_str() + "\n";
   }
   const auto tmp = path + ".tmp";

@@ -4,7 +4,8 @@
 //   name: host
 //   description: "..."
 //   node: {peak_flops_fp32: 5e10, peak_flops_bf16: 5e10, peak_flops_cfp8: 5e10,
-//          sram_bytes: 1e6, sram_bytes_per_s: 1e11, clock_hz: 2e9}
+//          sram_bytes: 1e6, sram_bytes_per_s: 1e11, clock_hz: 2e9,
+//          vector_flops_per_s: 2e9}        # optional: non-GEMM rate, 0 = the peak
 //   levels:                          # innermost first
 //     - {name: chip, grid: [2, 1], link_bytes_per_s: 5e9, hop_latency_s: 1e-6}
 //   usable_nodes_per_chip: 0         # optional, 0 = all positions compute

@@ -14,6 +14,9 @@ void validate(const MeshSpec& spec) {
   DOJO_CHECK(n.peak_flops_fp32 > 0 && n.peak_flops_bf16 > 0, InvalidArgument,
              "mesh '{}': node peak FLOP/s must be > 0 (fp32 {}, bf16 {})", spec.name,
              n.peak_flops_fp32, n.peak_flops_bf16);
+  DOJO_CHECK(n.vector_flops_per_s >= 0, InvalidArgument,
+             "mesh '{}': node vector_flops_per_s must be >= 0 (0: the precision's peak), got {}",
+             spec.name, n.vector_flops_per_s);
   DOJO_CHECK(n.sram_bytes > 0 && n.sram_bytes_per_s > 0, InvalidArgument,
              "mesh '{}': node SRAM bytes and bandwidth must be > 0 (got {} B, {} B/s)", spec.name,
              n.sram_bytes, n.sram_bytes_per_s);

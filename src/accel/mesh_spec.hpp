@@ -46,8 +46,14 @@ struct NodeSpec {
   double sram_bytes = 0;
   double sram_bytes_per_s = 0;  // load bandwidth of one node's SRAM
   double clock_hz = 0;          // informational
+  // FLOP/s of non-GEMM work (elementwise, reductions, softmax, optimizer); 0 means the
+  // precision's peak. A host runs these far below its sgemm rate (erf, exp, scalar loops).
+  double vector_flops_per_s = 0;
   double peak_flops(Precision precision) const {
     return precision == Precision::kBf16 ? peak_flops_bf16 : peak_flops_fp32;
+  }
+  double vector_flops(Precision precision) const {
+    return vector_flops_per_s > 0 ? vector_flops_per_s : peak_flops(precision);
   }
 };
 

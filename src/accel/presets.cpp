@@ -34,6 +34,8 @@ NodeSpec d1_node() {
   node.sram_bytes = 440e6 / 354.0;
   node.sram_bytes_per_s = 400 * kGB;
   node.clock_hz = 2e9;
+  // Non-GEMM work runs on the node's SIMD unit: taken at the FP32 rate (ASSUMED).
+  node.vector_flops_per_s = 64e9;
   return node;
 }
 
@@ -68,6 +70,7 @@ const std::vector<std::string> kDojoNotes = {
     "node: 1024 GFLOP/s BF16/CFP8, 64 GFLOP/s FP32, 2 GHz [AI Day 2021, Hot Chips 34]",
     "node SRAM: 440 MB / 354 = 1.243 MB (published per node: 1.25 MB) [AI Day 2021]",
     "node SRAM bandwidth 400 GB/s load [Hot Chips 34]",
+    "non-GEMM kernels at 64 GFLOP/s (the FP32 SIMD rate) ASSUMED",
     "D1: 354 usable nodes; 18x20 array with 6 spares is ASSUMED [AI Day 2021]",
     "node links 512 GB/s per direction [AI Day 2021]; hop latency 1 ns ASSUMED",
     "D1 edge 4 TB/s per direction [AI Day 2021]; chip hop latency 50 ns ASSUMED",
