@@ -1,6 +1,7 @@
 #include "accel/host_device.hpp"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <array>
@@ -241,56 +242,62 @@ double mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred, float 
 }  // namespace
 }  // namespace kernels
 
-// bf16 GEMM: A and B are rounded to bfloat16 (round to nearest even) and multiplied with
-// float32 accumulation and a float32 C.
-struct HostDevice::Bf16Gemm {
-  std::vector<float> a, b;
-
-  static float round_bf16(float x) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    bits += 0x7fffu + ((bits >> 16) & 1u);
-    bits &= 0xffff0000u;
-    std::memcpy(&x, &bits, sizeof bits);
-    return x;
-  }
-  static void round_into(std::vector<float>& out, const float* src, std::int64_t rows,
-                         std::int64_t cols, std::int64_t ld) {
-    out.resize(std::size_t(rows * cols));
-    for (std::int64_t r = 0; r < rows; ++r) {
-      for (std::int64_t c = 0; c < cols; ++c)
-        out[std::size_t(r * cols + c)] = round_bf16(src[r * ld + c]);
-    }
-  }
-  void run(const GemmShape& s, const float* pa, const float* pb, float* pc) {
-    const std::int64_t a_rows = s.trans_a ? s.k : s.m, a_cols = s.trans_a ? s.m : s.k;
-    const std::int64_t b_rows = s.trans_b ? s.n : s.k, b_cols = s.trans_b ? s.k : s.n;
-    const std::int64_t lda = s.lda ? s.lda : a_cols, ldb = s.ldb ? s.ldb : b_cols;
-    GemmShape one = s;
-    one.batch = 1;
-    one.lda = a_cols;
-    one.ldb = b_cols;
-    for (std::int64_t i = 0; i < s.batch; ++i) {
-      round_into(a, pa + i * s.stride_a, a_rows, a_cols, lda);
-      round_into(b, pb + i * s.stride_b, b_rows, b_cols, ldb);
-      kernels::blas_gemm(one, a.data(), b.data(), pc + i * s.stride_c);
-    }
-  }
-};
+namespace {
+// Float overloads go to oneDNN when it is there; double ones never do.
+bool dnnl_gelu_forward(DnnlKernels* k, std::int64_t n, const float* x, float* y) {
+  if (k == nullptr) return false;
+  k->gelu_forward(n, x, y);
+  return true;
+}
+bool dnnl_gelu_forward(DnnlKernels*, std::int64_t, const double*, double*) {
+  return false;
+}
+bool dnnl_gelu_backward(DnnlKernels* k, std::int64_t n, const float* x, const float* dy,
+                        float* dx) {
+  if (k == nullptr) return false;
+  k->gelu_backward(n, x, dy, dx);
+  return true;
+}
+bool dnnl_gelu_backward(DnnlKernels*, std::int64_t, const double*, const double*, double*) {
+  return false;
+}
+bool dnnl_softmax_forward(DnnlKernels* k, std::int64_t rows, std::int64_t cols, float* x) {
+  if (k == nullptr) return false;
+  k->softmax_forward(rows, cols, x);
+  return true;
+}
+bool dnnl_softmax_forward(DnnlKernels*, std::int64_t, std::int64_t, double*) {
+  return false;
+}
+bool dnnl_softmax_backward(DnnlKernels* k, std::int64_t rows, std::int64_t cols, const float* y,
+                           const float* dy, float* dx) {
+  if (k == nullptr) return false;
+  k->softmax_backward(rows, cols, y, dy, dx);
+  return true;
+}
+bool dnnl_softmax_backward(DnnlKernels*, std::int64_t, std::int64_t, const double*, const double*,
+                           double*) {
+  return false;
+}
+}  // namespace
 
 HostDevice::HostDevice(HostDeviceOptions options) : Device(options.dry_run), options_(options) {
   DOJO_CHECK(options.threads >= 1, InvalidArgument,
              "HostDevice: threads must be at least 1, got {}", options.threads);
   set_precision(options.precision);
-  if (!options.dry_run) openblas_set_num_threads(options.threads);
+  if (!options.dry_run) {
+    openblas_set_num_threads(options.threads);
+    omp_set_num_threads(options.threads);
+    dnnl_ = std::make_unique<DnnlKernels>();
+  }
 }
 
 HostDevice::~HostDevice() = default;
 
 void HostDevice::run_gemm(const GemmShape& s, const float* a, const float* b, float* c) {
-  if (precision() == Precision::kBf16) {
-    if (!bf16_) bf16_ = std::make_unique<Bf16Gemm>();
-    bf16_->run(s, a, b, c);
+  const bool bf16 = precision() == Precision::kBf16;
+  if (bf16 || options_.gemm == GemmBackend::kOneDnn) {
+    dnnl_->gemm(s, a, b, c, bf16);
     return;
   }
   kernels::blas_gemm(s, a, b, c);
@@ -312,17 +319,19 @@ void HostDevice::run_gemm(const GemmShape& s, const double* a, const double* b, 
     kernels::layernorm_backward(rows, dim, dy, x, mean, rstd, gamma, dx, dgamma, dbeta);           \
   }                                                                                                \
   void HostDevice::run_gelu_forward(std::int64_t n, const T* x, T* y) {                            \
-    kernels::gelu_forward(n, x, y);                                                                \
+    if (!dnnl_gelu_forward(dnnl_.get(), n, x, y)) kernels::gelu_forward(n, x, y);                  \
   }                                                                                                \
   void HostDevice::run_gelu_backward(std::int64_t n, const T* x, const T* dy, T* dx) {             \
-    kernels::gelu_backward(n, x, dy, dx);                                                          \
+    if (!dnnl_gelu_backward(dnnl_.get(), n, x, dy, dx)) kernels::gelu_backward(n, x, dy, dx);      \
   }                                                                                                \
   void HostDevice::run_softmax_forward(std::int64_t rows, std::int64_t cols, T* x) {               \
-    kernels::softmax_forward(rows, cols, x);                                                       \
+    if (!dnnl_softmax_forward(dnnl_.get(), rows, cols, x))                                         \
+      kernels::softmax_forward(rows, cols, x);                                                     \
   }                                                                                                \
   void HostDevice::run_softmax_backward(std::int64_t rows, std::int64_t cols, const T* y,          \
                                         const T* dy, T* dx) {                                      \
-    kernels::softmax_backward(rows, cols, y, dy, dx);                                              \
+    if (!dnnl_softmax_backward(dnnl_.get(), rows, cols, y, dy, dx))                                \
+      kernels::softmax_backward(rows, cols, y, dy, dx);                                            \
   }                                                                                                \
   void HostDevice::run_add_rows(std::int64_t rows, std::int64_t period, std::int64_t dim,          \
                                 const T* x, T* y) {                                                \

@@ -1,23 +1,28 @@
 #pragma once
 // HostDevice: runs the Device kernels for real on this machine's CPU.
 //
-// GEMMs go to OpenBLAS (sgemm/dgemm; one call per batch entry, or the batch split across
-// threads when the matrices are small). bf16 GEMMs use oneDNN's matmul with bfloat16
-// operands and float32 accumulation and output (avx512_bf16 where the CPU has it).
-// Elementwise, LayerNorm and softmax kernels are plain loops the compiler vectorises,
-// split across `threads` worker threads when large enough.
+// Float kernels (the model): GEMMs through oneDNN's matmul (fp32, or bf16 operands with
+// float32 accumulation and output -- avx512_bf16 where the CPU has it) or, by option,
+// OpenBLAS sgemm; GELU and softmax through oneDNN's JIT kernels; the rest are loops the
+// compiler vectorises, split over OpenMP threads when large enough. Double kernels (the
+// gradient tests) are the same loops and OpenBLAS dgemm.
 //
-// Threads: OpenBLAS's thread count is process-wide; constructing a HostDevice sets it to
-// `threads`. Use one HostDevice per process (dry-run devices do not touch it).
+// Threads: oneDNN and the loops use OpenMP, OpenBLAS its own pool; both thread counts are
+// process-wide and a (non-dry-run) HostDevice sets them to `threads`. Use one HostDevice
+// per process.
 #include <memory>
 
 #include "accel/device.hpp"
+#include "accel/host_device_dnnl.hpp"
 
 namespace dojo::accel {
 
+enum class GemmBackend { kOneDnn, kOpenBlas };
+
 struct HostDeviceOptions {
   int threads = 1;
-  bool dry_run = false;  // skip the math, still report records
+  GemmBackend gemm = GemmBackend::kOneDnn;  // fp32 GEMMs; bf16 always uses oneDNN
+  bool dry_run = false;                     // skip the math, still report records
   Precision precision = Precision::kFp32;
 };
 
@@ -62,9 +67,8 @@ class HostDevice final : public Device {
                  float* v) override;
 
  private:
-  struct Bf16Gemm;  // oneDNN engine, stream and a cache of matmul primitives
   HostDeviceOptions options_;
-  std::unique_ptr<Bf16Gemm> bf16_;
+  std::unique_ptr<DnnlKernels> dnnl_;  // null on a dry-run device
 };
 
 }  // namespace dojo::accel
