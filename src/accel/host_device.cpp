@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -46,19 +47,27 @@ void blas_gemm(const GemmShape& s, const T* a, const T* b, T* c) {
   }
 }
 
+// Loops split over OpenMP threads only when a kernel is big enough to pay for the fork.
+constexpr std::int64_t kParallelMinElems = 1 << 15;
+
 template <typename T>
 void layernorm_forward(std::int64_t rows, std::int64_t dim, float eps, const T* x, const T* gamma,
                        const T* beta, T* y, T* mean, T* rstd) {
+  const bool big = rows * dim >= kParallelMinElems;
+#pragma omp parallel for if (big)
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * dim;
     T* yr = y + r * dim;
     // Two passes in the working precision: stable enough for LayerNorm's short rows.
     T sum = 0;
+#pragma omp simd reduction(+ : sum)
     for (std::int64_t i = 0; i < dim; ++i) sum += xr[i];
     const T mu = sum / T(dim);
     T sq = 0;
+#pragma omp simd reduction(+ : sq)
     for (std::int64_t i = 0; i < dim; ++i) sq += (xr[i] - mu) * (xr[i] - mu);
     const T rs = T(1) / std::sqrt(sq / T(dim) + T(eps));
+#pragma omp simd
     for (std::int64_t i = 0; i < dim; ++i) yr[i] = (xr[i] - mu) * rs * gamma[i] + beta[i];
     mean[r] = mu;
     rstd[r] = rs;
@@ -68,27 +77,40 @@ void layernorm_forward(std::int64_t rows, std::int64_t dim, float eps, const T* 
 template <typename T>
 void layernorm_backward(std::int64_t rows, std::int64_t dim, const T* dy, const T* x, const T* mean,
                         const T* rstd, const T* gamma, T* dx, T* dgamma, T* dbeta) {
+  const bool big = rows * dim >= kParallelMinElems;
+  // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma; rows in parallel.
+#pragma omp parallel for if (big)
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * dim;
     const T* dyr = dy + r * dim;
     T* dxr = dx + r * dim;
     const T mu = mean[r];
     const T rs = rstd[r];
-    // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma.
     T g_sum = 0, gx_sum = 0;
+#pragma omp simd reduction(+ : g_sum, gx_sum)
     for (std::int64_t i = 0; i < dim; ++i) {
-      const T xhat = (xr[i] - mu) * rs;
       const T g = dyr[i] * gamma[i];
       g_sum += g;
-      gx_sum += g * xhat;
-      dgamma[i] += dyr[i] * xhat;
-      dbeta[i] += dyr[i];
+      gx_sum += g * (xr[i] - mu) * rs;
     }
     const T g_mean = g_sum / T(dim);
     const T gx_mean = gx_sum / T(dim);
+#pragma omp simd
     for (std::int64_t i = 0; i < dim; ++i) {
       const T xhat = (xr[i] - mu) * rs;
       dxr[i] += rs * (dyr[i] * gamma[i] - g_mean - xhat * gx_mean);
+    }
+  }
+  // dgamma, dbeta: column sums, in row order (deterministic).
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * dim;
+    const T* dyr = dy + r * dim;
+    const T mu = mean[r];
+    const T rs = rstd[r];
+#pragma omp simd
+    for (std::int64_t i = 0; i < dim; ++i) {
+      dgamma[i] += dyr[i] * (xr[i] - mu) * rs;
+      dbeta[i] += dyr[i];
     }
   }
 }
@@ -140,18 +162,23 @@ void softmax_backward(std::int64_t rows, std::int64_t cols, const T* y, const T*
 
 template <typename T>
 void add_rows(std::int64_t rows, std::int64_t period, std::int64_t dim, const T* x, T* y) {
+  const bool big = rows * dim >= kParallelMinElems;
+#pragma omp parallel for if (big)
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* xr = x + (r % period) * dim;
     T* yr = y + r * dim;
+#pragma omp simd
     for (std::int64_t i = 0; i < dim; ++i) yr[i] += xr[i];
   }
 }
 
 template <typename T>
 void sum_rows(std::int64_t rows, std::int64_t period, std::int64_t dim, const T* dy, T* dx) {
+  // Sequential over rows: the sums are taken in a fixed order (bitwise reproducible).
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* dyr = dy + r * dim;
     T* dxr = dx + (r % period) * dim;
+#pragma omp simd
     for (std::int64_t i = 0; i < dim; ++i) dxr[i] += dyr[i];
   }
 }
@@ -159,10 +186,14 @@ void sum_rows(std::int64_t rows, std::int64_t period, std::int64_t dim, const T*
 template <typename T>
 void copy_rows(std::int64_t count, std::int64_t dim, const T* src, RowIndex src_index, T* dst,
                RowIndex dst_index, bool accumulate) {
+  // Accumulation may hit one destination row many times: keep it sequential.
+  const bool big = !accumulate && count * dim >= kParallelMinElems;
+#pragma omp parallel for if (big)
   for (std::int64_t i = 0; i < count; ++i) {
     const T* s = src + (src_index.empty() ? i : src_index[std::size_t(i)]) * dim;
     T* d = dst + (dst_index.empty() ? i : dst_index[std::size_t(i)]) * dim;
     if (accumulate) {
+#pragma omp simd
       for (std::int64_t j = 0; j < dim; ++j) d[j] += s[j];
     } else {
       std::memcpy(d, s, std::size_t(dim) * sizeof(T));
@@ -170,8 +201,9 @@ void copy_rows(std::int64_t count, std::int64_t dim, const T* src, RowIndex src_
   }
 }
 
-// Walks dst in row-major order with an odometer over all but the last dst axis; the last
-// axis is a strided (or, when it is also src's last axis, contiguous) run.
+// Walks dst in row-major order: the first dst axis is split over threads, an odometer runs
+// over the middle axes, and the last axis is a strided (or, when it is also src's last
+// axis, contiguous) run.
 template <typename T>
 void permute(std::span<const std::int64_t> src_dims, std::span<const int> perm, const T* src,
              T* dst, bool accumulate) {
@@ -187,55 +219,85 @@ void permute(std::span<const std::int64_t> src_dims, std::span<const int> perm, 
     total *= dims[i];
   }
   if (total == 0) return;
-  const std::int64_t run = dims[rank - 1];
-  const std::int64_t run_stride = stride[rank - 1];
-  std::array<std::int64_t, 8> idx{};
-  std::int64_t offset = 0;
-  for (std::int64_t out = 0; out < total; out += run) {
-    const T* s = src + offset;
-    T* d = dst + out;
-    if (accumulate) {
-      for (std::int64_t j = 0; j < run; ++j) d[j] += s[j * run_stride];
-    } else if (run_stride == 1) {
-      std::memcpy(d, s, std::size_t(run) * sizeof(T));
-    } else {
-      for (std::int64_t j = 0; j < run; ++j) d[j] = s[j * run_stride];
-    }
-    for (std::size_t ax = rank - 1; ax-- > 0;) {
-      offset += stride[ax];
-      if (++idx[ax] < dims[ax]) break;
-      offset -= stride[ax] * dims[ax];
-      idx[ax] = 0;
+  if (rank == 1) {
+    dims = {1, dims[0]};
+    stride = {0, stride[0]};
+  }
+  const std::size_t r = std::max<std::size_t>(rank, 2);
+  const std::int64_t run = dims[r - 1];
+  const std::int64_t run_stride = stride[r - 1];
+  const std::int64_t per_outer = total / dims[0];
+  const bool big = total >= kParallelMinElems;
+#pragma omp parallel for if (big)
+  for (std::int64_t i0 = 0; i0 < dims[0]; ++i0) {
+    std::array<std::int64_t, 8> idx{};
+    std::int64_t offset = i0 * stride[0];
+    for (std::int64_t out = i0 * per_outer; out < (i0 + 1) * per_outer; out += run) {
+      const T* s = src + offset;
+      T* d = dst + out;
+      if (accumulate) {
+        for (std::int64_t j = 0; j < run; ++j) d[j] += s[j * run_stride];
+      } else if (run_stride == 1) {
+#pragma omp simd
+        for (std::int64_t j = 0; j < run; ++j) d[j] = s[j];
+      } else {
+        for (std::int64_t j = 0; j < run; ++j) d[j] = s[j * run_stride];
+      }
+      for (std::size_t ax = r - 1; ax-- > 1;) {
+        offset += stride[ax];
+        if (++idx[ax] < dims[ax]) break;
+        offset -= stride[ax] * dims[ax];
+        idx[ax] = 0;
+      }
     }
   }
 }
 
 template <typename T>
 void row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src, T* dst) {
+  const bool big = rows * dim >= kParallelMinElems;
+#pragma omp parallel for if (big)
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* s = src + r * dim;
     T* d = dst + r * dim;
-    double sum = 0;
-    for (std::int64_t i = 0; i < dim; ++i) sum += double(s[i]);
-    const double mu = sum / double(dim);
-    double sq = 0;
-    for (std::int64_t i = 0; i < dim; ++i) sq += (double(s[i]) - mu) * (double(s[i]) - mu);
-    const double denom = std::sqrt(sq / double(std::max<std::int64_t>(dim - 1, 1))) + eps;
-    for (std::int64_t i = 0; i < dim; ++i) d[i] = T((double(s[i]) - mu) / denom);
+    T sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (std::int64_t i = 0; i < dim; ++i) sum += s[i];
+    const T mu = sum / T(dim);
+    T sq = 0;
+#pragma omp simd reduction(+ : sq)
+    for (std::int64_t i = 0; i < dim; ++i) sq += (s[i] - mu) * (s[i] - mu);
+    const T inv = T(1) / (std::sqrt(sq / T(std::max<std::int64_t>(dim - 1, 1))) + T(eps));
+#pragma omp simd
+    for (std::int64_t i = 0; i < dim; ++i) d[i] = (s[i] - mu) * inv;
   }
 }
 
 template <typename T>
 double mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred, float scale) {
+  // Blocks of working-precision partial sums, added in block order in double.
+  constexpr std::int64_t kBlock = 4096;
+  const std::int64_t blocks = (n + kBlock - 1) / kBlock;
+  const T g = T(2.0 * double(scale) / double(std::max<std::int64_t>(n, 1)));
+  std::vector<double> partial(static_cast<std::size_t>(blocks));
+  const bool big = n >= kParallelMinElems;
+#pragma omp parallel for if (big)
+  for (std::int64_t blk = 0; blk < blocks; ++blk) {
+    const std::int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
+    T sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (std::int64_t i = begin; i < end; ++i) {
+      const T diff = pred[i] - target[i];
+      sum += diff * diff;
+    }
+    if (dpred != nullptr) {
+#pragma omp simd
+      for (std::int64_t i = begin; i < end; ++i) dpred[i] += g * (pred[i] - target[i]);
+    }
+    partial[std::size_t(blk)] = double(sum);
+  }
   double sum = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double diff = double(pred[i]) - double(target[i]);
-    sum += diff * diff;
-  }
-  if (dpred != nullptr) {
-    const T g = T(2.0 * double(scale) / double(n));
-    for (std::int64_t i = 0; i < n; ++i) dpred[i] += g * (pred[i] - target[i]);
-  }
+  for (const double p : partial) sum += p;
   return n > 0 ? sum / double(n) : 0.0;
 }
 
@@ -375,6 +437,8 @@ void HostDevice::run_adamw(std::int64_t n, const AdamWStep& hp, float* params, c
   const float step_size = hp.lr / bc1;
   const float inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
   const float decay = 1.0f - hp.lr * hp.weight_decay;
+  const bool big = n >= kernels::kParallelMinElems;
+#pragma omp parallel for simd if (big)
   for (std::int64_t i = 0; i < n; ++i) {
     const float g = grads[i];
     m[i] = hp.beta1 * m[i] + (1.0f - hp.beta1) * g;

@@ -33,6 +33,8 @@ dojo::cli::Runner setup(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_flag("--json", o->json, "print one JSON object");
+  app.add_flag("--openblas", o->bench.openblas, "fp32 GEMMs through OpenBLAS, not oneDNN");
+  app.add_flag("--breakdown", o->bench.breakdown, "time every kernel (adds a little overhead)");
   return [o](dojo::cli::Context&) {
     o->bench.precision = dojo::accel::parse_precision(o->precision);
     const auto r = dojo::model::run_model_bench(o->bench);
@@ -61,6 +63,10 @@ dojo::cli::Runner setup(CLI::App& app) {
                r.step_ms_median, r.step_ms.size(), r.gflop_per_step, r.gflops);
     fmt::print("loss {:.4f} -> {:.4f}\n", r.loss_first, r.loss_last);
     for (const auto& s : r.gemm_shapes) fmt::print("bare gemm {}\n", s);
+    for (const auto& k : r.kernels) {
+      fmt::print("  {:<28} {:8.2f} ms/step {:5} calls {:7.1f} GFLOP/s\n", k.name, k.ms_per_step,
+                 k.calls_per_step, k.gflop_per_step / (k.ms_per_step / 1e3));
+    }
     fmt::print("gemm ceiling {:.1f} GFLOP/s; model reaches {:.0f}% of it\n", r.gemm_peak_gflops,
                100.0 * r.gflops / r.gemm_peak_gflops);
     return 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "accel/host_device.hpp"
 #include "core/error.hpp"
@@ -32,6 +33,43 @@ class ForwardGemmFlops : public accel::CostSink {
   }
   void on_collective(const accel::CollectiveRecord&) override {}
   double flops = 0;
+};
+
+// Attributes the wall time since the previous record to each kernel record: the device
+// reports right after a kernel finishes, so this is the kernel's time (plus any host work
+// issued just before it).
+class KernelTimer : public accel::CostSink {
+ public:
+  void start() { last_ = Clock::now(); }
+  void on_kernel(const accel::KernelRecord& r) override {
+    const auto now = Clock::now();
+    const std::string key = std::string(r.name) + (r.backward ? " (bwd)" : "");
+    KernelTime& t = times_[key];
+    t.name = key;
+    t.ms_per_step += std::chrono::duration<double, std::milli>(now - last_).count();
+    t.gflop_per_step += r.flops / 1e9;
+    ++t.calls_per_step;
+    last_ = now;
+  }
+  void on_collective(const accel::CollectiveRecord&) override {}
+  std::vector<KernelTime> sorted(std::int64_t steps) const {
+    std::vector<KernelTime> out;
+    for (const auto& [key, t] : times_) {
+      KernelTime k = t;
+      k.ms_per_step /= double(steps);
+      k.gflop_per_step /= double(steps);
+      k.calls_per_step /= steps;
+      out.push_back(k);
+    }
+    std::sort(out.begin(), out.end(), [](const KernelTime& a, const KernelTime& b) {
+      return a.ms_per_step > b.ms_per_step;
+    });
+    return out;
+  }
+
+ private:
+  Clock::time_point last_;
+  std::map<std::string, KernelTime> times_;
 };
 
 // Best-of-5 GFLOP/s of C(m, n) = A(m, k) B(k, n)^T on `device`.
@@ -73,6 +111,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o) {
   accel::HostDeviceOptions device_options;
   device_options.threads = o.threads;
   device_options.precision = o.precision;
+  device_options.gemm = o.openblas ? accel::GemmBackend::kOpenBlas : accel::GemmBackend::kOneDnn;
   accel::HostDevice device(device_options);
   VideoMAE model(c, device, o.batch);
   model.init(1);
@@ -82,8 +121,11 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o) {
   std::vector<float> clips(std::size_t(o.batch * c.clip_elems()));
   for (auto& x : clips) x = float(rng.uniform());
 
+  KernelTimer timer;
   for (std::int64_t step = 0; step < o.warmup + o.steps; ++step) {
+    if (o.breakdown && step == o.warmup) device.set_sink(&timer);
     const auto start = Clock::now();
+    timer.start();
     const TubeMask mask = make_tube_mask(c, o.batch, std::uint64_t(step));
     model.zero_grads();
     const float loss = model.forward_backward(clips, mask);
@@ -93,6 +135,8 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o) {
     r.loss_last = loss;
     if (step >= o.warmup) r.step_ms.push_back(ms);
   }
+  device.set_sink(nullptr);
+  if (o.breakdown) r.kernels = timer.sorted(o.steps);
   r.step_ms_median = median(r.step_ms);
   r.gflops = r.gflop_per_step / (r.step_ms_median / 1e3);
 

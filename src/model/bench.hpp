@@ -21,6 +21,15 @@ struct ModelBenchOptions {
   std::int64_t steps = 10;  // timed steps
   std::int64_t warmup = 2;  // untimed steps first
   accel::Precision precision = accel::Precision::kFp32;
+  bool breakdown = false;
+  bool openblas = false;   // fp32 GEMMs through OpenBLAS instead of oneDNN  // also time each kernel (by name, forward/backward)
+};
+
+struct KernelTime {
+  std::string name;  // "attn.scores" or "attn.scores (bwd)"
+  double ms_per_step = 0;
+  double gflop_per_step = 0;
+  std::int64_t calls_per_step = 0;
 };
 
 struct ModelBenchResult {
@@ -36,6 +45,7 @@ struct ModelBenchResult {
   std::vector<std::string> gemm_shapes;  // "MxNxK: X GFLOP/s"
   float loss_first = 0, loss_last = 0;
   std::int64_t params = 0;
+  std::vector<KernelTime> kernels;  // with `breakdown`, slowest first
 };
 
 ModelBenchResult run_model_bench(const ModelBenchOptions& options);
