@@ -7,7 +7,9 @@
 # (scripts/bench/model_vs_pytorch.py, fp32, with its best CPU settings:
 # torch.set_num_threads(N), OMP_WAIT_POLICY=PASSIVE, OPENBLAS_NUM_THREADS=1) alternately for
 # several rounds -- the machine may be shared, so the median over rounds is reported --
-# and prints the step-time ratios dojo / PyTorch. Needs a built `dojo`
+# and prints the step-time ratios dojo / PyTorch. dojo runs with the same
+# OMP_WAIT_POLICY=PASSIVE (its oneDNN and kernel threads are OpenMP's too): on a shared
+# machine, spinning OpenMP threads that lose their core stall every parallel region. Needs a built `dojo`
 # (DOJO_BIN, default build/bin/dojo) and Debian's python3-torch (/usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,7 +31,7 @@ for t in $threads; do
   for r in $(seq "$rounds"); do
     echo "threads $t round $r/$rounds ..." >&2
     for p in fp32 bf16; do
-      "$dojo" bench model --config "$config" --threads "$t" --steps "$steps" --precision "$p" \
+      OMP_WAIT_POLICY=PASSIVE "$dojo" bench model --config "$config" --threads "$t" --steps "$steps" --precision "$p" \
         --json | sed "s/^/dojo $t $p /" >>"$results"
     done
     OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS="$t" \
