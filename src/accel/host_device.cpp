@@ -207,17 +207,28 @@ void copy_rows(std::int64_t count, std::int64_t dim, const T* src, RowIndex src_
 template <typename T>
 void permute(std::span<const std::int64_t> src_dims, std::span<const int> perm, const T* src,
              T* dst, bool accumulate) {
-  const std::size_t rank = src_dims.size();
+  std::size_t rank = src_dims.size();
   DOJO_ASSERT(rank >= 1 && rank <= 8 && perm.size() == rank, "permute rank {}", rank);
   std::array<std::int64_t, 8> src_stride{}, dims{}, stride{};
   src_stride[rank - 1] = 1;
   for (std::size_t i = rank - 1; i > 0; --i) src_stride[i - 1] = src_stride[i] * src_dims[i];
+  // dst axes, merging neighbours that are also neighbours (in order) in src: the runs
+  // become long contiguous copies (patchify's (p, C) pair, attention's head_dim).
+  std::size_t merged = 0;
   std::int64_t total = 1;
   for (std::size_t i = 0; i < rank; ++i) {
-    dims[i] = src_dims[std::size_t(perm[i])];
-    stride[i] = src_stride[std::size_t(perm[i])];
-    total *= dims[i];
+    const auto ax = std::size_t(perm[i]);
+    if (merged > 0 && i > 0 && perm[i] == perm[i - 1] + 1) {
+      dims[merged - 1] *= src_dims[ax];
+      stride[merged - 1] = src_stride[ax];
+    } else {
+      dims[merged] = src_dims[ax];
+      stride[merged] = src_stride[ax];
+      ++merged;
+    }
+    total *= src_dims[ax];
   }
+  rank = merged;
   if (total == 0) return;
   if (rank == 1) {
     dims = {1, dims[0]};
