@@ -27,7 +27,7 @@ std::int64_t packed_ld(bool transposed, std::int64_t rows, std::int64_t cols) {
 }
 
 template <typename T>
-void blas_gemm(const GemmShape& s, const T* a, const T* b, T* c) {
+void blas_gemm(const GemmShape& s, const T* a, const T* b, T* c, const T* bias) {
   const std::int64_t lda = s.lda ? s.lda : packed_ld(s.trans_a, s.m, s.k);
   const std::int64_t ldb = s.ldb ? s.ldb : packed_ld(s.trans_b, s.k, s.n);
   const std::int64_t ldc = s.ldc ? s.ldc : s.n;
@@ -43,6 +43,12 @@ void blas_gemm(const GemmShape& s, const T* a, const T* b, T* c) {
       cblas_dgemm(CblasRowMajor, trans(s.trans_a), trans(s.trans_b), blasint(s.m), blasint(s.n),
                   blasint(s.k), double(s.alpha), ai, blasint(lda), bi, blasint(ldb), double(s.beta),
                   ci, blasint(ldc));
+    }
+    if (bias != nullptr) {
+      for (std::int64_t r = 0; r < s.m; ++r) {
+#pragma omp simd
+        for (std::int64_t j = 0; j < s.n; ++j) ci[r * ldc + j] += bias[j];
+      }
     }
   }
 }
@@ -303,7 +309,7 @@ double mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred, float 
     }
     if (dpred != nullptr) {
 #pragma omp simd
-      for (std::int64_t i = begin; i < end; ++i) dpred[i] += g * (pred[i] - target[i]);
+      for (std::int64_t i = begin; i < end; ++i) dpred[i] = g * (pred[i] - target[i]);
     }
     partial[std::size_t(blk)] = double(sum);
   }
@@ -367,17 +373,19 @@ HostDevice::HostDevice(HostDeviceOptions options) : Device(options.dry_run), opt
 
 HostDevice::~HostDevice() = default;
 
-void HostDevice::run_gemm(const GemmShape& s, const float* a, const float* b, float* c) {
+void HostDevice::run_gemm(const GemmShape& s, const float* a, const float* b, float* c,
+                          const float* bias) {
   const bool bf16 = precision() == Precision::kBf16;
   if (bf16 || options_.gemm == GemmBackend::kOneDnn) {
-    dnnl_->gemm(s, a, b, c, bf16);
+    dnnl_->gemm(s, a, b, c, bias, bf16);
     return;
   }
-  kernels::blas_gemm(s, a, b, c);
+  kernels::blas_gemm(s, a, b, c, bias);
 }
 
-void HostDevice::run_gemm(const GemmShape& s, const double* a, const double* b, double* c) {
-  kernels::blas_gemm(s, a, b, c);
+void HostDevice::run_gemm(const GemmShape& s, const double* a, const double* b, double* c,
+                          const double* bias) {
+  kernels::blas_gemm(s, a, b, c, bias);
 }
 
 #define DOJO_HOST_RUN_DEF(T)                                                                       \

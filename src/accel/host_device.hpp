@@ -33,8 +33,10 @@ class HostDevice final : public Device {
   int threads() const override { return options_.threads; }
 
  protected:
-  void run_gemm(const GemmShape& s, const float* a, const float* b, float* c) override;
-  void run_gemm(const GemmShape& s, const double* a, const double* b, double* c) override;
+  void run_gemm(const GemmShape& s, const float* a, const float* b, float* c,
+                const float* bias) override;
+  void run_gemm(const GemmShape& s, const double* a, const double* b, double* c,
+                const double* bias) override;
 #define DOJO_HOST_RUN_DECL(T)                                                                     \
   void run_layernorm_forward(std::int64_t rows, std::int64_t dim, float eps, const T* x,          \
                              const T* gamma, const T* beta, T* y, T* mean, T* rstd) override;     \

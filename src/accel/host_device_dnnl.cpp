@@ -18,6 +18,7 @@ namespace {
 struct GemmPlan {
   dnnl::matmul matmul;
   memory::desc a, b, c;         // the caller's float layouts
+  memory::desc bias;            // (1, 1, n) when the plan adds a bias
   memory::desc a_bf16, b_bf16;  // packed bf16 copies (bf16 plans only)
   dnnl::reorder to_bf16_a, to_bf16_b;
 };
@@ -43,10 +44,10 @@ memory::desc matrix_desc(std::int64_t batch, std::int64_t rows, std::int64_t col
   return memory::desc({batch, rows, cols}, type, {stride, ld, 1});
 }
 
-std::string gemm_key(const GemmShape& s, bool bf16) {
-  return fmt::format("{}{}{}:{},{},{}:{},{},{}:{},{},{},{}:{},{}", bf16, s.trans_a, s.trans_b, s.m,
-                     s.n, s.k, s.lda, s.ldb, s.ldc, s.batch, s.stride_a, s.stride_b, s.stride_c,
-                     s.alpha, s.beta);
+std::string gemm_key(const GemmShape& s, bool bias, bool bf16) {
+  return fmt::format("{}{}{}{}:{},{},{}:{},{},{}:{},{},{},{}:{},{}", bias, bf16, s.trans_a,
+                     s.trans_b, s.m, s.n, s.k, s.lda, s.ldb, s.ldc, s.batch, s.stride_a, s.stride_b,
+                     s.stride_c, s.alpha, s.beta);
 }
 
 }  // namespace
@@ -59,8 +60,8 @@ struct DnnlKernels::State {
   std::unordered_map<std::string, SoftmaxPlan> softmaxes;
   std::vector<std::uint16_t> a_bf16, b_bf16;
 
-  GemmPlan& gemm_plan(const GemmShape& s, bool bf16) {
-    const std::string key = gemm_key(s, bf16);
+  GemmPlan& gemm_plan(const GemmShape& s, bool bias, bool bf16) {
+    const std::string key = gemm_key(s, bias, bf16);
     auto it = gemms.find(key);
     if (it != gemms.end()) return it->second;
     DOJO_ASSERT(s.beta == 0.0f || s.beta == 1.0f, "gemm beta {} is not 0 or 1", s.beta);
@@ -93,8 +94,14 @@ struct DnnlKernels::State {
       a = plan.a_bf16;
       b = plan.b_bf16;
     }
-    const dnnl::matmul::desc desc(a, b, plan.c);
-    plan.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine));
+    if (bias) {
+      plan.bias = memory::desc({1, 1, s.n}, dt::f32, memory::format_tag::abc);
+      const dnnl::matmul::desc desc(a, b, plan.bias, plan.c);
+      plan.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine));
+    } else {
+      const dnnl::matmul::desc desc(a, b, plan.c);
+      plan.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine));
+    }
     return gemms.emplace(key, std::move(plan)).first->second;
   }
 };
@@ -102,15 +109,20 @@ struct DnnlKernels::State {
 DnnlKernels::DnnlKernels() : state_(std::make_unique<State>()) {}
 DnnlKernels::~DnnlKernels() = default;
 
-void DnnlKernels::gemm(const GemmShape& s, const float* a, const float* b, float* c, bool bf16) {
+void DnnlKernels::gemm(const GemmShape& s, const float* a, const float* b, float* c,
+                       const float* bias, bool bf16) {
   State& st = *state_;
-  GemmPlan& plan = st.gemm_plan(s, bf16);
+  GemmPlan& plan = st.gemm_plan(s, bias != nullptr, bf16);
   memory ma(plan.a, st.engine, const_cast<float*>(a));
   memory mb(plan.b, st.engine, const_cast<float*>(b));
   memory mc(plan.c, st.engine, c);
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+  if (bias != nullptr) {
+    args.emplace(DNNL_ARG_BIAS, memory(plan.bias, st.engine, const_cast<float*>(bias)));
+  }
   if (!bf16) {
-    plan.matmul.execute(st.stream,
-                        {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+    plan.matmul.execute(st.stream, args);
     st.stream.wait();
     return;
   }
@@ -120,8 +132,9 @@ void DnnlKernels::gemm(const GemmShape& s, const float* a, const float* b, float
   memory mb16(plan.b_bf16, st.engine, st.b_bf16.data());
   plan.to_bf16_a.execute(st.stream, ma, ma16);
   plan.to_bf16_b.execute(st.stream, mb, mb16);
-  plan.matmul.execute(st.stream,
-                      {{DNNL_ARG_SRC, ma16}, {DNNL_ARG_WEIGHTS, mb16}, {DNNL_ARG_DST, mc}});
+  args[DNNL_ARG_SRC] = ma16;
+  args[DNNL_ARG_WEIGHTS] = mb16;
+  plan.matmul.execute(st.stream, args);
   st.stream.wait();
 }
 

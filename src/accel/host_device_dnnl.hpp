@@ -16,8 +16,10 @@ class DnnlKernels {
   DnnlKernels& operator=(const DnnlKernels&) = delete;
 
   // bf16: A and B are converted to bfloat16 (round to nearest even) before the multiply;
-  // accumulation and C are float32. beta must be 0 or 1.
-  void gemm(const GemmShape& s, const float* a, const float* b, float* c, bool bf16);
+  // accumulation and C are float32. beta must be 0 or 1; `bias` (n, may be null) is added
+  // to every row of C.
+  void gemm(const GemmShape& s, const float* a, const float* b, float* c, const float* bias,
+            bool bf16);
   void gelu_forward(std::int64_t n, const float* x, float* y);
   void gelu_backward(std::int64_t n, const float* x, const float* dy, float* dx);
   void softmax_forward(std::int64_t rows, std::int64_t cols, float* x);

@@ -22,7 +22,8 @@ struct ModelBenchOptions {
   std::int64_t warmup = 2;  // untimed steps first
   accel::Precision precision = accel::Precision::kFp32;
   bool breakdown = false;
-  bool openblas = false;   // fp32 GEMMs through OpenBLAS instead of oneDNN  // also time each kernel (by name, forward/backward)
+  bool openblas = false;  // fp32 GEMMs through OpenBLAS instead of oneDNN  // also time each kernel
+                          // (by name, forward/backward)
 };
 
 struct KernelTime {
