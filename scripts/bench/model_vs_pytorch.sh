@@ -55,6 +55,13 @@ for t in sorted({k[1] for k in runs}):
     peak = med(("dojo", t, "fp32"), "gemm_peak_gflops")
     print(f"{t:>7} {d32:>13.1f} {d16:>13.1f} {pt:>14.1f} {d32 / pt:>10.2f} {d16 / pt:>10.2f} "
           f"{gf:>12.1f} {peak:>12.1f}")
+# bf16 against fp32: the same clips and masks, so the loss curves should agree closely.
+for t in sorted({k[1] for k in runs}):
+    a, b = runs[("dojo", t, "fp32")][0]["losses"], runs[("dojo", t, "bf16")][0]["losses"]
+    worst = max(abs(x - y) / abs(x) for x, y in zip(a, b))
+    print(f"{t} threads loss fp32: " + " ".join(f"{x:.4f}" for x in a))
+    print(f"{t} threads loss bf16: " + " ".join(f"{x:.4f}" for x in b)
+          + f"   (max rel diff {worst:.2e})")
 print("rounds per cell:", ", ".join(f"{k[0]} {k[1]}t {k[2]}: "
       + "/".join(f"{r['step_ms_median']:.0f}" for r in v) for k, v in sorted(runs.items())))
 PY

@@ -1,4 +1,5 @@
 // `dojo bench model`: the model's training-step time and GFLOP/s (model/bench.hpp).
+#include <cstdlib>
 #include <memory>
 
 #include <fmt/format.h>
@@ -54,6 +55,8 @@ dojo::cli::Runner setup(CLI::App& app) {
       j["params"] = r.params;
       j["loss_first"] = r.loss_first;
       j["loss_last"] = r.loss_last;
+      j["losses"] = r.losses;
+      j["omp_wait_policy"] = std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "";
       fmt::print("{}\n", j.dump());
       return 0;
     }

@@ -131,6 +131,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o) {
     const float loss = model.forward_backward(clips, mask);
     optimizer.step(lr_at(step, 2, 1000, 1e-3f, 1e-5f));
     const double ms = ms_since(start);
+    r.losses.push_back(loss);
     if (step == 0) r.loss_first = loss;
     r.loss_last = loss;
     if (step >= o.warmup) r.step_ms.push_back(ms);

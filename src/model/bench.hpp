@@ -45,6 +45,7 @@ struct ModelBenchResult {
   double gemm_peak_gflops = 0;           // best of the bare GEMMs below
   std::vector<std::string> gemm_shapes;  // "MxNxK: X GFLOP/s"
   float loss_first = 0, loss_last = 0;
+  std::vector<float> losses;  // every step, warmup included (same clips and masks per run)
   std::int64_t params = 0;
   std::vector<KernelTime> kernels;  // with `breakdown`, slowest first
 };
