@@ -6,7 +6,8 @@ forward + backward + AdamW (decay on matrices only), median over the timed steps
     OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 \
         /usr/bin/python3 scripts/bench/model_vs_pytorch.py --config bench --threads 1
 
-Prints one JSON object: config, threads, step_ms_median, step_ms, loss_first, loss_last.
+Prints one JSON object: config, threads, step_ms_median, step_ms, step_cpu_ms_median
+(process CPU time, all threads), loss_first, loss_last.
 """
 import argparse
 import json
@@ -39,23 +40,28 @@ def main():
         lr=1e-3, betas=(0.9, 0.95))
     clips = torch.rand(args.batch, cfg["frames"], cfg["height"], cfg["width"], cfg["channels"])
     gen = torch.Generator().manual_seed(1)
-    times, losses = [], []
+    times, cpu_times, losses = [], [], []
     for step in range(args.warmup + args.steps):
         start = time.perf_counter()
+        cpu_start = time.process_time()
         vis, msk = tube_mask(cfg, args.batch, gen)
         opt.zero_grad(set_to_none=False)
         loss = model(clips, vis, msk)
         loss.backward()
         opt.step()
         ms = (time.perf_counter() - start) * 1e3
+        cpu_ms = (time.process_time() - cpu_start) * 1e3
         losses.append(loss.item())
         if step >= args.warmup:
             times.append(ms)
-    times_sorted = sorted(times)
-    n = len(times_sorted)
-    median = times_sorted[n // 2] if n % 2 else 0.5 * (times_sorted[n // 2 - 1] + times_sorted[n // 2])
+            cpu_times.append(cpu_ms)
+
+    def median(v):
+        v, n = sorted(v), len(v)
+        return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
     print(json.dumps({"config": args.config, "threads": args.threads, "framework": "pytorch",
-                      "torch": torch.__version__, "step_ms_median": median, "step_ms": times,
+                      "torch": torch.__version__, "step_ms_median": median(times), "step_ms": times,
+                      "step_cpu_ms_median": median(cpu_times),
                       "loss_first": losses[0], "loss_last": losses[-1]}))
 
 

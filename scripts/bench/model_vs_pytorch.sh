@@ -62,6 +62,12 @@ for t in sorted({k[1] for k in runs}):
     print(f"{t} threads loss fp32: " + " ".join(f"{x:.4f}" for x in a))
     print(f"{t} threads loss bf16: " + " ".join(f"{x:.4f}" for x in b)
           + f"   (max rel diff {worst:.2e})")
+print("process CPU time per step (all threads; less disturbed by other load):")
+for t in sorted({k[1] for k in runs}):
+    c32, c16 = med(("dojo", t, "fp32"), "step_cpu_ms_median"), med(("dojo", t, "bf16"), "step_cpu_ms_median")
+    cpt = med(("torch", t, "fp32"), "step_cpu_ms_median")
+    print(f"{t:>7} dojo fp32 {c32:.1f} ms, bf16 {c16:.1f} ms, torch fp32 {cpt:.1f} ms: "
+          f"ratios {c32 / cpt:.2f} / {c16 / cpt:.2f}")
 print("rounds per cell:", ", ".join(f"{k[0]} {k[1]}t {k[2]}: "
       + "/".join(f"{r['step_ms_median']:.0f}" for r in v) for k, v in sorted(runs.items())))
 PY

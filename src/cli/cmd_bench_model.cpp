@@ -48,6 +48,7 @@ dojo::cli::Runner setup(CLI::App& app) {
       j["steps"] = r.step_ms.size();
       j["step_ms_median"] = r.step_ms_median;
       j["step_ms"] = r.step_ms;
+      j["step_cpu_ms_median"] = r.step_cpu_ms_median;
       j["gflop_per_step"] = r.gflop_per_step;
       j["gflops"] = r.gflops;
       j["gemm_peak_gflops"] = r.gemm_peak_gflops;
@@ -64,6 +65,7 @@ dojo::cli::Runner setup(CLI::App& app) {
                r.threads, dojo::accel::to_string(r.precision));
     fmt::print("step time median {:.1f} ms over {} steps ({:.2f} GFLOP/step, {:.1f} GFLOP/s)\n",
                r.step_ms_median, r.step_ms.size(), r.gflop_per_step, r.gflops);
+    fmt::print("process CPU time per step median {:.1f} ms\n", r.step_cpu_ms_median);
     fmt::print("loss {:.4f} -> {:.4f}\n", r.loss_first, r.loss_last);
     for (const auto& s : r.gemm_shapes) fmt::print("bare gemm {}\n", s);
     for (const auto& k : r.kernels) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <map>
 
 #include "accel/host_device.hpp"
@@ -18,6 +19,12 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+double cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) * 1e3 + double(t.tv_nsec) / 1e6;
 }
 
 double median(std::vector<double> v) {
@@ -125,20 +132,26 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o) {
   for (std::int64_t step = 0; step < o.warmup + o.steps; ++step) {
     if (o.breakdown && step == o.warmup) device.set_sink(&timer);
     const auto start = Clock::now();
+    const double cpu_start = cpu_ms();
     timer.start();
     const TubeMask mask = make_tube_mask(c, o.batch, std::uint64_t(step));
     model.zero_grads();
     const float loss = model.forward_backward(clips, mask);
     optimizer.step(lr_at(step, 2, 1000, 1e-3f, 1e-5f));
     const double ms = ms_since(start);
+    const double cpu = cpu_ms() - cpu_start;
     r.losses.push_back(loss);
     if (step == 0) r.loss_first = loss;
     r.loss_last = loss;
-    if (step >= o.warmup) r.step_ms.push_back(ms);
+    if (step >= o.warmup) {
+      r.step_ms.push_back(ms);
+      r.step_cpu_ms.push_back(cpu);
+    }
   }
   device.set_sink(nullptr);
   if (o.breakdown) r.kernels = timer.sorted(o.steps);
   r.step_ms_median = median(r.step_ms);
+  r.step_cpu_ms_median = median(r.step_cpu_ms);
   r.gflops = r.gflop_per_step / (r.step_ms_median / 1e3);
 
   // The model's largest GEMM shapes (rows = batch x tokens).

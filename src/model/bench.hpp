@@ -40,6 +40,10 @@ struct ModelBenchResult {
   accel::Precision precision = accel::Precision::kFp32;
   std::vector<double> step_ms;  // every timed step
   double step_ms_median = 0;
+  // Process CPU time per step (all threads): a cross-check that a busy shared machine
+  // disturbs less than wall time.
+  std::vector<double> step_cpu_ms;
+  double step_cpu_ms_median = 0;
   double gflop_per_step = 0;
   double gflops = 0;                     // gflop_per_step / median step time
   double gemm_peak_gflops = 0;           // best of the bare GEMMs below
