@@ -64,6 +64,15 @@ struct DnnlKernels::State {
     const std::string key = gemm_key(s, bias, bf16);
     auto it = gemms.find(key);
     if (it != gemms.end()) return it->second;
+    try {
+      return gemms.emplace(key, make_gemm_plan(s, bias, bf16)).first->second;
+    } catch (const dnnl::error& e) {
+      throw Error(fmt::format("oneDNN cannot run a {} GEMM of {}x{}x{} (batch {}) on this CPU: {}",
+                              bf16 ? "bf16" : "fp32", s.m, s.n, s.k, s.batch, e.what()));
+    }
+  }
+
+  GemmPlan make_gemm_plan(const GemmShape& s, bool bias, bool bf16) {
     DOJO_ASSERT(s.beta == 0.0f || s.beta == 1.0f, "gemm beta {} is not 0 or 1", s.beta);
     const std::int64_t lda = s.lda ? s.lda : (s.trans_a ? s.m : s.k);
     const std::int64_t ldb = s.ldb ? s.ldb : (s.trans_b ? s.k : s.n);
@@ -102,7 +111,7 @@ struct DnnlKernels::State {
       const dnnl::matmul::desc desc(a, b, plan.c);
       plan.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine));
     }
-    return gemms.emplace(key, std::move(plan)).first->second;
+    return plan;
   }
 };
 
