@@ -120,6 +120,18 @@ DnnlKernels::~DnnlKernels() = default;
 
 void DnnlKernels::gemm(const GemmShape& s, const float* a, const float* b, float* c,
                        const float* bias, bool bf16) {
+  if (bias != nullptr && s.alpha != 1.0f) {
+    // oneDNN scales the bias along with the product; add it separately instead.
+    gemm(s, a, b, c, nullptr, bf16);
+    const std::int64_t ldc = s.ldc ? s.ldc : s.n;
+    for (std::int64_t i = 0; i < s.batch; ++i) {
+      for (std::int64_t r = 0; r < s.m; ++r) {
+        float* row = c + i * s.stride_c + r * ldc;
+        for (std::int64_t j = 0; j < s.n; ++j) row[j] += bias[j];
+      }
+    }
+    return;
+  }
   State& st = *state_;
   GemmPlan& plan = st.gemm_plan(s, bias != nullptr, bf16);
   memory ma(plan.a, st.engine, const_cast<float*>(a));
