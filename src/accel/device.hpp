@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "accel/cost_sink.hpp"
+#include "core/error.hpp"
 
 namespace dojo::accel {
 
@@ -79,8 +80,11 @@ class Device {
   virtual int threads() const { return 1; }
 
   // --- kernels -------------------------------------------------------------------------
+  // With a `bias` (n), every row of C also gets bias added (C = op(A) op(B) + bias; a
+  // linear layer in one pass). Requires beta == 0.
   template <typename T>
-  void gemm(std::string_view name, const GemmShape& shape, const T* a, const T* b, T* c);
+  void gemm(std::string_view name, const GemmShape& shape, const T* a, const T* b, T* c,
+            const T* bias = nullptr);
 
   // y (rows, dim) = (x - mean) * rstd * gamma + beta; writes y, mean (rows), rstd (rows).
   template <typename T>
@@ -133,8 +137,8 @@ class Device {
   // unbiased standard deviation over the row (VideoMAE's normalised-pixel target).
   template <typename T>
   void row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src, T* dst);
-  // Mean squared error over n elements; when dpred is non-null accumulates
-  // dpred += scale * 2 (pred - target) / n. Returns the mean (0 in dry run).
+  // Mean squared error over n elements; when dpred is non-null also writes its gradient
+  // dpred = scale * 2 (pred - target) / n in the same pass. Returns the mean (0 in dry run).
   template <typename T>
   double mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred, float scale = 1.0f);
   // One AdamW update over n elements (params, grads, first and second moments).
@@ -142,8 +146,10 @@ class Device {
              const float* grads, float* m, float* v);
 
  protected:
-  virtual void run_gemm(const GemmShape& s, const float* a, const float* b, float* c) = 0;
-  virtual void run_gemm(const GemmShape& s, const double* a, const double* b, double* c) = 0;
+  virtual void run_gemm(const GemmShape& s, const float* a, const float* b, float* c,
+                        const float* bias) = 0;
+  virtual void run_gemm(const GemmShape& s, const double* a, const double* b, double* c,
+                        const double* bias) = 0;
 #define DOJO_DEVICE_RUN_DECL(T)                                                                    \
   virtual void run_layernorm_forward(std::int64_t rows, std::int64_t dim, float eps, const T* x,   \
                                      const T* gamma, const T* beta, T* y, T* mean, T* rstd) = 0;   \
@@ -245,13 +251,18 @@ inline void Device::report(std::string_view name, KernelKind kind, double flops,
 }
 
 template <typename T>
-void Device::gemm(std::string_view name, const GemmShape& s, const T* a, const T* b, T* c) {
-  if (!dry_run_) run_gemm(s, a, b, c);
+void Device::gemm(std::string_view name, const GemmShape& s, const T* a, const T* b, T* c,
+                  const T* bias) {
+  DOJO_ASSERT(bias == nullptr || s.beta == 0.0f, "gemm {}: bias needs beta 0", name);
+  if (!dry_run_) run_gemm(s, a, b, c, bias);
   const bool bf16 = std::is_same_v<T, float> && precision_ == Precision::kBf16;
   const double operand_bytes = bf16 ? 2.0 : double(sizeof(T));
   const double per_batch = double(s.m * s.k + s.k * s.n) * operand_bytes +
-                           double(s.m * s.n) * sizeof(T) * (s.beta != 0.0f ? 2.0 : 1.0);
-  report(name, KernelKind::kGemm, 2.0 * double(s.m) * double(s.n) * double(s.k) * double(s.batch),
+                           double(s.m * s.n) * sizeof(T) * (s.beta != 0.0f ? 2.0 : 1.0) +
+                           (bias != nullptr ? double(s.n) * sizeof(T) : 0.0);
+  const double bias_flops = bias != nullptr ? double(s.m) * double(s.n) : 0.0;
+  report(name, KernelKind::kGemm,
+         (2.0 * double(s.m) * double(s.n) * double(s.k) + bias_flops) * double(s.batch),
          per_batch * double(s.batch), &s, bf16 ? Precision::kBf16 : Precision::kFp32);
 }
 

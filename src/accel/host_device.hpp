@@ -1,23 +1,28 @@
 #pragma once
 // HostDevice: runs the Device kernels for real on this machine's CPU.
 //
-// GEMMs go to OpenBLAS (sgemm/dgemm; one call per batch entry, or the batch split across
-// threads when the matrices are small). bf16 GEMMs use oneDNN's matmul with bfloat16
-// operands and float32 accumulation and output (avx512_bf16 where the CPU has it).
-// Elementwise, LayerNorm and softmax kernels are plain loops the compiler vectorises,
-// split across `threads` worker threads when large enough.
+// Float kernels (the model): GEMMs through oneDNN's matmul (fp32, or bf16 operands with
+// float32 accumulation and output -- avx512_bf16 where the CPU has it) or, by option,
+// OpenBLAS sgemm; GELU and softmax through oneDNN's JIT kernels; the rest are loops the
+// compiler vectorises, split over OpenMP threads when large enough. Double kernels (the
+// gradient tests) are the same loops and OpenBLAS dgemm.
 //
-// Threads: OpenBLAS's thread count is process-wide; constructing a HostDevice sets it to
-// `threads`. Use one HostDevice per process (dry-run devices do not touch it).
+// Threads: oneDNN and the loops use OpenMP, OpenBLAS its own pool; both thread counts are
+// process-wide and a (non-dry-run) HostDevice sets them to `threads`. Use one HostDevice
+// per process.
 #include <memory>
 
 #include "accel/device.hpp"
+#include "accel/host_device_dnnl.hpp"
 
 namespace dojo::accel {
 
+enum class GemmBackend { kOneDnn, kOpenBlas };
+
 struct HostDeviceOptions {
   int threads = 1;
-  bool dry_run = false;  // skip the math, still report records
+  GemmBackend gemm = GemmBackend::kOneDnn;  // fp32 GEMMs; bf16 always uses oneDNN
+  bool dry_run = false;                     // skip the math, still report records
   Precision precision = Precision::kFp32;
 };
 
@@ -28,8 +33,10 @@ class HostDevice final : public Device {
   int threads() const override { return options_.threads; }
 
  protected:
-  void run_gemm(const GemmShape& s, const float* a, const float* b, float* c) override;
-  void run_gemm(const GemmShape& s, const double* a, const double* b, double* c) override;
+  void run_gemm(const GemmShape& s, const float* a, const float* b, float* c,
+                const float* bias) override;
+  void run_gemm(const GemmShape& s, const double* a, const double* b, double* c,
+                const double* bias) override;
 #define DOJO_HOST_RUN_DECL(T)                                                                     \
   void run_layernorm_forward(std::int64_t rows, std::int64_t dim, float eps, const T* x,          \
                              const T* gamma, const T* beta, T* y, T* mean, T* rstd) override;     \
@@ -62,9 +69,8 @@ class HostDevice final : public Device {
                  float* v) override;
 
  private:
-  struct Bf16Gemm;  // oneDNN engine, stream and a cache of matmul primitives
   HostDeviceOptions options_;
-  std::unique_ptr<Bf16Gemm> bf16_;
+  std::unique_ptr<DnnlKernels> dnnl_;  // null on a dry-run device
 };
 
 }  // namespace dojo::accel

@@ -1,4 +1,5 @@
 // `dojo bench model`: the model's training-step time and GFLOP/s (model/bench.hpp).
+#include <cstdlib>
 #include <memory>
 
 #include <fmt/format.h>
@@ -33,6 +34,8 @@ dojo::cli::Runner setup(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_flag("--json", o->json, "print one JSON object");
+  app.add_flag("--openblas", o->bench.openblas, "fp32 GEMMs through OpenBLAS, not oneDNN");
+  app.add_flag("--breakdown", o->bench.breakdown, "time every kernel (adds a little overhead)");
   return [o](dojo::cli::Context&) {
     o->bench.precision = dojo::accel::parse_precision(o->precision);
     const auto r = dojo::model::run_model_bench(o->bench);
@@ -45,6 +48,7 @@ dojo::cli::Runner setup(CLI::App& app) {
       j["steps"] = r.step_ms.size();
       j["step_ms_median"] = r.step_ms_median;
       j["step_ms"] = r.step_ms;
+      j["step_cpu_ms_median"] = r.step_cpu_ms_median;
       j["gflop_per_step"] = r.gflop_per_step;
       j["gflops"] = r.gflops;
       j["gemm_peak_gflops"] = r.gemm_peak_gflops;
@@ -52,6 +56,8 @@ dojo::cli::Runner setup(CLI::App& app) {
       j["params"] = r.params;
       j["loss_first"] = r.loss_first;
       j["loss_last"] = r.loss_last;
+      j["losses"] = r.losses;
+      j["omp_wait_policy"] = std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "";
       fmt::print("{}\n", j.dump());
       return 0;
     }
@@ -59,8 +65,13 @@ dojo::cli::Runner setup(CLI::App& app) {
                r.threads, dojo::accel::to_string(r.precision));
     fmt::print("step time median {:.1f} ms over {} steps ({:.2f} GFLOP/step, {:.1f} GFLOP/s)\n",
                r.step_ms_median, r.step_ms.size(), r.gflop_per_step, r.gflops);
+    fmt::print("process CPU time per step median {:.1f} ms\n", r.step_cpu_ms_median);
     fmt::print("loss {:.4f} -> {:.4f}\n", r.loss_first, r.loss_last);
     for (const auto& s : r.gemm_shapes) fmt::print("bare gemm {}\n", s);
+    for (const auto& k : r.kernels) {
+      fmt::print("  {:<28} {:8.2f} ms/step {:5} calls {:7.1f} GFLOP/s\n", k.name, k.ms_per_step,
+                 k.calls_per_step, k.gflop_per_step / (k.ms_per_step / 1e3));
+    }
     fmt::print("gemm ceiling {:.1f} GFLOP/s; model reaches {:.0f}% of it\n", r.gemm_peak_gflops,
                100.0 * r.gflops / r.gemm_peak_gflops);
     return 0;

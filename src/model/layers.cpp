@@ -15,8 +15,7 @@ void linear_forward(accel::Device& dev, const LinearParams<T>& p, std::int64_t r
   g.m = rows;
   g.n = p.out;
   g.k = p.in;
-  dev.gemm("linear", g, x, p.weight, y);
-  dev.add_rows(rows, 1, p.out, p.bias, y);
+  dev.gemm("linear", g, x, p.weight, y, p.bias);
 }
 
 template <typename T>

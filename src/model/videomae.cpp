@@ -237,7 +237,7 @@ void VideoMAE::set_mask(const TubeMask& mask) {
   zeros_.assign(masked_rows_.size(), 0);
 }
 
-double VideoMAE::forward(std::span<const float> clips, const TubeMask& mask) {
+double VideoMAE::forward(std::span<const float> clips, const TubeMask& mask, bool training) {
   const ModelConfig& c = config_;
   DOJO_CHECK(device_.dry_run() || clips.size() == std::size_t(batch_ * c.clip_elems()),
              InvalidArgument,
@@ -292,10 +292,12 @@ double VideoMAE::forward(std::span<const float> clips, const TubeMask& mask) {
   }
   LayerScope scope(device_, "head");
   linear_forward(device_, w.head, b * nm, a.decoder_norm.y, a.pred);
+  // When training, backward takes the loss and its gradient in one pass.
+  if (training) return 0.0;
   return device_.mse_loss<float>(b * nm * p, a.pred, a.target, nullptr);
 }
 
-void VideoMAE::backward(const std::function<void(std::size_t)>& on_layer_grads_done) {
+double VideoMAE::backward(const std::function<void(std::size_t)>& on_layer_grads_done) {
   const ModelConfig& c = config_;
   const std::int64_t b = batch_, n = c.tokens(), nv = c.visible_tokens(), nm = c.masked_tokens();
   const std::int64_t p = c.patch_dim(), de = c.encoder_dim, dd = c.decoder_dim;
@@ -307,10 +309,10 @@ void VideoMAE::backward(const std::function<void(std::size_t)>& on_layer_grads_d
     --layer;
     if (on_layer_grads_done) on_layer_grads_done(layer);
   };
+  double loss = 0;
   {
     LayerScope scope(device_, "head");
-    device_.fill<float>(b * nm * p, 0.0f, a.dpred);
-    device_.mse_loss<float>(b * nm * p, a.pred, a.target, a.dpred);
+    loss = device_.mse_loss<float>(b * nm * p, a.pred, a.target, a.dpred);
     linear_backward(device_, w.head, b * nm, a.decoder_norm.y, a.dpred, a.ddec_norm, false);
   }
   done();
@@ -365,22 +367,22 @@ void VideoMAE::backward(const std::function<void(std::size_t)>& on_layer_grads_d
   }
   done();
   DOJO_ASSERT(layer == 0, "backward visited {} layers too few", layer);
+  return loss;
 }
 
 float VideoMAE::forward_backward(std::span<const float> clips, const TubeMask& mask,
                                  const std::function<void(std::size_t)>& on_layer_grads_done) {
-  const double loss = forward(clips, mask);
-  backward(on_layer_grads_done);
-  return float(loss);
+  forward(clips, mask, true);
+  return float(backward(on_layer_grads_done));
 }
 
 float VideoMAE::forward_loss(std::span<const float> clips, const TubeMask& mask) {
-  return float(forward(clips, mask));
+  return float(forward(clips, mask, false));
 }
 
 std::vector<float> VideoMAE::reconstruct(std::span<const float> clips, const TubeMask& mask) {
   DOJO_CHECK(!device_.dry_run(), InvalidArgument, "VideoMAE::reconstruct needs a real device");
-  forward(clips, mask);
+  forward(clips, mask, false);
   const ModelConfig& c = config_;
   const std::int64_t b = batch_, n = c.tokens(), p = c.patch_dim();
   const Acts& a = *a_;

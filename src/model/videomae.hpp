@@ -80,8 +80,9 @@ class VideoMAE {
   void bind_weights();
   void carve_acts(Carver<float>& take);
   void set_mask(const TubeMask& mask);
-  double forward(std::span<const float> clips, const TubeMask& mask);
-  void backward(const std::function<void(std::size_t)>& on_layer_grads_done);
+  // Returns the loss, or 0 when `training` (backward computes it with its gradient).
+  double forward(std::span<const float> clips, const TubeMask& mask, bool training);
+  double backward(const std::function<void(std::size_t)>& on_layer_grads_done);
 
   ModelConfig config_;
   accel::Device& device_;
