@@ -154,16 +154,18 @@ std::vector<std::int64_t> ring_order(std::int64_t ux, std::int64_t uy) {
   return order;
 }
 
-double RingPhase::time_s(double payload_bytes_per_node) const {
+double RingPhase::time_s(double payload_bytes_per_node, double reduce_s_per_byte) const {
   if (participants < 2) return 0;
   const double chunk = fraction * payload_bytes_per_node / static_cast<double>(participants);
-  return 2.0 * static_cast<double>(participants - 1) * step.time_s(chunk);
+  const double transfer = step.time_s(chunk);
+  const double steps = static_cast<double>(participants - 1);
+  return steps * std::max(transfer, reduce_s_per_byte * chunk) + steps * transfer;
 }
 
 double CollectivePlan::allreduce_s(double bytes) const {
   const double per_node = bytes / static_cast<double>(nodes_per_unit);
   double total = 0;
-  for (const auto& phase : phases) total += phase.time_s(per_node);
+  for (const auto& phase : phases) total += phase.time_s(per_node, reduce_s_per_byte);
   return total;
 }
 

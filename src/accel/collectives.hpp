@@ -16,7 +16,9 @@
 // when the unit grid has an even side, else the snake path folded back on itself
 // (0, 2, 4, ..., 5, 3, 1: every step at most two units apart, every link used once per
 // direction). Closed forms: a phase of p participants whose steps are h hops of latency
-// a on links of bandwidth B, uncontended, takes 2(p-1)(h a + f S / (p B)).
+// a on links of bandwidth B, uncontended, takes 2(p-1)(h a + f S / (p B)) when the
+// reduction keeps up with the links; with a reduction cost of r seconds per byte, its
+// p-1 reduce-scatter steps take max(h a + c / B, r c) each (c = f S / p).
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -48,7 +50,9 @@ struct RingPhase {
   std::int64_t participants = 1;
   double fraction = 1;  // share of the per-node payload each ring of this phase reduces
   FlowProfile step;     // one step's flows
-  double time_s(double payload_bytes_per_node) const;
+  // Reduce-scatter steps also add the incoming chunk into the local one; pipelined with
+  // the transfer, a step takes max(transfer, reduce_s_per_byte x chunk). 0: not charged.
+  double time_s(double payload_bytes_per_node, double reduce_s_per_byte = 0) const;
 };
 
 struct CollectivePlan {
@@ -56,6 +60,8 @@ struct CollectivePlan {
   std::int64_t units = 1;
   std::int64_t nodes_per_unit = 1;
   std::vector<RingPhase> phases;
+  // Seconds per byte to reduce an incoming chunk into a node's own (see RingPhase).
+  double reduce_s_per_byte = 0;
   // All-reduce of `bytes` per unit (spread evenly over the unit's nodes).
   double allreduce_s(double bytes) const;
   // Bytes crossing links of each level during that all-reduce (sum over hops).

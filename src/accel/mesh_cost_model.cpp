@@ -136,7 +136,12 @@ void MeshCostModel::on_kernel(const KernelRecord& record) {
 }
 
 const CollectivePlan& MeshCostModel::collective_plan() {
-  if (!plan_) plan_ = plan_allreduce(*topo_, replicas_, options_.algo);
+  if (!plan_) {
+    plan_ = plan_allreduce(*topo_, replicas_, options_.algo);
+    // A node reads its own chunk and writes the sum at SRAM bandwidth; the incoming chunk
+    // streams in from the link.
+    plan_->reduce_s_per_byte = 2.0 / spec_.node.sram_bytes_per_s;
+  }
   return *plan_;
 }
 

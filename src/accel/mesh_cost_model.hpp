@@ -13,7 +13,9 @@
 //
 // Kernels are costed on the replica's region (kernel_cost.hpp). A collective over the
 // data-parallel replicas is an all-reduce among the replicas' regions (collectives.hpp),
-// the payload spread over each region's nodes; its time goes to the communication stream
+// the payload spread over each region's nodes, each reduce-scatter step also paying
+// 2 x chunk / SRAM bandwidth for the sum (overlapped with the transfer); its time goes
+// to the communication stream
 // of the Timeline (timeline.hpp). A broadcast is charged as the all-gather half of the
 // all-reduce. Not thread-safe: records arrive on the thread that issues the work.
 #include <cstdint>

@@ -233,7 +233,11 @@ double cross_block_allreduce_s(const MeshSpec& spec, const Partition& partition,
   const auto profile = profile_flows(topo, flows);
   const double per_node =
       grad_bytes / static_cast<double>(min_replicas) / static_cast<double>(shape.count());
-  return 2.0 * static_cast<double>(n - 1) * profile.time_s(per_node / static_cast<double>(n));
+  // As in RingPhase: reduce-scatter steps also pay the sum (2 x chunk at SRAM bandwidth).
+  const double chunk = per_node / static_cast<double>(n);
+  const double transfer = profile.time_s(chunk);
+  const double reduce = 2.0 * chunk / spec.node.sram_bytes_per_s;
+  return static_cast<double>(n - 1) * (std::max(transfer, reduce) + transfer);
 }
 
 }  // namespace dojo::accel

@@ -90,6 +90,15 @@ TEST(Allreduce, ReplicasOfOneNodeTiledOnTheMeshEqualTheNodeLevelTwoDRing) {
   expect_rel(model.allreduce_s(1e6), expected);
 }
 
+TEST(Allreduce, SlowSramMakesReduceScatterStepsReductionBound) {
+  auto spec = builtin_preset("test4x4");
+  spec.node.sram_bytes_per_s = 1e9;  // the sum (2 bytes of SRAM traffic per byte) is slower
+  MeshCostModel model(spec, Rect{0, 0, 4, 1}, 2);  // two 4x1 replicas: one 2-ring per node
+  const double chunk = 1e6 / 4 / 2;                // per node, per participant
+  const double transfer = kAlpha + chunk / kLink;
+  expect_rel(model.allreduce_s(1e6), 2 * chunk / 1e9 + transfer);
+}
+
 TEST(Allreduce, HierarchicalWithinOneChipIsTheSnakeRing) {
   const Topology topo(builtin_preset("test_tiles"));
   const auto hier = plan_allreduce(topo, Rect{0, 0, 4, 4}, CollectiveAlgo::kHierarchical);
