@@ -225,4 +225,24 @@ nlohmann::json MeshCostModel::report_json() const {
             {"peak_flops_per_s", s.peak_flops_per_s}}}};
 }
 
+std::unique_ptr<MeshCostModel> make_rank_cost_model(const MeshSpec& spec, int rank, int ranks,
+                                                    MeshCostOptions options) {
+  DOJO_CHECK(ranks >= 1 && rank >= 0 && rank < ranks, InvalidArgument, "rank {} is not in [0, {})",
+             rank, ranks);
+  const Topology topo(spec);
+  const Partition partition(topo, ranks);
+  const Rect* smallest = &partition.block(0);
+  for (const auto& block : partition.blocks())
+    if (block.area() < smallest->area()) smallest = &block;
+  const auto fit = place_replica(spec, *smallest, options.footprint);
+  auto units = partition_replicas(partition, {fit.region.w, fit.region.h});
+  // partition_replicas orders the units as a grid or in snake order: find this rank's.
+  const auto& mine = partition.block(rank);
+  std::size_t self = units.origins.size();
+  for (std::size_t i = 0; i < units.origins.size(); ++i)
+    if (units.origins[i] == Coord{mine.x, mine.y}) self = i;
+  DOJO_ASSERT(self < units.origins.size(), "rank {} block not among the replica regions", rank);
+  return std::make_unique<MeshCostModel>(spec, std::move(units), self, options);
+}
+
 }  // namespace dojo::accel

@@ -88,4 +88,13 @@ class MeshCostModel final : public CostSink {
   SimStepResult last_result_;
 };
 
+// One rank's cost model when `ranks` data-parallel ranks each own a block of the mesh
+// (Partition): the replica gets the region placement.hpp chooses for
+// `options.footprint` inside the smallest block (the same shape at every block's
+// corner), and gradient collectives run among all ranks' regions. This is what the
+// trainer attaches to its Device. Throws InvalidArgument if rank is out of range or the
+// mesh has fewer nodes than ranks.
+std::unique_ptr<MeshCostModel> make_rank_cost_model(const MeshSpec& spec, int rank, int ranks,
+                                                    MeshCostOptions options = {});
+
 }  // namespace dojo::accel

@@ -176,6 +176,24 @@ TEST(MeshCostModel, AsyncCollectiveOverlapsLaterKernelsAndBlockingOneDoesNot) {
   }
 }
 
+TEST(MeshCostModel, RankModelsPlaceEachReplicaAtItsBlockCornerAndAgreeOnTheAllReduce) {
+  const auto spec = test_spec();
+  MeshCostOptions options;
+  options.footprint = {0.5e6, 0.5e6, 1e6, 0};  // 2 MB: two nodes
+  std::vector<std::unique_ptr<MeshCostModel>> ranks;
+  for (int r = 0; r < 4; ++r) ranks.push_back(make_rank_cost_model(spec, r, 4, options));
+  const Partition partition(4, 4, 4);
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_EQ(ranks[r]->region().x, partition.block(r).x);
+    EXPECT_EQ(ranks[r]->region().y, partition.block(r).y);
+    EXPECT_EQ(ranks[r]->region().area(), 2);
+    EXPECT_TRUE(ranks[r]->sram_fit().fits);
+    EXPECT_EQ(ranks[r]->replicas(), 4);
+    EXPECT_EQ(ranks[r]->allreduce_s(1e6), ranks[0]->allreduce_s(1e6));
+  }
+  EXPECT_THROW(make_rank_cost_model(spec, 4, 4, options), InvalidArgument);
+}
+
 TEST(MeshCostModel, CollectiveOverOtherRankCountIsInvalidArgument) {
   MeshCostModel model(test_spec(), Rect{0, 0, 2, 2}, 4);
   CollectiveRecord c;
