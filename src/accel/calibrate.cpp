@@ -1,5 +1,6 @@
 #include "accel/calibrate.hpp"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,9 +9,10 @@
 #include <thread>
 #include <vector>
 
-#include <cblas.h>
 #include <fmt/format.h>
 
+#include "accel/host_device.hpp"
+#include "accel/recording_sink.hpp"
 #include "core/error.hpp"
 
 namespace dojo::accel {
@@ -22,34 +24,46 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+// CPU time of the calling thread: on a shared machine, time the thread was descheduled
+// does not count against the rate (the measurements are single-threaded).
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double seconds_since(double start) {
+  return thread_cpu_s() - start;
 }
 
 }  // namespace
 
-double measure_sgemm_flops_per_s(std::int64_t n, int repeats) {
-  DOJO_CHECK(n >= 1 && repeats >= 1, InvalidArgument, "sgemm size {} and repeats {} must be >= 1",
-             n, repeats);
-  const auto elems = static_cast<std::size_t>(n * n);
-  std::vector<float> a(elems, 0.5f), b(elems, 0.25f), c(elems, 0.0f);
-  const int threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-  const auto ni = static_cast<int>(n);
-  const auto run = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni, 1.0f, a.data(), ni, b.data(),
-                ni, 0.0f, c.data(), ni);
-  };
-  run();  // warm-up: page faults, OpenBLAS buffers
-  std::vector<double> rates;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    run();
-    rates.push_back(2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) /
-                    seconds_since(start));
+double measure_gemm_flops_per_s(int repeats) {
+  DOJO_CHECK(repeats >= 1, InvalidArgument, "repeats {} must be >= 1", repeats);
+  constexpr std::int64_t kTokens = 4096;
+  HostDevice device;  // one thread, oneDNN: what the model's GEMMs run on
+  std::vector<double> shape_rates;
+  for (const std::int64_t d : {128, 256, 512}) {
+    for (const auto& [n, k] : {std::pair{d, d}, std::pair{4 * d, d}, std::pair{d, 4 * d}}) {
+      GemmShape shape;
+      shape.m = kTokens;
+      shape.n = n;
+      shape.k = k;
+      std::vector<float> a(static_cast<std::size_t>(kTokens * k), 0.5f);
+      std::vector<float> b(static_cast<std::size_t>(k * n), 0.25f);
+      std::vector<float> c(static_cast<std::size_t>(kTokens * n), 0.0f);
+      device.gemm<float>("calibrate.gemm", shape, a.data(), b.data(), c.data());  // warm-up
+      std::vector<double> rates;
+      for (int r = 0; r < repeats; ++r) {
+        const double start = thread_cpu_s();
+        device.gemm<float>("calibrate.gemm", shape, a.data(), b.data(), c.data());
+        rates.push_back(2.0 * static_cast<double>(kTokens * n) * static_cast<double>(k) /
+                        seconds_since(start));
+      }
+      shape_rates.push_back(median(rates));
+    }
   }
-  openblas_set_num_threads(threads);
-  return median(rates);
+  return median(shape_rates);
 }
 
 double measure_triad_bytes_per_s(std::size_t elems, int repeats) {
@@ -59,7 +73,7 @@ double measure_triad_bytes_per_s(std::size_t elems, int repeats) {
   const float s = 0.5f;
   std::vector<double> rates;
   for (int r = 0; r <= repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
+    const double start = thread_cpu_s();
     for (std::size_t i = 0; i < elems; ++i) a[i] = b[i] + s * c[i];
     const double t = seconds_since(start);
     if (r > 0)
@@ -72,43 +86,35 @@ double measure_triad_bytes_per_s(std::size_t elems, int repeats) {
 double measure_vector_flops_per_s(std::size_t elems, int repeats) {
   DOJO_CHECK(elems >= 1 && repeats >= 1, InvalidArgument,
              "vector size {} and repeats {} must be >= 1", elems, repeats);
-  constexpr std::size_t kSoftmaxCols = 288, kNormCols = 192;
-  std::vector<float> x(elems), y(elems);
-  for (std::size_t i = 0; i < elems; ++i) x[i] = static_cast<float>(i % 97) * 0.02f - 1.0f;
-  const auto gelu = [&] {
-    for (std::size_t i = 0; i < elems; ++i)
-      y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678f));
+  constexpr std::int64_t kCols = 256;
+  const std::int64_t rows = std::max<std::int64_t>(1, static_cast<std::int64_t>(elems) / kCols);
+  const auto n = static_cast<std::size_t>(rows * kCols);
+  std::vector<float> x(n), y(n), dy(n, 0.01f), dx(n), gamma(kCols, 1.0f), beta(kCols, 0.0f),
+      dgamma(kCols), dbeta(kCols), mean(static_cast<std::size_t>(rows)),
+      rstd(static_cast<std::size_t>(rows));
+  for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 97) * 0.02f - 1.0f;
+  HostDevice device;  // one thread: the model's own non-GEMM kernels
+  RecordingSink records;
+  device.set_sink(&records);
+  const auto run = [&] {
+    device.gelu_forward<float>(static_cast<std::int64_t>(n), x.data(), y.data());
+    device.gelu_backward<float>(static_cast<std::int64_t>(n), x.data(), dy.data(), dx.data());
+    std::copy(x.begin(), x.end(), y.begin());
+    device.softmax_forward<float>(rows, kCols, y.data());
+    device.softmax_backward<float>(rows, kCols, y.data(), dy.data(), dx.data());
+    device.layernorm_forward<float>(rows, kCols, 1e-6f, x.data(), gamma.data(), beta.data(),
+                                    y.data(), mean.data(), rstd.data());
+    device.layernorm_backward<float>(rows, kCols, dy.data(), x.data(), mean.data(), rstd.data(),
+                                     gamma.data(), dx.data(), dgamma.data(), dbeta.data());
   };
-  const auto softmax = [&] {
-    for (std::size_t r = 0; r + kSoftmaxCols <= elems; r += kSoftmaxCols) {
-      float m = x[r];
-      for (std::size_t c = 1; c < kSoftmaxCols; ++c) m = std::max(m, x[r + c]);
-      float sum = 0;
-      for (std::size_t c = 0; c < kSoftmaxCols; ++c) sum += (y[r + c] = std::exp(x[r + c] - m));
-      const float inv = 1.0f / sum;
-      for (std::size_t c = 0; c < kSoftmaxCols; ++c) y[r + c] *= inv;
-    }
-  };
-  const auto layernorm = [&] {
-    for (std::size_t r = 0; r + kNormCols <= elems; r += kNormCols) {
-      float mean = 0, var = 0;
-      for (std::size_t c = 0; c < kNormCols; ++c) mean += x[r + c];
-      mean /= kNormCols;
-      for (std::size_t c = 0; c < kNormCols; ++c) var += (x[r + c] - mean) * (x[r + c] - mean);
-      const float rstd = 1.0f / std::sqrt(var / kNormCols + 1e-6f);
-      for (std::size_t c = 0; c < kNormCols; ++c) y[r + c] = (x[r + c] - mean) * rstd * 1.5f + 0.1f;
-    }
-  };
-  const double flops = (10.0 + 5.0 + 8.0) * static_cast<double>(elems);
+  run();  // warm-up; also tells the flops of one round
+  const double flops = records.total_flops();
+  device.set_sink(nullptr);
   std::vector<double> rates;
-  for (int r = 0; r <= repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    gelu();
-    softmax();
-    layernorm();
-    const double t = seconds_since(start);
-    if (r > 0) rates.push_back(flops / t);  // r = 0 warms up
-    x[static_cast<std::size_t>(r) % elems] += y[(static_cast<std::size_t>(r) * 13) % elems] * 1e-6f;
+  for (int r = 0; r < repeats; ++r) {
+    const double start = thread_cpu_s();
+    run();
+    rates.push_back(flops / seconds_since(start));
   }
   return median(rates);
 }
@@ -143,9 +149,9 @@ MeshSpec host_spec(const HostMeasurements& m) {
   spec.node.vector_flops_per_s = m.vector_flops_per_s;
   spec.levels = {{"host", {m.cores, 1}, m.p2p_bytes_per_s, m.p2p_latency_s}};
   spec.notes = {
-      fmt::format(
-          "node = one core: peak = single-thread OpenBLAS sgemm {}^3 = {:.3g} GFLOP/s (measured)",
-          m.gemm_n, m.gemm_flops_per_s / 1e9),
+      fmt::format("node = one core: peak = single-thread host Device (oneDNN) GEMM, median over "
+                  "transformer-layer shapes = {:.3g} GFLOP/s (measured)",
+                  m.gemm_flops_per_s / 1e9),
       fmt::format(
           "node 'SRAM' = RAM / cores = {:.3g} GB at the single-thread triad bandwidth {:.3g} GB/s "
           "(measured)",

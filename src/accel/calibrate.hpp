@@ -1,6 +1,6 @@
 #pragma once
 // Calibrating the `host` preset: this machine as a one-level mesh whose nodes are its
-// cores. A node's peak is the measured single-thread OpenBLAS sgemm rate, its "SRAM" is
+// cores. A node's peak is the measured single-thread GEMM rate of the host Device, its "SRAM" is
 // its share of the machine's RAM at the measured single-thread memory bandwidth (so the
 // roofline is the host's own), and links are the measured point-to-point latency and
 // bandwidth between two ranks. Measuring between ranks needs a communicator, which accel
@@ -15,7 +15,6 @@ namespace dojo::accel {
 struct HostMeasurements {
   std::int64_t cores = 1;
   double ram_bytes = 0;
-  std::int64_t gemm_n = 0;        // square sgemm size measured
   double gemm_flops_per_s = 0;    // one thread
   double memory_bytes_per_s = 0;  // one thread, triad a = b + s c on arrays beyond cache
   double vector_flops_per_s = 0;  // one thread, non-GEMM kernels (see below)
@@ -25,14 +24,19 @@ struct HostMeasurements {
   std::string p2p_how;            // how the link figures were obtained
 };
 
-// Median single-thread sgemm FLOP/s of C = A B with n x n matrices over `repeats` runs.
-double measure_sgemm_flops_per_s(std::int64_t n, int repeats);
+// All rates are per second of the measuring thread's CPU time, so that a busy machine
+// (other processes taking the core) does not lower them.
+// Single-thread FLOP/s of the host Device's fp32 GEMM (oneDNN) on transformer-layer
+// shapes: for d in {128, 256, 512}, (4096 x d) times (d x d), (d x 4d) and (4d x d)
+// (tokens x width: projections and the MLP). Each shape's median over `repeats` runs; the
+// result is the median over the shapes. Not this project's model's shapes: a generic set.
+double measure_gemm_flops_per_s(int repeats);
 // Median single-thread bytes/s of a triad over arrays of `elems` floats (3 x 4 bytes per
 // element: two loads and a store).
 double measure_triad_bytes_per_s(std::size_t elems, int repeats);
-// Median single-thread FLOP/s of non-GEMM work: GELU (erf), row softmax (exp) and
-// LayerNorm loops over `elems` floats, flops counted as accel::Device counts them (10, 5
-// and 8 per element).
+// Median single-thread FLOP/s of non-GEMM work: the host Device's GELU, softmax and
+// LayerNorm kernels (forward and backward) over `elems` floats in rows of 256, flops as
+// the Device reports them.
 double measure_vector_flops_per_s(std::size_t elems, int repeats);
 // Cores and RAM of this machine.
 std::int64_t host_cores();

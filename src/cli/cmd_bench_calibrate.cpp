@@ -30,7 +30,6 @@ constexpr int kTag = 4242;
 struct Options {
   std::string out = "configs/mesh/host.yaml";
   bool json = false;
-  std::int64_t gemm_n = 512;
   int repeats = 7;
 };
 
@@ -110,10 +109,9 @@ int run(const Options& opts, dojo::cli::Context& ctx) {
   accel::HostMeasurements m;
   m.cores = accel::host_cores();
   m.ram_bytes = accel::host_ram_bytes();
-  m.gemm_n = opts.gemm_n;
   // Rank 0 measures compute and memory alone so that no other rank shares its core.
   if (world.rank() == 0) {
-    m.gemm_flops_per_s = accel::measure_sgemm_flops_per_s(opts.gemm_n, opts.repeats);
+    m.gemm_flops_per_s = accel::measure_gemm_flops_per_s(opts.repeats);
     m.memory_bytes_per_s = accel::measure_triad_bytes_per_s(std::size_t{1} << 23, opts.repeats);
     m.vector_flops_per_s = accel::measure_vector_flops_per_s(std::size_t{1} << 20, opts.repeats);
   }
@@ -159,7 +157,6 @@ int run(const Options& opts, dojo::cli::Context& ctx) {
     nlohmann::json out = {{"out", opts.out},
                           {"cores", m.cores},
                           {"ram_bytes", m.ram_bytes},
-                          {"gemm_n", m.gemm_n},
                           {"gemm_flops_per_s", m.gemm_flops_per_s},
                           {"memory_bytes_per_s", m.memory_bytes_per_s},
                           {"vector_flops_per_s", m.vector_flops_per_s},
@@ -171,8 +168,7 @@ int run(const Options& opts, dojo::cli::Context& ctx) {
     return 0;
   }
   fmt::print("dojo bench calibrate: {} cores, {:.1f} GB RAM\n", m.cores, m.ram_bytes / 1e9);
-  fmt::print("  sgemm {}^3, one thread: {:.2f} GFLOP/s per core\n", m.gemm_n,
-             m.gemm_flops_per_s / 1e9);
+  fmt::print("  GEMM, one thread:      {:.2f} GFLOP/s per core\n", m.gemm_flops_per_s / 1e9);
   fmt::print("  triad, one thread:     {:.2f} GB/s per core\n", m.memory_bytes_per_s / 1e9);
   fmt::print("  non-GEMM, one thread:  {:.2f} GFLOP/s per core\n", m.vector_flops_per_s / 1e9);
   fmt::print("  rank to rank:          {:.2f} us, {:.2f} GB/s ({})\n", m.p2p_latency_s * 1e6,
@@ -193,7 +189,6 @@ int run(const Options& opts, dojo::cli::Context& ctx) {
 dojo::cli::Runner setup(CLI::App& app) {
   auto opts = std::make_shared<Options>();
   app.add_option("--out", opts->out, "where to write the host preset")->capture_default_str();
-  app.add_option("--gemm-n", opts->gemm_n, "square sgemm size to measure")->capture_default_str();
   app.add_option("--repeats", opts->repeats, "timed repeats per measurement (median)")
       ->capture_default_str();
   app.add_flag("--json", opts->json, "print JSON");

@@ -134,7 +134,6 @@ TEST(HostSpec, MeasurementsBecomeAOneLevelMeshThatRoundTrips) {
   HostMeasurements m;
   m.cores = 3;
   m.ram_bytes = 12e9;
-  m.gemm_n = 512;
   m.gemm_flops_per_s = 50e9;
   m.memory_bytes_per_s = 10e9;
   m.vector_flops_per_s = 2e9;
