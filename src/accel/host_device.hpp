@@ -69,6 +69,11 @@ class HostDevice final : public Device {
                  float* v) override;
 
  private:
+  // Every kernel except a GEMM may overwrite a GEMM operand whose bf16 copy is cached.
+  void forget_bf16_copies() {
+    if (dnnl_) dnnl_->forget_bf16_copies();
+  }
+
   HostDeviceOptions options_;
   std::unique_ptr<DnnlKernels> dnnl_;  // null on a dry-run device
 };
