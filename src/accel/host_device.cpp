@@ -54,7 +54,7 @@ void blas_gemm(const GemmShape& s, const T* a, const T* b, T* c, const T* bias) 
 }
 
 // Loops split over OpenMP threads only when a kernel is big enough to pay for the fork.
-constexpr std::int64_t kParallelMinElems = 1 << 15;
+constexpr std::int64_t kParallelMinElems = 1 << 17;
 
 template <typename T>
 void layernorm_forward(std::int64_t rows, std::int64_t dim, float eps, const T* x, const T* gamma,
