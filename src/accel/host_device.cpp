@@ -271,11 +271,12 @@ void permute(std::span<const std::int64_t> src_dims, std::span<const int> perm, 
 }
 
 template <typename T>
-void row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src, T* dst) {
+void row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src_base,
+                   RowIndex src_index, T* dst) {
   const bool big = rows * dim >= kParallelMinElems;
 #pragma omp parallel for if (big)
   for (std::int64_t r = 0; r < rows; ++r) {
-    const T* s = src + r * dim;
+    const T* s = src_base + (src_index.empty() ? r : src_index[std::size_t(r)]) * dim;
     T* d = dst + r * dim;
     T sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -450,9 +451,9 @@ void HostDevice::run_gemm(const GemmShape& s, const double* a, const double* b, 
     kernels::permute(src_dims, perm, src, dst, accumulate);                                        \
   }                                                                                                \
   void HostDevice::run_row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src, \
-                                     T* dst) {                                                     \
+                                     RowIndex src_index, T* dst) {                                 \
     forget_bf16_copies();                                                                          \
-    kernels::row_normalize(rows, dim, eps, src, dst);                                              \
+    kernels::row_normalize(rows, dim, eps, src, src_index, dst);                                   \
   }                                                                                                \
   double HostDevice::run_mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred,        \
                                   float scale) {                                                   \
