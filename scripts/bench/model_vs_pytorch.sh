@@ -62,6 +62,24 @@ for t in sorted({k[1] for k in runs}):
     print(f"{t} threads loss fp32: " + " ".join(f"{x:.4f}" for x in a))
     print(f"{t} threads loss bf16: " + " ".join(f"{x:.4f}" for x in b)
           + f"   (max rel diff {worst:.2e})")
+# The least disturbed round (min over rounds of each round's median): on a shared machine
+# the other load only ever adds time.
+print("best round (min over rounds of the per-round median step time):")
+for t in sorted({k[1] for k in runs}):
+    b32 = min(r["step_ms_median"] for r in runs[("dojo", t, "fp32")])
+    b16 = min(r["step_ms_median"] for r in runs[("dojo", t, "bf16")])
+    bpt = min(r["step_ms_median"] for r in runs[("torch", t, "fp32")])
+    print(f"{t:>7} dojo fp32 {b32:.1f} ms, bf16 {b16:.1f} ms, torch fp32 {bpt:.1f} ms: "
+          f"ratios {b32 / bpt:.2f} / {b16 / bpt:.2f}")
+# Paired: each round's dojo run against the PyTorch run right after it (similar load),
+# then the median of those ratios.
+print("median of per-round ratios (dojo run / the PyTorch run of the same round):")
+for t in sorted({k[1] for k in runs}):
+    pt = [r["step_ms_median"] for r in runs[("torch", t, "fp32")]]
+    r32 = [d["step_ms_median"] / p for d, p in zip(runs[("dojo", t, "fp32")], pt)]
+    r16 = [d["step_ms_median"] / p for d, p in zip(runs[("dojo", t, "bf16")], pt)]
+    print(f"{t:>7} fp32 {statistics.median(r32):.2f} (rounds " + " ".join(f"{x:.2f}" for x in r32)
+          + f"), bf16 {statistics.median(r16):.2f} (rounds " + " ".join(f"{x:.2f}" for x in r16) + ")")
 print("process CPU time per step (all threads; less disturbed by other load):")
 for t in sorted({k[1] for k in runs}):
     c32, c16 = med(("dojo", t, "fp32"), "step_cpu_ms_median"), med(("dojo", t, "bf16"), "step_cpu_ms_median")

@@ -133,10 +133,12 @@ class Device {
   template <typename T>
   void permute(std::span<const std::int64_t> src_dims, std::span<const int> perm, const T* src,
                T* dst, bool accumulate = false);
-  // Per-row standardisation, dst (rows, dim) = (src - mean) / (std + eps) with the
-  // unbiased standard deviation over the row (VideoMAE's normalised-pixel target).
+  // Per-row standardisation, dst[i] = (src[src_index[i]] - mean) / (std + eps) with the
+  // unbiased standard deviation over the row (VideoMAE's normalised-pixel target); an
+  // empty src_index means row i. dst is (rows, dim).
   template <typename T>
-  void row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src, T* dst);
+  void row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src,
+                     RowIndex src_index, T* dst);
   // Mean squared error over n elements; when dpred is non-null also writes its gradient
   // dpred = scale * 2 (pred - target) / n in the same pass. Returns the mean (0 in dry run).
   template <typename T>
@@ -172,7 +174,7 @@ class Device {
   virtual void run_permute(std::span<const std::int64_t> src_dims, std::span<const int> perm,      \
                            const T* src, T* dst, bool accumulate) = 0;                             \
   virtual void run_row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src,     \
-                                 T* dst) = 0;                                                      \
+                                 RowIndex src_index, T* dst) = 0;                                  \
   virtual double run_mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred,            \
                               float scale) = 0;
   // The same kernel set for float (the model) and double (gradient tests).
@@ -358,8 +360,9 @@ void Device::permute(std::span<const std::int64_t> src_dims, std::span<const int
 }
 
 template <typename T>
-void Device::row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src, T* dst) {
-  if (!dry_run_) run_row_normalize(rows, dim, eps, src, dst);
+void Device::row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src,
+                           RowIndex src_index, T* dst) {
+  if (!dry_run_) run_row_normalize(rows, dim, eps, src, src_index, dst);
   report("row_normalize", KernelKind::kReduction, 6.0 * double(rows * dim),
          double(sizeof(T)) * 2.0 * double(rows * dim));
 }

@@ -54,7 +54,7 @@ void blas_gemm(const GemmShape& s, const T* a, const T* b, T* c, const T* bias) 
 }
 
 // Loops split over OpenMP threads only when a kernel is big enough to pay for the fork.
-constexpr std::int64_t kParallelMinElems = 1 << 15;
+constexpr std::int64_t kParallelMinElems = 1 << 17;
 
 template <typename T>
 void layernorm_forward(std::int64_t rows, std::int64_t dim, float eps, const T* x, const T* gamma,
@@ -271,11 +271,12 @@ void permute(std::span<const std::int64_t> src_dims, std::span<const int> perm, 
 }
 
 template <typename T>
-void row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src, T* dst) {
+void row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src_base,
+                   RowIndex src_index, T* dst) {
   const bool big = rows * dim >= kParallelMinElems;
 #pragma omp parallel for if (big)
   for (std::int64_t r = 0; r < rows; ++r) {
-    const T* s = src + r * dim;
+    const T* s = src_base + (src_index.empty() ? r : src_index[std::size_t(r)]) * dim;
     T* d = dst + r * dim;
     T sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -392,57 +393,71 @@ void HostDevice::run_gemm(const GemmShape& s, const double* a, const double* b, 
   void HostDevice::run_layernorm_forward(std::int64_t rows, std::int64_t dim, float eps,           \
                                          const T* x, const T* gamma, const T* beta, T* y, T* mean, \
                                          T* rstd) {                                                \
+    forget_bf16_copies();                                                                          \
     kernels::layernorm_forward(rows, dim, eps, x, gamma, beta, y, mean, rstd);                     \
   }                                                                                                \
   void HostDevice::run_layernorm_backward(std::int64_t rows, std::int64_t dim, const T* dy,        \
                                           const T* x, const T* mean, const T* rstd,                \
                                           const T* gamma, T* dx, T* dgamma, T* dbeta) {            \
+    forget_bf16_copies();                                                                          \
     kernels::layernorm_backward(rows, dim, dy, x, mean, rstd, gamma, dx, dgamma, dbeta);           \
   }                                                                                                \
   void HostDevice::run_gelu_forward(std::int64_t n, const T* x, T* y) {                            \
+    forget_bf16_copies();                                                                          \
     if (!dnnl_gelu_forward(dnnl_.get(), n, x, y)) kernels::gelu_forward(n, x, y);                  \
   }                                                                                                \
   void HostDevice::run_gelu_backward(std::int64_t n, const T* x, const T* dy, T* dx) {             \
+    forget_bf16_copies();                                                                          \
     if (!dnnl_gelu_backward(dnnl_.get(), n, x, dy, dx)) kernels::gelu_backward(n, x, dy, dx);      \
   }                                                                                                \
   void HostDevice::run_softmax_forward(std::int64_t rows, std::int64_t cols, T* x) {               \
+    forget_bf16_copies();                                                                          \
     if (!dnnl_softmax_forward(dnnl_.get(), rows, cols, x))                                         \
       kernels::softmax_forward(rows, cols, x);                                                     \
   }                                                                                                \
   void HostDevice::run_softmax_backward(std::int64_t rows, std::int64_t cols, const T* y,          \
                                         const T* dy, T* dx) {                                      \
+    forget_bf16_copies();                                                                          \
     if (!dnnl_softmax_backward(dnnl_.get(), rows, cols, y, dy, dx))                                \
       kernels::softmax_backward(rows, cols, y, dy, dx);                                            \
   }                                                                                                \
   void HostDevice::run_add_rows(std::int64_t rows, std::int64_t period, std::int64_t dim,          \
                                 const T* x, T* y) {                                                \
+    forget_bf16_copies();                                                                          \
     kernels::add_rows(rows, period, dim, x, y);                                                    \
   }                                                                                                \
   void HostDevice::run_sum_rows(std::int64_t rows, std::int64_t period, std::int64_t dim,          \
                                 const T* dy, T* dx) {                                              \
+    forget_bf16_copies();                                                                          \
     kernels::sum_rows(rows, period, dim, dy, dx);                                                  \
   }                                                                                                \
   void HostDevice::run_axpy(std::int64_t n, float alpha, const T* x, T* y) {                       \
+    forget_bf16_copies();                                                                          \
     for (std::int64_t i = 0; i < n; ++i) y[i] += T(alpha) * x[i];                                  \
   }                                                                                                \
   void HostDevice::run_fill(std::int64_t n, T value, T* x) {                                       \
+    forget_bf16_copies();                                                                          \
     std::fill(x, x + n, value);                                                                    \
   }                                                                                                \
   void HostDevice::run_copy_rows(std::int64_t count, std::int64_t dim, const T* src,               \
                                  RowIndex src_index, T* dst, RowIndex dst_index,                   \
                                  bool accumulate) {                                                \
+    forget_bf16_copies();                                                                          \
     kernels::copy_rows(count, dim, src, src_index, dst, dst_index, accumulate);                    \
   }                                                                                                \
   void HostDevice::run_permute(std::span<const std::int64_t> src_dims, std::span<const int> perm,  \
                                const T* src, T* dst, bool accumulate) {                            \
+    forget_bf16_copies();                                                                          \
     kernels::permute(src_dims, perm, src, dst, accumulate);                                        \
   }                                                                                                \
   void HostDevice::run_row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src, \
-                                     T* dst) {                                                     \
-    kernels::row_normalize(rows, dim, eps, src, dst);                                              \
+                                     RowIndex src_index, T* dst) {                                 \
+    forget_bf16_copies();                                                                          \
+    kernels::row_normalize(rows, dim, eps, src, src_index, dst);                                   \
   }                                                                                                \
   double HostDevice::run_mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred,        \
                                   float scale) {                                                   \
+    forget_bf16_copies();                                                                          \
     return kernels::mse_loss(n, pred, target, dpred, scale);                                       \
   }
 DOJO_HOST_RUN_DEF(float)
@@ -451,6 +466,7 @@ DOJO_HOST_RUN_DEF(double)
 
 void HostDevice::run_adamw(std::int64_t n, const AdamWStep& hp, float* params, const float* grads,
                            float* m, float* v) {
+  forget_bf16_copies();
   const float bc1 = 1.0f - std::pow(hp.beta1, float(hp.step));
   const float bc2 = 1.0f - std::pow(hp.beta2, float(hp.step));
   const float step_size = hp.lr / bc1;

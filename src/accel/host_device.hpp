@@ -58,8 +58,8 @@ class HostDevice final : public Device {
                      T* dst, RowIndex dst_index, bool accumulate) override;                       \
   void run_permute(std::span<const std::int64_t> src_dims, std::span<const int> perm,             \
                    const T* src, T* dst, bool accumulate) override;                               \
-  void run_row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src, T* dst)    \
-      override;                                                                                   \
+  void run_row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src,            \
+                         RowIndex src_index, T* dst) override;                                    \
   double run_mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred, float scale)      \
       override;
   DOJO_HOST_RUN_DECL(float)
@@ -69,6 +69,11 @@ class HostDevice final : public Device {
                  float* v) override;
 
  private:
+  // Every kernel except a GEMM may overwrite a GEMM operand whose bf16 copy is cached.
+  void forget_bf16_copies() {
+    if (dnnl_) dnnl_->forget_bf16_copies();
+  }
+
   HostDeviceOptions options_;
   std::unique_ptr<DnnlKernels> dnnl_;  // null on a dry-run device
 };

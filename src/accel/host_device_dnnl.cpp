@@ -2,6 +2,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <array>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,9 +18,10 @@ namespace {
 
 struct GemmPlan {
   dnnl::matmul matmul;
-  memory::desc a, b, c;         // the caller's float layouts
-  memory::desc bias;            // (1, 1, n) when the plan adds a bias
-  memory::desc a_bf16, b_bf16;  // packed bf16 copies (bf16 plans only)
+  memory::desc a, b, c;                   // the caller's float layouts
+  memory::desc bias;                      // (1, 1, n) when the plan adds a bias
+  bool a_dense = false, b_dense = false;  // operand has no gaps (its bf16 copy is cacheable)
+  memory::desc a_bf16, b_bf16;            // packed bf16 copies (bf16 plans only)
   dnnl::reorder to_bf16_a, to_bf16_b;
 };
 
@@ -58,7 +60,55 @@ struct DnnlKernels::State {
   std::unordered_map<std::string, GemmPlan> gemms;
   std::unordered_map<std::int64_t, EltwisePlan> gelus;
   std::unordered_map<std::string, SoftmaxPlan> softmaxes;
-  std::vector<std::uint16_t> a_bf16, b_bf16;
+  // bf16 copies of recent dense operands, in the source's memory order (so a copy made
+  // for one orientation serves the other: linear backward's dy feeds dW as dy^T and dx as
+  // dy). Valid until the source may have changed: HostDevice drops them all before every
+  // non-GEMM kernel, and a GEMM drops those its output overlaps.
+  struct Bf16Copy {
+    const float* src = nullptr;  // null: free
+    std::size_t count = 0;
+    std::uint64_t last_use = 0;
+    std::vector<std::uint16_t> data;
+  };
+  std::array<Bf16Copy, 4> copies;
+  std::uint64_t uses = 0;
+
+  // The bf16 version of operand `src` (float layout `from`, bf16 layout `to`).
+  std::uint16_t* bf16_operand(const float* src, std::size_t count, bool dense,
+                              const dnnl::reorder& reorder, const memory::desc& from,
+                              const memory::desc& to) {
+    ++uses;
+    if (dense) {
+      for (Bf16Copy& c : copies) {
+        if (c.src == src && c.count == count) {
+          c.last_use = uses;
+          return c.data.data();
+        }
+      }
+    }
+    Bf16Copy* slot = &copies[0];
+    for (Bf16Copy& c : copies) {
+      if (c.src == nullptr || c.last_use < slot->last_use) slot = &c;
+      if (c.src == nullptr) break;
+    }
+    slot->data.resize(count);
+    slot->src = dense ? src : nullptr;
+    slot->count = count;
+    slot->last_use = uses;
+    memory msrc(from, engine, const_cast<float*>(src));
+    memory mdst(to, engine, slot->data.data());
+    reorder.execute(stream, msrc, mdst);
+    return slot->data.data();
+  }
+
+  void forget_overlapping(const float* begin, const float* end) {
+    const auto lo = reinterpret_cast<std::uintptr_t>(begin);
+    const auto hi = reinterpret_cast<std::uintptr_t>(end);
+    for (Bf16Copy& c : copies) {
+      const auto src = reinterpret_cast<std::uintptr_t>(c.src);
+      if (c.src != nullptr && src < hi && lo < src + c.count * sizeof(float)) c.src = nullptr;
+    }
+  }
 
   GemmPlan& gemm_plan(const GemmShape& s, bool bias, bool bf16) {
     const std::string key = gemm_key(s, bias, bf16);
@@ -96,6 +146,8 @@ struct DnnlKernels::State {
           matrix_desc(s.batch, s.m, s.k, s.trans_a ? s.m : s.k, s.m * s.k, s.trans_a, dt::bf16);
       plan.b_bf16 =
           matrix_desc(s.batch, s.k, s.n, s.trans_b ? s.k : s.n, s.k * s.n, s.trans_b, dt::bf16);
+      plan.a_dense = lda == (s.trans_a ? s.m : s.k) && (s.batch == 1 || s.stride_a == s.m * s.k);
+      plan.b_dense = ldb == (s.trans_b ? s.k : s.n) && (s.batch == 1 || s.stride_b == s.k * s.n);
       plan.to_bf16_a =
           dnnl::reorder(dnnl::reorder::primitive_desc(engine, plan.a, engine, plan.a_bf16));
       plan.to_bf16_b =
@@ -142,21 +194,24 @@ void DnnlKernels::gemm(const GemmShape& s, const float* a, const float* b, float
   if (bias != nullptr) {
     args.emplace(DNNL_ARG_BIAS, memory(plan.bias, st.engine, const_cast<float*>(bias)));
   }
-  if (!bf16) {
-    plan.matmul.execute(st.stream, args);
-    st.stream.wait();
-    return;
+  if (bf16) {
+    const std::size_t a_count = std::size_t(s.batch * s.m * s.k);
+    const std::size_t b_count = std::size_t(s.batch * s.k * s.n);
+    std::uint16_t* a16 =
+        st.bf16_operand(a, a_count, plan.a_dense, plan.to_bf16_a, plan.a, plan.a_bf16);
+    std::uint16_t* b16 =
+        st.bf16_operand(b, b_count, plan.b_dense, plan.to_bf16_b, plan.b, plan.b_bf16);
+    args[DNNL_ARG_SRC] = memory(plan.a_bf16, st.engine, a16);
+    args[DNNL_ARG_WEIGHTS] = memory(plan.b_bf16, st.engine, b16);
   }
-  st.a_bf16.resize(std::size_t(s.batch * s.m * s.k));
-  st.b_bf16.resize(std::size_t(s.batch * s.k * s.n));
-  memory ma16(plan.a_bf16, st.engine, st.a_bf16.data());
-  memory mb16(plan.b_bf16, st.engine, st.b_bf16.data());
-  plan.to_bf16_a.execute(st.stream, ma, ma16);
-  plan.to_bf16_b.execute(st.stream, mb, mb16);
-  args[DNNL_ARG_SRC] = ma16;
-  args[DNNL_ARG_WEIGHTS] = mb16;
   plan.matmul.execute(st.stream, args);
   st.stream.wait();
+  const std::int64_t ldc = s.ldc ? s.ldc : s.n;
+  st.forget_overlapping(c, c + (s.batch - 1) * s.stride_c + (s.m - 1) * ldc + s.n);
+}
+
+void DnnlKernels::forget_bf16_copies() {
+  for (State::Bf16Copy& c : state_->copies) c.src = nullptr;
 }
 
 namespace {

@@ -20,6 +20,9 @@ class DnnlKernels {
   // to every row of C.
   void gemm(const GemmShape& s, const float* a, const float* b, float* c, const float* bias,
             bool bf16);
+  // Drops the cached bf16 copies of GEMM operands: call before anything else writes memory
+  // (HostDevice does, before every non-GEMM kernel).
+  void forget_bf16_copies();
   void gelu_forward(std::int64_t n, const float* x, float* y);
   void gelu_backward(std::int64_t n, const float* x, const float* dy, float* dx);
   void softmax_forward(std::int64_t rows, std::int64_t cols, float* x);

@@ -61,6 +61,11 @@ dojo::cli::Runner setup(CLI::App& app) {
       fmt::print("{}\n", j.dump());
       return 0;
     }
+    if (r.threads > 1 && std::getenv("OMP_WAIT_POLICY") == nullptr) {
+      fmt::print(
+          "note: OMP_WAIT_POLICY is unset; on a shared machine OMP_WAIT_POLICY=PASSIVE "
+          "keeps spinning threads from stalling every parallel kernel\n");
+    }
     fmt::print("model {} ({} parameters), batch {}, {} threads, {}\n", r.config, r.params, r.batch,
                r.threads, dojo::accel::to_string(r.precision));
     fmt::print("step time median {:.1f} ms over {} steps ({:.2f} GFLOP/step, {:.1f} GFLOP/s)\n",

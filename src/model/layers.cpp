@@ -28,15 +28,16 @@ void linear_backward(accel::Device& dev, const LinearParams<T>& p, std::int64_t 
   dw.k = rows;
   dw.beta = 1.0f;
   dev.gemm("linear.dweight", dw, dy, x, p.dweight);
-  dev.sum_rows(rows, 1, p.out, dy, p.dbias);
   if (dx != nullptr) {
     GemmShape dxs;  // dx (rows, in) = dy (rows, out) W (out, in)
     dxs.m = rows;
     dxs.n = p.in;
     dxs.k = p.out;
     dxs.beta = accumulate_dx ? 1.0f : 0.0f;
+    // Right after the dweight GEMM: in bf16 mode dy's converted copy is reused.
     dev.gemm("linear.dx", dxs, dy, p.weight, dx);
   }
+  dev.sum_rows(rows, 1, p.out, dy, p.dbias);
 }
 
 template <typename T>

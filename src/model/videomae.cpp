@@ -256,8 +256,7 @@ double VideoMAE::forward(std::span<const float> clips, const TubeMask& mask, boo
         b, c.grid_t(), c.tubelet_frames, c.grid_h(), c.patch, c.grid_w(), c.patch, c.channels};
     const std::array<int, 8> to_tubelets = {0, 1, 3, 5, 2, 4, 6, 7};
     device_.permute<float>(clip_dims, to_tubelets, clips.data(), a.patches);
-    device_.copy_rows<float>(b * nm, p, a.patches, masked_rows_, a.target, {}, false);
-    device_.row_normalize(b * nm, p, c.target_eps, a.target, a.target);
+    device_.row_normalize<float>(b * nm, p, c.target_eps, a.patches, masked_rows_, a.target);
     device_.copy_rows<float>(b * nv, p, a.patches, visible_rows_, a.visible, {}, false);
     linear_forward(device_, w.embed, b * nv, a.visible, a.enc_x0);
     device_.copy_rows<float>(b * nv, de, encoder_pos_.data(), visible_tokens_, a.enc_x0, {}, true);

@@ -116,6 +116,50 @@ INSTANTIATE_TEST_SUITE_P(Backends, HostGemmTest,
                                            // bf16 operands: ~3 significant digits per product
                                            GemmCase{GemmBackend::kOneDnn, Precision::kBf16, 3e-2}));
 
+// In bf16 mode a GEMM reuses the bf16 copy of an operand converted by the GEMM just before;
+// the copy must never outlive a change to its source.
+TEST(HostDeviceTest, Bf16OperandCopiesNeverGoStale) {
+  HostDeviceOptions options;
+  options.precision = Precision::kBf16;
+  HostDevice dev(options);
+  const std::int64_t m = 6, k = 4, n = 5;
+  auto x = random_floats(std::size_t(m * k), 7);  // (m, k), also read as (k, m)^T
+  const auto w = random_floats(std::size_t(k * n), 8);
+  const auto y0 = random_floats(std::size_t(k * k), 9);
+  GemmShape xw;  // (m, n) = x w
+  xw.m = m;
+  xw.n = n;
+  xw.k = k;
+  GemmShape xtx;  // (k, k) = x^T x
+  xtx.trans_a = true;
+  xtx.m = k;
+  xtx.n = k;
+  xtx.k = m;
+  auto fresh = [&](const GemmShape& s, const float* a, const float* b, std::size_t out) {
+    HostDevice once(options);
+    std::vector<float> c(out);
+    once.gemm<float>("fresh", s, a, b, c.data());
+    return c;
+  };
+  std::vector<float> c1(std::size_t(k * k)), c2(std::size_t(m * n));
+  dev.gemm<float>("xtx", xtx, x.data(), x.data(), c1.data());
+  dev.gemm<float>("xw", xw, x.data(), w.data(), c2.data());  // reuses x's copy
+  EXPECT_EQ(c2, fresh(xw, x.data(), w.data(), c2.size()));
+  EXPECT_EQ(c1, fresh(xtx, x.data(), x.data(), c1.size()));
+  // A non-GEMM kernel changes x: the next GEMM must see the new values.
+  dev.axpy<float>(m * k, 1.0f, x.data(), x.data());
+  dev.gemm<float>("xw", xw, x.data(), w.data(), c2.data());
+  EXPECT_EQ(c2, fresh(xw, x.data(), w.data(), c2.size()));
+  // A GEMM writes into x (its first k*k elements): the next GEMM must see that too.
+  GemmShape into;  // (k, k) = y0 I-ish: any product that overwrites x[0 .. k*k)
+  into.m = k;
+  into.n = k;
+  into.k = k;
+  dev.gemm<float>("into", into, y0.data(), y0.data(), x.data());
+  dev.gemm<float>("xw", xw, x.data(), w.data(), c2.data());
+  EXPECT_EQ(c2, fresh(xw, x.data(), w.data(), c2.size()));
+}
+
 class RecordingSink : public CostSink {
  public:
   void on_kernel(const KernelRecord& r) override {
