@@ -156,9 +156,9 @@ MeshSpec host_spec(const HostMeasurements& m) {
           "node 'SRAM' = RAM / cores = {:.3g} GB at the single-thread triad bandwidth {:.3g} GB/s "
           "(measured)",
           m.ram_bytes / static_cast<double>(m.cores) / 1e9, m.memory_bytes_per_s / 1e9),
-      fmt::format(
-          "non-GEMM kernels: {:.3g} GFLOP/s (single-thread host Device GELU, softmax, LayerNorm kernels, measured)",
-          m.vector_flops_per_s / 1e9),
+      fmt::format("non-GEMM kernels: {:.3g} GFLOP/s (single-thread host Device GELU, softmax, "
+                  "LayerNorm kernels, measured)",
+                  m.vector_flops_per_s / 1e9),
       fmt::format("links: {:.3g} us latency, {:.3g} GB/s per direction ({})", m.p2p_latency_s * 1e6,
                   m.p2p_bytes_per_s / 1e9, m.p2p_how),
       "written by `dojo bench calibrate`"};
