@@ -64,4 +64,23 @@ TEST(MeshCli, SimJsonHasTheIssueKeysAndTheTraceParses) {
   EXPECT_FALSE(t.at("traceEvents").empty());
 }
 
+TEST(MeshCli, SimUnderTwoRanksCombinesBothBlocks) {
+  const std::string mpiexec =
+      std::string(DOJO_MPIEXEC) + " --allow-run-as-root --oversubscribe -n 2 ";
+  const char* bin = std::getenv("DOJO_BIN");
+  ASSERT_NE(bin, nullptr);
+  std::string out;
+  FILE* pipe =
+      popen((mpiexec + bin + " sim --preset tile --model bench --json 2>/dev/null").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::array<char, 4096> buffer{};
+  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) out += buffer.data();
+  ASSERT_EQ(pclose(pipe), 0) << out;
+  const auto j = nlohmann::json::parse(out);  // only rank 0 prints
+  EXPECT_EQ(j.at("ranks"), 2);
+  EXPECT_GE(j.at("replicas").get<int>(), 2);
+  EXPECT_GT(j.at("cross_block_comm_s").get<double>(), 0);
+  EXPECT_GE(j.at("step_s").get<double>(), j.at("compute_s").get<double>());
+}
+
 }  // namespace
