@@ -169,7 +169,14 @@ int run(const Options& opts, dojo::cli::Context& ctx) {
   const double cross_s = accel::cross_block_allreduce_s(spec, partition, blocks, grad_bytes);
   const double step_s = slowest + cross_s;
   const double clips_per_s = static_cast<double>(global_batch) / step_s;
-  const double utilization = report.step.flops / (step_s * report.step.peak_flops_per_s);
+  // Utilization of the whole mesh (idle nodes count against it); the replica's own region
+  // is reported as region_utilization.
+  const auto mesh_totals = accel::totals(spec);
+  const double mesh_peak = report.step.peak_flops_per_s / report.fit.region_nodes *
+                           static_cast<double>(mesh_totals.nodes);
+  const double utilization =
+      static_cast<double>(replicas) * report.step.flops / (step_s * mesh_peak);
+  const double region_utilization = report.step.flops / (step_s * report.step.peak_flops_per_s);
 
   auto out = report.to_json();
   out["model"] = config.name;
@@ -184,6 +191,8 @@ int run(const Options& opts, dojo::cli::Context& ctx) {
   out["cross_block_comm_s"] = cross_s;
   out["clips_per_s"] = clips_per_s;
   out["utilization"] = utilization;
+  out["region_utilization"] = region_utilization;
+  out["nodes_used"] = static_cast<double>(replicas) * report.fit.region_nodes;
   if (opts.json) {
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -203,8 +212,11 @@ int run(const Options& opts, dojo::cli::Context& ctx) {
       "(all-reduce total {:.3f} ms, between blocks {:.3f} ms)\n",
       step_s * 1e3, compute * 1e3, (comm + cross_s) * 1e3, (comm_total + cross_s) * 1e3,
       cross_s * 1e3);
-  fmt::print("  {:.4g} clips/s at full scale, utilization {:.2f}% of peak\n", clips_per_s,
-             100 * utilization);
+  fmt::print(
+      "  {:.4g} clips/s at full scale, utilization {:.2f}% of the mesh's peak ({:.2f}% of the "
+      "replicas' regions; {:.0f} of {} nodes in use)\n",
+      clips_per_s, 100 * utilization, 100 * region_utilization,
+      static_cast<double>(replicas) * report.fit.region_nodes, mesh_totals.nodes);
   const auto& f = report.fit;
   fmt::print(
       "  SRAM: needs {:.1f} MB (params {:.1f}, grads {:.1f}, AdamW {:.1f}, activations {:.1f}) of "
