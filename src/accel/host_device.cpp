@@ -55,6 +55,15 @@ void blas_gemm(const GemmShape& s, const T* a, const T* b, T* c, const T* bias) 
 
 // Loops split over OpenMP threads only when a kernel is big enough to pay for the fork.
 constexpr std::int64_t kParallelMinElems = 1 << 17;
+// Column sums (bias and LayerNorm gradients) run down the rows in order -- so the result
+// does not depend on the thread count -- with each thread owning one contiguous block of
+// columns (a multiple of 16 floats, one cache line). One thread keeps whole rows.
+std::int64_t column_block(std::int64_t dim, bool parallel) {
+  const std::int64_t threads = parallel ? std::int64_t(omp_get_max_threads()) : 1;
+  if (threads <= 1) return std::max<std::int64_t>(dim, 1);
+  const std::int64_t per_thread = (dim + threads - 1) / threads;
+  return std::max<std::int64_t>((per_thread + 15) / 16 * 16, 16);
+}
 
 template <typename T>
 void layernorm_forward(std::int64_t rows, std::int64_t dim, float eps, const T* x, const T* gamma,
@@ -107,16 +116,22 @@ void layernorm_backward(std::int64_t rows, std::int64_t dim, const T* dy, const 
       dxr[i] += rs * (dyr[i] * gamma[i] - g_mean - xhat * gx_mean);
     }
   }
-  // dgamma, dbeta: column sums, in row order (deterministic).
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * dim;
-    const T* dyr = dy + r * dim;
-    const T mu = mean[r];
-    const T rs = rstd[r];
+  // dgamma, dbeta: column sums in row order (deterministic); threads take column blocks.
+  const std::int64_t width = column_block(dim, big);
+  const std::int64_t blocks = (dim + width - 1) / width;
+#pragma omp parallel for if (blocks > 1)
+  for (std::int64_t blk = 0; blk < blocks; ++blk) {
+    const std::int64_t c0 = blk * width, c1 = std::min(dim, c0 + width);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * dim;
+      const T* dyr = dy + r * dim;
+      const T mu = mean[r];
+      const T rs = rstd[r];
 #pragma omp simd
-    for (std::int64_t i = 0; i < dim; ++i) {
-      dgamma[i] += dyr[i] * (xr[i] - mu) * rs;
-      dbeta[i] += dyr[i];
+      for (std::int64_t i = c0; i < c1; ++i) {
+        dgamma[i] += dyr[i] * (xr[i] - mu) * rs;
+        dbeta[i] += dyr[i];
+      }
     }
   }
 }
@@ -180,12 +195,18 @@ void add_rows(std::int64_t rows, std::int64_t period, std::int64_t dim, const T*
 
 template <typename T>
 void sum_rows(std::int64_t rows, std::int64_t period, std::int64_t dim, const T* dy, T* dx) {
-  // Sequential over rows: the sums are taken in a fixed order (bitwise reproducible).
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const T* dyr = dy + r * dim;
-    T* dxr = dx + (r % period) * dim;
+  // Rows in a fixed order (bitwise reproducible); threads take column blocks.
+  const std::int64_t width = column_block(dim, rows * dim >= kParallelMinElems);
+  const std::int64_t blocks = (dim + width - 1) / width;
+#pragma omp parallel for if (blocks > 1)
+  for (std::int64_t blk = 0; blk < blocks; ++blk) {
+    const std::int64_t c0 = blk * width, c1 = std::min(dim, c0 + width);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const T* dyr = dy + r * dim;
+      T* dxr = dx + (r % period) * dim;
 #pragma omp simd
-    for (std::int64_t i = 0; i < dim; ++i) dxr[i] += dyr[i];
+      for (std::int64_t i = c0; i < c1; ++i) dxr[i] += dyr[i];
+    }
   }
 }
 

@@ -7,6 +7,10 @@
 // compiler vectorises, split over OpenMP threads when large enough. Double kernels (the
 // gradient tests) are the same loops and OpenBLAS dgemm.
 //
+// bf16: a GEMM may reuse the bf16 copy of an operand converted by the GEMM just before it
+// (same memory, no other kernel in between). Host code must not change a GEMM's input
+// between two back-to-back GEMM calls; any kernel in between is fine.
+//
 // Threads: oneDNN and the loops use OpenMP, OpenBLAS its own pool; both thread counts are
 // process-wide and a (non-dry-run) HostDevice sets them to `threads`. Use one HostDevice
 // per process.
