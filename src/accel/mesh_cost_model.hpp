@@ -2,21 +2,21 @@
 // MeshCostModel: the CostSink that charges a replica's kernels and its gradient
 // collectives to the simulated mesh.
 //
-//   accel::MeshCostModel mesh(spec, region, replicas, {.footprint = fp});
-//   device.set_cost_sink(&mesh);          // the model's Device reports every kernel
+//   auto mesh = accel::make_rank_cost_model(spec, rank, ranks, {.footprint = fp});
+//   device.set_sink(mesh.get());          // the model's Device reports every kernel
 //   for (step ...) {
-//     mesh.begin_step();
-//     ... forward, backward (gradient buckets arrive as async collectives), optimizer ...
-//     accel::SimStepResult r = mesh.end_step();
+//     mesh->begin_step();
+//     ... forward, backward (gradient buckets arrive as async collectives), then a
+//     blocking zero-byte collective where the optimizer waits for them, optimizer ...
+//     accel::SimStepResult r = mesh->end_step();
 //   }
-//   mesh.write_chrome_trace("trace.json");  // the last finished step
+//   mesh->write_chrome_trace("trace.json");  // the last finished step
 //
 // Kernels are costed on the replica's region (kernel_cost.hpp). A collective over the
 // data-parallel replicas is an all-reduce among the replicas' regions (collectives.hpp),
 // the payload spread over each region's nodes, each reduce-scatter step also paying
 // 2 x chunk / SRAM bandwidth for the sum (overlapped with the transfer); its time goes
-// to the communication stream
-// of the Timeline (timeline.hpp). A broadcast is charged as the all-gather half of the
+// to the communication stream of the Timeline (timeline.hpp). A broadcast is charged as the all-gather half of the
 // all-reduce. Not thread-safe: records arrive on the thread that issues the work.
 #include <cstdint>
 #include <memory>
