@@ -225,6 +225,18 @@ void VideoMAE::set_mask(const TubeMask& mask) {
              mask.batch, mask.tokens, mask.visible, batch_, config_.tokens(),
              config_.visible_tokens());
   const std::int64_t n = config_.tokens();
+  DOJO_CHECK(mask.visible_index.size() == std::size_t(batch_ * mask.visible) &&
+                 mask.masked_index.size() == std::size_t(batch_ * mask.masked),
+             InvalidArgument,
+             "VideoMAE: mask index lists hold {} and {} entries, expected {} and {}",
+             mask.visible_index.size(), mask.masked_index.size(), batch_ * mask.visible,
+             batch_ * mask.masked);
+  for (const auto* list : {&mask.visible_index, &mask.masked_index}) {
+    for (const std::int64_t t : *list) {
+      DOJO_CHECK(t >= 0 && t < n, InvalidArgument,
+                 "VideoMAE: mask token index {} is outside [0, {})", t, n);
+    }
+  }
   visible_rows_.resize(mask.visible_index.size());
   visible_tokens_ = mask.visible_index;
   masked_rows_.resize(mask.masked_index.size());
