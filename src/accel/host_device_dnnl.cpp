@@ -86,10 +86,11 @@ struct DnnlKernels::State {
         }
       }
     }
+    // The least recently used slot: never the one this GEMM's other operand just took
+    // (cacheable or not), which holds the newest tick.
     Bf16Copy* slot = &copies[0];
     for (Bf16Copy& c : copies) {
-      if (c.src == nullptr || c.last_use < slot->last_use) slot = &c;
-      if (c.src == nullptr) break;
+      if (c.last_use < slot->last_use) slot = &c;
     }
     slot->data.resize(count);
     slot->src = dense ? src : nullptr;

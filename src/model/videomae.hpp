@@ -80,9 +80,9 @@ class VideoMAE {
   void bind_weights();
   void carve_acts(Carver<float>& take);
   void set_mask(const TubeMask& mask);
-  // Returns the loss, or 0 when `training` (backward computes it with its gradient).
+  // Returns the loss. When `training`, also runs the head's backward (see videomae.cpp).
   double forward(std::span<const float> clips, const TubeMask& mask, bool training);
-  double backward(const std::function<void(std::size_t)>& on_layer_grads_done);
+  void backward(const std::function<void(std::size_t)>& on_layer_grads_done);
 
   ModelConfig config_;
   accel::Device& device_;

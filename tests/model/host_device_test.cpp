@@ -110,6 +110,34 @@ TEST_P(HostGemmTest, StridedBatchedGemmMatchesNaiveForAllTransposes) {
   }
 }
 
+// Operands with gaps (leading dimension larger than the row) in both slots at once.
+TEST_P(HostGemmTest, GemmWithPaddedOperandsMatchesNaive) {
+  const GemmCase c = GetParam();
+  HostDeviceOptions options;
+  options.gemm = c.backend;
+  options.precision = c.precision;
+  HostDevice dev(options);
+  GemmShape s;
+  s.m = 6;
+  s.n = 5;
+  s.k = 7;
+  s.lda = 9;
+  s.ldb = 8;
+  const auto a = random_floats(std::size_t(s.m * s.lda), 11);
+  const auto b = random_floats(std::size_t(s.k * s.ldb), 12);
+  std::vector<float> got(std::size_t(s.m * s.n));
+  dev.gemm<float>("padded", s, a.data(), b.data(), got.data());
+  for (std::int64_t i = 0; i < s.m; ++i) {
+    for (std::int64_t j = 0; j < s.n; ++j) {
+      double want = 0;
+      for (std::int64_t p = 0; p < s.k; ++p) {
+        want += double(a[std::size_t(i * s.lda + p)]) * double(b[std::size_t(p * s.ldb + j)]);
+      }
+      ASSERT_NEAR(got[std::size_t(i * s.n + j)], want, c.tolerance) << i << "," << j;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HostGemmTest,
                          ::testing::Values(GemmCase{GemmBackend::kOneDnn, Precision::kFp32, 1e-5},
                                            GemmCase{GemmBackend::kOpenBlas, Precision::kFp32, 1e-5},

@@ -119,16 +119,12 @@ struct BlockFixture {
     for (auto s : sizes) total += std::size_t(s);
     p = random_vector(total, 15, 0.4);
     g.assign(total, 0.0);
-    std::size_t off = 0;
-    auto next = [&](std::int64_t n, std::vector<double>& v) {
-      double* ptr = v.data() + off;
-      (void)n;
-      return ptr;
-    };
+    // Views at consecutive offsets, the same for values and gradients.
     std::vector<double*> pv, gv;
+    std::size_t off = 0;
     for (auto s : sizes) {
-      pv.push_back(next(s, p));
-      gv.push_back(next(s, g));
+      pv.push_back(p.data() + off);
+      gv.push_back(g.data() + off);
       off += std::size_t(s);
     }
     params.norm1 = {pv[0], pv[1], gv[0], gv[1], d, 1e-6f};

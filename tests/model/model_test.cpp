@@ -137,6 +137,20 @@ TEST(VideoMAETest, LayerCallbacksComeInReverseOrderWithFinalGradients) {
   for (std::size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], ranges.size() - 1 - i);
 }
 
+TEST(VideoMAETest, RejectsAMaskForAnotherShapeOrWithBadIndices) {
+  const ModelConfig c = load_model_config("tiny");
+  accel::HostDevice device;
+  VideoMAE model(c, device, 2);
+  model.init(1);
+  const auto clips = random_clips(c, 2, 2);
+  EXPECT_THROW(model.forward_loss(clips, make_tube_mask(c, 3, 1)), InvalidArgument);
+  TubeMask bad = make_tube_mask(c, 2, 1);
+  bad.masked_index[5] = c.tokens();
+  EXPECT_THROW(model.forward_loss(clips, bad), InvalidArgument);
+  EXPECT_THROW(model.forward_loss(std::span<const float>(clips).first(10), make_tube_mask(c, 2, 1)),
+               InvalidArgument);
+}
+
 TEST(VideoMAETest, GradientsAccumulateAcrossCalls) {
   const ModelConfig c = load_model_config("tiny");
   accel::HostDevice device;
