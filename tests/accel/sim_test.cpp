@@ -1,0 +1,154 @@
+// The step simulator: gradient buckets become async all-reduces after their layers'
+// backward, the optimizer waits for them, replicas fill the area, the global batch sets
+// the replica count, and the calibrated host preset is a valid one-level mesh.
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+#include "accel/calibrate.hpp"
+#include "accel/mesh_io.hpp"
+#include "accel/presets.hpp"
+#include "accel/sim.hpp"
+#include "core/error.hpp"
+
+namespace dojo::accel {
+namespace {
+
+// A two-layer "model": forward GEMM per layer, backward GEMMs in reverse, an optimizer.
+void toy_step(std::int64_t batch, Precision precision, CostSink& sink) {
+  const auto emit = [&](std::string_view name, std::string_view layer, bool backward,
+                        KernelKind kind) {
+    KernelRecord r;
+    r.name = name;
+    r.layer = layer;
+    r.kind = kind;
+    r.precision = precision;
+    r.backward = backward;
+    r.m = 64 * batch, r.n = 64, r.k = 64, r.batch = 1;
+    r.flops = 2.0 * static_cast<double>(r.m * r.n * r.k);
+    r.bytes = 4.0 * static_cast<double>(r.m * r.k + r.k * r.n + r.m * r.n);
+    if (kind != KernelKind::kGemm) r.m = r.n = r.k = r.batch = 0;
+    sink.on_kernel(r);
+  };
+  emit("linear", "l0", false, KernelKind::kGemm);
+  emit("linear", "l1", false, KernelKind::kGemm);
+  emit("linear.dx", "l1", true, KernelKind::kGemm);
+  emit("linear.dweight", "l1", true, KernelKind::kGemm);
+  emit("linear.dweight", "l0", true, KernelKind::kGemm);
+  emit("adamw", "", false, KernelKind::kOptimizer);
+}
+
+SimModel toy_model(double layer_bytes) {
+  SimModel m;
+  m.name = "toy";
+  m.profile = toy_step;
+  m.footprint = [](std::int64_t batch) {
+    return ReplicaFootprint{1e6, 1e6, 2e6, 1e6 * static_cast<double>(batch)};
+  };
+  m.layer_grad_bytes = {{"l0", layer_bytes}, {"l1", layer_bytes}};
+  return m;
+}
+
+TEST(Replay, EachLayerBucketIsIssuedAfterItsLastBackwardKernelAndTheOptimizerWaits) {
+  RecordingSink step;
+  toy_step(1, Precision::kFp32, step);
+  MeshCostModel mesh(builtin_preset("test4x4"), Rect{0, 0, 1, 1}, 4);
+  mesh.begin_step();
+  replay_step(step, toy_model(3e5), /*bucket_bytes=*/1e5, 4, mesh);  // every layer fills a bucket
+  const auto r = mesh.end_step();
+  const auto& events = mesh.last_step().events();
+  // Kernel order as recorded; bucket 0 (l1) starts when l1's last backward kernel ends.
+  std::vector<const TimelineEvent*> kernels, buckets;
+  for (const auto& e : events) (e.compute ? kernels : buckets).push_back(&e);
+  ASSERT_EQ(kernels.size(), 6u);
+  ASSERT_GE(buckets.size(), 2u);
+  EXPECT_EQ(buckets[0]->name, "grad_bucket.0");
+  EXPECT_DOUBLE_EQ(buckets[0]->start_s, kernels[3]->start_s + kernels[3]->duration_s);
+  // The optimizer starts only after the last all-reduce ends.
+  const auto* last = buckets.back();
+  EXPECT_GE(kernels[5]->start_s, last->start_s + last->duration_s - 1e-15);
+  EXPECT_EQ(r.collectives, 3);  // two buckets and the wait
+  EXPECT_DOUBLE_EQ(r.comm_total_s, 2 * mesh.allreduce_s(3e5));
+}
+
+TEST(Replay, SmallLayersShareOneBucketFlushedBeforeTheOptimizer) {
+  RecordingSink step;
+  toy_step(1, Precision::kFp32, step);
+  MeshCostModel mesh(builtin_preset("test4x4"), Rect{0, 0, 1, 1}, 4);
+  mesh.begin_step();
+  replay_step(step, toy_model(10), /*bucket_bytes=*/1e6, 4, mesh);
+  const auto r = mesh.end_step();
+  EXPECT_EQ(r.collectives, 2);  // one bucket of 20 bytes and the wait
+  EXPECT_DOUBLE_EQ(r.comm_total_s, mesh.allreduce_s(20));
+}
+
+TEST(Simulate, ReplicasFillTheAreaAndClipsPerSecondFollow) {
+  const auto spec = builtin_preset("test4x4");  // 16 nodes of 1 MB
+  SimOptions options;
+  options.batch_per_replica = 1;
+  const auto report = simulate_training_step(spec, Rect{0, 0, 4, 4}, toy_model(1e3), options);
+  // Footprint 5 MB -> 5 nodes; 5x1 does not fit a 4-wide area, so 3x2 (or 2x3): 2 fit.
+  EXPECT_EQ(report.fit.region.area(), 6);
+  EXPECT_EQ(report.replicas, 2);
+  EXPECT_EQ(report.global_batch, 2);
+  EXPECT_DOUBLE_EQ(report.clips_per_s, 2 / report.step.step_s);
+  EXPECT_TRUE(report.fit.fits);
+}
+
+TEST(Simulate, GlobalBatchBeyondWhatFitsGrowsThePerReplicaBatch) {
+  const auto spec = builtin_preset("test4x4");
+  SimOptions options;
+  options.batch_per_replica = 1;
+  options.global_batch = 8;
+  const auto report = simulate_training_step(spec, Rect{0, 0, 4, 4}, toy_model(1e3), options);
+  EXPECT_GE(report.global_batch, 8);
+  EXPECT_GT(report.batch_per_replica, 1);
+  EXPECT_EQ(report.replicas * report.batch_per_replica, report.global_batch);
+}
+
+TEST(Simulate, TheSameStepTwiceGivesTheSameNumbers) {
+  const auto spec = builtin_preset("test_tiles");
+  SimOptions options;
+  options.batch_per_replica = 2;
+  const auto a = simulate_training_step(spec, Rect{0, 0, 16, 24}, toy_model(1e5), options);
+  const auto b = simulate_training_step(spec, Rect{0, 0, 16, 24}, toy_model(1e5), options);
+  EXPECT_EQ(a.step.step_s, b.step.step_s);
+  EXPECT_EQ(a.replicas, b.replicas);
+  EXPECT_EQ(a.to_json().dump(), b.to_json().dump());
+}
+
+TEST(CrossBlock, OneBlockCostsNothingAndTwoBlocksMatchTheirRing) {
+  const auto spec = builtin_preset("test4x4");
+  const Partition one(4, 4, 1);
+  EXPECT_EQ(cross_block_allreduce_s(spec, one, {{1, {1, 1}}}, 1e6), 0);
+  // Two halves, one 1x1 replica at each block's corner: a 2-ring two hops apart.
+  const Partition two(4, 4, 2);
+  const auto& a = two.block(0);
+  const auto& b = two.block(1);
+  ASSERT_EQ(std::abs(b.x - a.x) + std::abs(b.y - a.y), 2);
+  const double t = cross_block_allreduce_s(spec, two, {{1, {1, 1}}, {1, {1, 1}}}, 1e6);
+  EXPECT_NEAR(t, ring_closed_form_s(2, 2, 1e-6, 1e6, 1e9), 1e-15);
+}
+
+TEST(HostSpec, MeasurementsBecomeAOneLevelMeshThatRoundTrips) {
+  HostMeasurements m;
+  m.cores = 3;
+  m.ram_bytes = 12e9;
+  m.gemm_flops_per_s = 50e9;
+  m.memory_bytes_per_s = 10e9;
+  m.vector_flops_per_s = 2e9;
+  m.p2p_latency_s = 1e-6;
+  m.p2p_bytes_per_s = 5e9;
+  m.p2p_how = "test";
+  const auto spec = host_spec(m);
+  const auto t = totals(spec);
+  EXPECT_EQ(t.nodes, 3);
+  EXPECT_DOUBLE_EQ(t.peak_flops_fp32, 150e9);
+  EXPECT_DOUBLE_EQ(spec.node.sram_bytes, 4e9);
+  EXPECT_EQ(to_json(mesh_spec_from_json(to_json(spec), "<test>")), to_json(spec));
+  m.gemm_flops_per_s = 0;
+  EXPECT_THROW(host_spec(m), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace dojo::accel
