@@ -1,0 +1,102 @@
+#pragma once
+// VideoMAE: the masked video autoencoder (DESIGN.md, model).
+//
+//   clips (B, T, H, W, C) in [0, 1]
+//     -> tubelets (B, N, tp*p*p*C)                      patchify (a permute)
+//     -> visible tubelets (B*Nv, P) -> linear -> + sin-cos position        "embed"
+//     -> encoder blocks (pre-norm ViT) -> LayerNorm        "encoder.i", "encoder.norm"
+//     -> linear to the decoder width, scattered back to all N positions with the mask
+//        token at masked ones, + sin-cos position                         "decoder.embed"
+//     -> decoder blocks -> masked rows -> LayerNorm -> linear head to pixels
+//     -> MSE against each masked tubelet normalised by its own mean and std
+//
+// The model owns five arenas: parameters, gradients, AdamW's two moments (one table of
+// offsets, model/params.hpp) and activations (with the backward scratch). On a dry-run
+// Device nothing is allocated: kernels only report their records (params() is empty).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "accel/device.hpp"
+#include "model/arena.hpp"
+#include "model/config.hpp"
+#include "model/layers.hpp"
+#include "model/mask.hpp"
+#include "model/params.hpp"
+
+namespace dojo::model {
+
+class VideoMAE {
+ public:
+  // Sets the device's GEMM precision to config.precision. `batch` clips per call.
+  VideoMAE(const ModelConfig& config, accel::Device& device, std::int64_t batch);
+  ~VideoMAE();
+  VideoMAE(const VideoMAE&) = delete;
+  VideoMAE& operator=(const VideoMAE&) = delete;
+
+  const ModelConfig& config() const { return config_; }
+  std::int64_t batch() const { return batch_; }
+  accel::Device& device() const { return device_; }
+
+  // Xavier-uniform linear weights, zero biases, unit LayerNorm gains, mask token from a
+  // normal(0, 0.02) truncated at two standard deviations; deterministic from `seed`.
+  // Also zeroes gradients and AdamW moments.
+  void init(std::uint64_t seed);
+
+  std::span<float> params() { return params_.span(); }
+  std::span<float> grads() { return grads_.span(); }
+  std::span<float> adam_m() { return adam_m_.span(); }
+  std::span<float> adam_v() { return adam_v_.span(); }
+  const ParamTable& table() const { return table_; }
+  const std::vector<TensorInfo>& tensors() const { return table_.tensors; }
+  std::span<float> param(std::string_view name);
+  std::span<float> grad(std::string_view name);
+  // Layer names in forward order; on_layer_grads_done's index refers to this list.
+  const std::vector<std::string>& layer_names() const { return table_.layers; }
+  // [begin, end) gradient-arena element ranges per layer, forward order, tiling the arena.
+  std::vector<std::pair<std::size_t, std::size_t>> layer_grad_ranges() const {
+    return table_.layer_ranges();
+  }
+  void zero_grads();
+
+  // Forward + backward on one batch. Accumulates into grads() (zero them between steps);
+  // returns the mean loss over masked tubelets. `on_layer_grads_done(i)` is called during
+  // backward, in reverse layer order, as soon as layer i's gradients are final.
+  float forward_backward(std::span<const float> clips, const TubeMask& mask,
+                         const std::function<void(std::size_t)>& on_layer_grads_done = {});
+  // Forward only (evaluation); touches no gradient.
+  float forward_loss(std::span<const float> clips, const TubeMask& mask);
+  // Runs forward and returns clips (B, T, H, W, C): visible tubelets copied from the input,
+  // masked ones predicted and de-normalised with that input tubelet's mean and std,
+  // clamped to [0, 1].
+  std::vector<float> reconstruct(std::span<const float> clips, const TubeMask& mask);
+
+ private:
+  struct Weights;
+  struct Acts;
+  void bind_weights();
+  void carve_acts(Carver<float>& take);
+  void set_mask(const TubeMask& mask);
+  double forward(std::span<const float> clips, const TubeMask& mask);
+  void backward(const std::function<void(std::size_t)>& on_layer_grads_done);
+
+  ModelConfig config_;
+  accel::Device& device_;
+  std::int64_t batch_;
+  ParamTable table_;
+  Arena<float> params_, grads_, adam_m_, adam_v_, acts_arena_;
+  std::vector<float> encoder_pos_, decoder_pos_;  // (N, dim) fixed sin-cos tables
+  std::unique_ptr<Weights> w_;
+  std::unique_ptr<Acts> a_;
+  // Row indices for the current mask (into (B*N) rows), and zeros for the mask token.
+  std::vector<std::int64_t> visible_rows_, masked_rows_, visible_tokens_, zeros_;
+};
+
+// 1-D sin-cos table (VideoMAE's get_sinusoid_encoding_table): (tokens, dim),
+// angle = pos / 10000^(2 floor(j/2) / dim), sin at even j, cos at odd j.
+std::vector<float> sincos_table(std::int64_t tokens, std::int64_t dim);
+
+}  // namespace dojo::model

@@ -1,0 +1,272 @@
+// VideoMAE's contracts beyond the maths: configs, masks, the arena tables, the backward
+// callbacks, dry-run profiling, reconstruction, the optimizer helpers and bf16 mode.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include "accel/host_device.hpp"
+#include "model/optim.hpp"
+#include "model/profile.hpp"
+#include "model/random.hpp"
+#include "model/videomae.hpp"
+
+namespace dojo::model {
+namespace {
+
+std::string config_path(const std::string& name) {
+  return std::string(DOJO_SOURCE_DIR) + "/configs/model-" + name + ".yaml";
+}
+
+std::vector<float> random_clips(const ModelConfig& c, std::int64_t batch, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> clips(std::size_t(batch * c.clip_elems()));
+  for (auto& x : clips) x = float(rng.uniform());
+  return clips;
+}
+
+TEST(ModelConfigTest, YamlFilesEqualTheBuiltins) {
+  for (const std::string name : {"tiny", "bench", "small"}) {
+    const ModelConfig a = load_model_config(name);
+    const ModelConfig b = load_model_config(config_path(name));
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.tokens(), b.tokens()) << name;
+    EXPECT_EQ(a.visible_tokens(), b.visible_tokens()) << name;
+    EXPECT_EQ(build_param_table(a).total, build_param_table(b).total) << name;
+    EXPECT_EQ(a.mask_ratio, b.mask_ratio) << name;
+    EXPECT_EQ(a.ln_eps, b.ln_eps) << name;
+  }
+}
+
+TEST(ModelConfigTest, BenchHas288TokensAnd32Visible) {
+  const ModelConfig c = load_model_config("bench");
+  EXPECT_EQ(c.tokens(), 288);
+  EXPECT_EQ(c.visible_tokens(), 32);
+  EXPECT_EQ(c.patch_dim(), 2 * 16 * 16 * 3);
+}
+
+TEST(ModelConfigTest, UnknownKeyIsRejectedByName) {
+  const std::string path = ::testing::TempDir() + "/model-bad.yaml";
+  std::ofstream(path) << "frames: 8\nencoder_widht: 64\n";
+  try {
+    load_model_config(path);
+    FAIL() << "no exception";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("encoder_widht"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelConfigTest, BadValuesAndNamesAreRejected) {
+  const std::string path = ::testing::TempDir() + "/model-bad2.yaml";
+  std::ofstream(path) << "patch: 7\n";
+  EXPECT_THROW(load_model_config(path), InvalidArgument);  // 96 % 7 != 0
+  std::ofstream(path) << "frames: many\n";
+  EXPECT_THROW(load_model_config(path), InvalidArgument);
+  EXPECT_THROW(load_model_config("huge"), InvalidArgument);
+  EXPECT_THROW(load_model_config("/nonexistent/model.yaml"), IoError);
+}
+
+TEST(TubeMaskTest, SameVisibleCountEveryTimeSlotAndDeterministic) {
+  const ModelConfig c = load_model_config("bench");
+  const TubeMask a = make_tube_mask(c, 4, 99);
+  const TubeMask b = make_tube_mask(c, 4, 99);
+  const TubeMask other = make_tube_mask(c, 4, 100);
+  EXPECT_EQ(a.visible_index, b.visible_index);
+  EXPECT_NE(a.visible_index, other.visible_index);
+  ASSERT_EQ(a.visible_index.size(), std::size_t(4 * 32));
+  ASSERT_EQ(a.masked_index.size(), std::size_t(4 * 256));
+  const std::int64_t s = c.spatial_tokens();
+  for (std::int64_t bi = 0; bi < 4; ++bi) {
+    // A tube: the same spatial positions are visible in all 8 time slots.
+    std::set<std::int64_t> first_slot;
+    for (std::int64_t i = 0; i < 32; ++i) {
+      const std::int64_t t = a.visible_index[std::size_t(bi * 32 + i)];
+      EXPECT_EQ(a.is_masked[std::size_t(bi * c.tokens() + t)], 0);
+      if (t < s) first_slot.insert(t);
+      EXPECT_TRUE(first_slot.count(t % s) == 1 || t < s);
+    }
+    EXPECT_EQ(first_slot.size(), 4u);
+  }
+}
+
+TEST(VideoMAETest, LayerGradRangesTileTheArenaInForwardOrder) {
+  const ModelConfig c = load_model_config("tiny");
+  accel::HostDevice device;
+  VideoMAE model(c, device, 2);
+  const auto ranges = model.layer_grad_ranges();
+  ASSERT_EQ(ranges.size(), model.layer_names().size());
+  EXPECT_EQ(model.layer_names().front(), "embed");
+  EXPECT_EQ(model.layer_names().back(), "head");
+  EXPECT_EQ(ranges.front().first, 0u);
+  EXPECT_EQ(ranges.back().second, model.grads().size());
+  for (std::size_t i = 1; i < ranges.size(); ++i) {
+    EXPECT_EQ(ranges[i].first, ranges[i - 1].second);
+    EXPECT_LT(ranges[i].first, ranges[i].second);
+  }
+  for (const TensorInfo& t : model.tensors()) {
+    EXPECT_EQ(t.offset % 16, 0u) << t.name;  // 64-byte aligned
+    EXPECT_GE(t.offset, ranges[t.layer].first);
+    EXPECT_LE(t.offset + t.size, ranges[t.layer].second);
+    EXPECT_EQ(t.decay, t.shape.size() == 2) << t.name;
+  }
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(model.grads().data()) % 64, 0u);
+}
+
+TEST(VideoMAETest, LayerCallbacksComeInReverseOrderWithFinalGradients) {
+  const ModelConfig c = load_model_config("tiny");
+  accel::HostDevice device;
+  VideoMAE model(c, device, 2);
+  model.init(1);
+  const auto clips = random_clips(c, 2, 2);
+  const TubeMask mask = make_tube_mask(c, 2, 3);
+  // Reference gradients from a plain call.
+  model.zero_grads();
+  model.forward_backward(clips, mask);
+  const std::vector<float> full(model.grads().begin(), model.grads().end());
+  // Snapshot each layer's range when its callback fires: it must already be final.
+  model.zero_grads();
+  const auto ranges = model.layer_grad_ranges();
+  std::vector<std::size_t> order;
+  model.forward_backward(clips, mask, [&](std::size_t layer) {
+    order.push_back(layer);
+    const auto [begin, end] = ranges[layer];
+    for (std::size_t i = begin; i < end; ++i) ASSERT_EQ(model.grads()[i], full[i]) << layer;
+  });
+  ASSERT_EQ(order.size(), ranges.size());
+  for (std::size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], ranges.size() - 1 - i);
+}
+
+TEST(VideoMAETest, GradientsAccumulateAcrossCalls) {
+  const ModelConfig c = load_model_config("tiny");
+  accel::HostDevice device;
+  VideoMAE model(c, device, 2);
+  model.init(4);
+  const auto clips = random_clips(c, 2, 5);
+  const TubeMask mask = make_tube_mask(c, 2, 6);
+  model.zero_grads();
+  model.forward_backward(clips, mask);
+  const std::vector<float> once(model.grads().begin(), model.grads().end());
+  model.forward_backward(clips, mask);
+  for (std::size_t i = 0; i < once.size(); ++i) {
+    ASSERT_NEAR(model.grads()[i], 2 * once[i], 1e-6f + 1e-5f * std::abs(once[i]));
+  }
+}
+
+TEST(VideoMAETest, ReconstructionKeepsVisiblePixelsAndLossDropsWithTraining) {
+  const ModelConfig c = load_model_config("tiny");
+  accel::HostDevice device;
+  VideoMAE model(c, device, 2);
+  model.init(7);
+  AdamW optimizer(model);
+  const auto clips = random_clips(c, 2, 8);
+  const TubeMask mask = make_tube_mask(c, 2, 9);
+  const float first = model.forward_loss(clips, mask);
+  for (int step = 0; step < 80; ++step) {
+    model.zero_grads();
+    model.forward_backward(clips, mask);
+    optimizer.step(1e-2f);
+  }
+  // Noise clips: the model can only memorise this batch, which it does.
+  EXPECT_LT(model.forward_loss(clips, mask), 0.5f * first);
+  const auto recon = model.reconstruct(clips, mask);
+  ASSERT_EQ(recon.size(), clips.size());
+  // Every visible tubelet's pixels come straight from the input.
+  for (std::int64_t b = 0; b < 2; ++b) {
+    for (std::int64_t i = 0; i < mask.visible; ++i) {
+      const std::int64_t t = mask.visible_index[std::size_t(b * mask.visible + i)];
+      const std::int64_t tt = t / c.spatial_tokens(), th = t % c.spatial_tokens() / c.grid_w(),
+                         tw = t % c.grid_w();
+      for (std::int64_t f = 0; f < c.tubelet_frames; ++f) {
+        const std::size_t pixel = std::size_t(
+            b * c.clip_elems() +
+            (((tt * c.tubelet_frames + f) * c.height + th * c.patch) * c.width + tw * c.patch) *
+                c.channels);
+        ASSERT_EQ(recon[pixel], clips[pixel]) << "sample " << b << " token " << t;
+      }
+    }
+  }
+  for (const float x : recon) {
+    ASSERT_GE(x, 0.0f);
+    ASSERT_LE(x, 1.0f);
+  }
+}
+
+class CountingSink : public accel::CostSink {
+ public:
+  void on_kernel(const accel::KernelRecord& r) override {
+    ++kernels;
+    if (r.kind == accel::KernelKind::kGemm && !r.backward) forward_gemm_flops += r.flops;
+    if (r.backward) ++backward;
+    if (r.kind == accel::KernelKind::kOptimizer) ++optimizer;
+    layers.insert(std::string(r.layer));
+    if (r.precision == accel::Precision::kBf16) ++bf16;
+  }
+  void on_collective(const accel::CollectiveRecord&) override {}
+  int kernels = 0, backward = 0, optimizer = 0, bf16 = 0;
+  double forward_gemm_flops = 0;
+  std::set<std::string> layers;
+};
+
+TEST(ProfileTest, DryRunStepReportsEveryLayerAndTheGemmFlops) {
+  const ModelConfig c = load_model_config("bench");
+  CountingSink sink;
+  profile_training_step(c, 16, accel::Precision::kFp32, sink);
+  EXPECT_GT(sink.backward, 0);
+  EXPECT_GT(sink.optimizer, 0);
+  EXPECT_EQ(sink.bf16, 0);
+  EXPECT_TRUE(sink.layers.count("encoder.5.attn"));
+  EXPECT_TRUE(sink.layers.count("decoder.1.mlp"));
+  EXPECT_TRUE(sink.layers.count("head"));
+  EXPECT_TRUE(sink.layers.count("optimizer"));
+  // The figure: about 21 GFLOP per step for forward + backward (3x forward GEMMs).
+  EXPECT_NEAR(3 * sink.forward_gemm_flops / 1e9, 21.0, 2.0);
+  CountingSink bf16;
+  profile_training_step(c, 16, accel::Precision::kBf16, bf16);
+  EXPECT_GT(bf16.bf16, 0);
+}
+
+TEST(OptimTest, ScheduleWarmsUpThenDecaysToMin) {
+  EXPECT_FLOAT_EQ(lr_at(0, 10, 100, 1.0f, 0.1f), 0.1f);
+  EXPECT_FLOAT_EQ(lr_at(9, 10, 100, 1.0f, 0.1f), 1.0f);
+  EXPECT_FLOAT_EQ(lr_at(10, 10, 100, 1.0f, 0.1f), 1.0f);
+  EXPECT_NEAR(lr_at(55, 10, 100, 1.0f, 0.1f), 0.55f, 1e-6f);
+  EXPECT_FLOAT_EQ(lr_at(100, 10, 100, 1.0f, 0.1f), 0.1f);
+}
+
+TEST(OptimTest, ClipGradNormReturnsPreClipNormAndScales) {
+  std::vector<float> g = {3.0f, 4.0f};
+  EXPECT_FLOAT_EQ(clip_grad_norm(g, 1.0f), 5.0f);
+  EXPECT_NEAR(std::hypot(g[0], g[1]), 1.0f, 1e-5f);
+  std::vector<float> small = {0.3f, 0.4f};
+  EXPECT_FLOAT_EQ(clip_grad_norm(small, 1.0f), 0.5f);
+  EXPECT_FLOAT_EQ(small[0], 0.3f);
+}
+
+TEST(Bf16Test, LossTracksFp32OverTrainingSteps) {
+  ModelConfig c = load_model_config("tiny");
+  const auto clips = random_clips(c, 2, 21);
+  const TubeMask mask = make_tube_mask(c, 2, 22);
+  std::vector<float> losses[2];
+  for (int mode = 0; mode < 2; ++mode) {
+    c.precision = mode == 0 ? accel::Precision::kFp32 : accel::Precision::kBf16;
+    accel::HostDevice device;
+    VideoMAE model(c, device, 2);
+    model.init(23);
+    AdamW optimizer(model);
+    for (int step = 0; step < 10; ++step) {
+      model.zero_grads();
+      losses[mode].push_back(model.forward_backward(clips, mask));
+      optimizer.step(1e-3f);
+    }
+  }
+  for (std::size_t i = 0; i < losses[0].size(); ++i) {
+    EXPECT_NEAR(losses[1][i], losses[0][i], 0.02f * losses[0][i]) << "step " << i;
+    if (i == 0) {
+      EXPECT_NE(losses[1][i], losses[0][i]);  // bf16 really rounds
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dojo::model
