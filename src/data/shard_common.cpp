@@ -1,0 +1,16 @@
+#include <xxhash.h>
+
+#include "data/shard.hpp"
+
+namespace dojo::data {
+
+std::recursive_mutex& hdf5_mutex() {
+  static std::recursive_mutex mutex;
+  return mutex;
+}
+
+std::uint64_t clip_checksum(std::span<const std::uint8_t> clip) {
+  return XXH64(clip.data(), clip.size(), 0);
+}
+
+}  // namespace dojo::data

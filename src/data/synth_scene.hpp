@@ -1,0 +1,34 @@
+#pragma once
+// A procedural driving scene, rendered frame by frame with OpenCV primitives.
+//
+// The world: a road of 2-4 lanes seen from a camera 1.4 m above it (pinhole, horizon a
+// little above the middle of the frame). The ego car drives at a speed that drifts over
+// time, the road curves (curvature varies smoothly, so the road bends and the distant
+// hills slide sideways as the car turns), and now and then the ego changes lane. Lane
+// markings are dashed between lanes and solid at the edges and move toward the camera at
+// the ego speed; the grass verge has stripes that move too. Other cars drive in their
+// lanes at their own speeds (the ego overtakes them or falls behind), trees and poles line
+// the road, and the light goes from day toward dusk (sky colour, overall brightness, tail
+// lights). Everything follows from (seed, clip index): the same inputs give the same frames.
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace dojo::data {
+
+class DrivingScene {
+ public:
+  DrivingScene(std::int64_t width, std::int64_t height, double fps, std::uint64_t seed);
+  ~DrivingScene();
+  DrivingScene(const DrivingScene&) = delete;
+  DrivingScene& operator=(const DrivingScene&) = delete;
+
+  // Renders the next frame, (height, width, 3) BGR, into `bgr`, and advances time by 1/fps.
+  void render_next(std::span<std::uint8_t> bgr);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace dojo::data
