@@ -1,0 +1,88 @@
+#pragma once
+// MeshCostModel: the CostSink that charges a replica's kernels and its gradient
+// collectives to the simulated mesh.
+//
+//   accel::MeshCostModel mesh(spec, region, replicas, {.footprint = fp});
+//   device.set_cost_sink(&mesh);          // the model's Device reports every kernel
+//   for (step ...) {
+//     mesh.begin_step();
+//     ... forward, backward (gradient buckets arrive as async collectives), optimizer ...
+//     accel::SimStepResult r = mesh.end_step();
+//   }
+//   mesh.write_chrome_trace("trace.json");  // the last finished step
+//
+// Kernels are costed on the replica's region (kernel_cost.hpp). A collective over the
+// data-parallel replicas is an all-reduce among the replicas' regions (collectives.hpp),
+// the payload spread over each region's nodes; its time goes to the communication stream
+// of the Timeline (timeline.hpp). A broadcast is charged as the all-gather half of the
+// all-reduce. Not thread-safe: records arrive on the thread that issues the work.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "accel/collectives.hpp"
+#include "accel/kernel_cost.hpp"
+#include "accel/mesh_spec.hpp"
+#include "accel/placement.hpp"
+#include "accel/timeline.hpp"
+
+namespace dojo::accel {
+
+struct MeshCostOptions {
+  CollectiveAlgo algo = CollectiveAlgo::kAuto;
+  ReplicaFootprint footprint;  // what the replica keeps resident (SRAM fit, spill)
+};
+
+// Replica regions for the gradient all-reduce: `replicas` copies of `region`'s shape
+// tiling the mesh from the region's corner on the squarest full grid that fits (else
+// rows filled in snake order). Throws InvalidArgument if they do not fit.
+UnitSet tiled_replicas(const Topology& topo, const Rect& region, std::int64_t replicas);
+// One region of shape `shape` at the corner of each rank's block (a ux x uy grid when the
+// partition is one, else a line in the partition's snake order).
+UnitSet partition_replicas(const Partition& partition, GridDims shape);
+
+class MeshCostModel final : public CostSink {
+ public:
+  // A replica in `region`, `replicas` of them tiled across the mesh (tiled_replicas).
+  MeshCostModel(MeshSpec spec, const Rect& region, std::int64_t replicas,
+                MeshCostOptions options = {});
+  // Explicit replica regions; this replica is units.origins[self].
+  MeshCostModel(MeshSpec spec, UnitSet replicas, std::size_t self, MeshCostOptions options = {});
+  ~MeshCostModel() override;
+
+  void begin_step();
+  SimStepResult end_step();
+  void on_kernel(const KernelRecord& record) override;
+  void on_collective(const CollectiveRecord& record) override;
+
+  const MeshSpec& spec() const { return spec_; }
+  const Rect& region() const { return fit_.region; }
+  std::int64_t replicas() const { return replicas_.count(); }
+  const SramFit& sram_fit() const { return fit_; }
+  // The last finished step (or the current one before the first end_step).
+  const Timeline& last_step() const { return last_; }
+  const SimStepResult& last_result() const { return last_result_; }
+  // Seconds for an all-reduce of `bytes` per replica among all replicas.
+  double allreduce_s(double bytes);
+  const CollectivePlan& collective_plan();
+  // Chrome trace of the last finished step; throws IoError if the file cannot be written.
+  void write_chrome_trace(const std::string& path) const;
+  nlohmann::json chrome_trace() const;
+  // Fit report and step summary as JSON (for `dojo sim --json` and metrics).
+  nlohmann::json report_json() const;
+
+ private:
+  MeshSpec spec_;
+  std::unique_ptr<Topology> topo_;
+  MeshCostOptions options_;
+  UnitSet replicas_;
+  SramFit fit_;
+  std::unique_ptr<KernelCostModel> kernels_;
+  std::optional<CollectivePlan> plan_;
+  Timeline current_, last_;
+  SimStepResult last_result_;
+};
+
+}  // namespace dojo::accel
