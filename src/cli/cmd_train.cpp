@@ -13,6 +13,8 @@ Runner setup(CLI::App& app) {
   app.add_option("--set", opts->overrides, "override a config key: --set train.steps=100 (repeatable)");
   app.add_option("--run-dir", opts->run_dir, "output folder (default: runs/<config name>)");
   app.add_option("--resume", opts->resume, "auto: continue from the newest valid checkpoint; or a checkpoint path");
+  app.add_option("--stop-after", opts->stop_after,
+                 "stop after this many steps of this run, with a checkpoint (resume later)");
   app.add_flag("--debug", opts->debug,
                "single-node debugging: one thread, finite-difference gradient check at the first "
                "step, per-layer parameter/gradient norms");

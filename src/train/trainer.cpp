@@ -272,7 +272,7 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
       state[2] = ckpt->meta.loader_epoch;
       state[3] = ckpt->meta.loader_position;
     }
-    comm::broadcast_span(world, std::span(state), 0);
+    comm::broadcast_span(world, std::span<std::int64_t>(state), 0);
     start_step = state[0];
     // Parameters always come from rank 0 (as DDP does); moments only when resuming.
     comm::broadcast_span(world, model.params(), 0);
@@ -402,7 +402,9 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
     // Sum over ranks and micro-batches -> mean gradient of the global batch.
     const float scale = 1.0f / static_cast<float>(ranks * accum);
     for (float& g : model.grads()) g *= scale;
-    float stats[2] = {static_cast<float>(loss_sum / accum), g_stop_signal != 0 ? 1.0f : 0.0f};
+    const bool planned_stop = options.stop_after > 0 && step + 1 - start_step >= options.stop_after;
+    float stats[2] = {static_cast<float>(loss_sum / accum),
+                      g_stop_signal != 0 || planned_stop ? 1.0f : 0.0f};
     stats_reducer.run(stats, comm::ReduceOp::kSum);
     const double comm_s = sync.wait_seconds() + seconds_since(stats_start);
     const double loss = stats[0] / ranks;
@@ -442,10 +444,11 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
       run_eval(step + 1);
     }
     if (stop) {
-      summary.stopped_by_signal = true;
+      summary.stopped_by_signal = g_stop_signal != 0;
       if (rank == 0) {
         progress->finish();
-        log::info("stop signal: checkpoint written at step {}, exiting", step + 1);
+        log::info("{}: checkpoint written at step {}, exiting",
+                  g_stop_signal != 0 ? "stop signal" : "--stop-after", step + 1);
       }
       break;
     }
@@ -453,7 +456,7 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
   summary.final_loss = last_loss;
   if (rank == 0) {
     progress->finish();
-    if (!summary.stopped_by_signal) run_eval(summary.steps_done);
+    if (summary.steps_done == cfg.train.steps) run_eval(summary.steps_done);
     mesh.write_trace((fs::path(run_dir) / "trace.json").string());
     // loss.png from the whole metrics history (a resumed run includes its earlier part).
     std::vector<CurvePoint> train_curve, eval_curve;

@@ -33,6 +33,9 @@ struct TrainOptions {
   std::string run_dir;  // default: runs/<config file stem>
   std::string resume;   // "" (fresh start), "auto" (newest valid checkpoint, if any), a path
   bool debug = false;   // one thread, gradient check at step 0, per-layer norms
+  // Stop after this many steps of this invocation (checkpoint written), as a time-sliced
+  // job or a planned interruption would; 0 = run to train.steps.
+  std::int64_t stop_after = 0;
 };
 
 struct TrainSummary {
