@@ -9,10 +9,14 @@ namespace {
 
 Runner setup(CLI::App& app) {
   auto opts = std::make_shared<train::TrainOptions>();
-  app.add_option("--config", opts->config_path, "training config (YAML)")->required()->check(CLI::ExistingFile);
-  app.add_option("--set", opts->overrides, "override a config key: --set train.steps=100 (repeatable)");
+  app.add_option("--config", opts->config_path, "training config (YAML)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--set", opts->overrides,
+                 "override a config key: --set train.steps=100 (repeatable)");
   app.add_option("--run-dir", opts->run_dir, "output folder (default: runs/<config name>)");
-  app.add_option("--resume", opts->resume, "auto: continue from the newest valid checkpoint; or a checkpoint path");
+  app.add_option("--resume", opts->resume,
+                 "auto: continue from the newest valid checkpoint; or a checkpoint path");
   app.add_option("--stop-after", opts->stop_after,
                  "stop after this many steps of this run, with a checkpoint (resume later)");
   app.add_flag("--debug", opts->debug,
@@ -28,9 +32,10 @@ Runner setup(CLI::App& app) {
                 summary.run_dir);
       if (summary.has_eval) {
         const auto& e = summary.eval;
-        log::info("eval on {} held-out clips: masked MSE {:.5f} (PSNR {:.2f} dB); baselines: mean of "
-                  "visible {:.5f}, nearest visible copy {:.5f}",
-                  e.clips, e.masked_mse, e.psnr, e.baseline_mean_mse, e.baseline_copy_mse);
+        log::info(
+            "eval on {} held-out clips: masked MSE {:.5f} (PSNR {:.2f} dB); baselines: mean of "
+            "visible {:.5f}, nearest visible copy {:.5f}",
+            e.clips, e.masked_mse, e.psnr, e.baseline_mean_mse, e.baseline_copy_mse);
       }
     }
     return 0;

@@ -47,17 +47,15 @@ void rename_into_place(const std::string& from, const std::string& to) {
 
 void write_attr_i64(hid_t obj, const char* name, std::int64_t value, const std::string& path) {
   auto space = h5::check_id(H5Screate(H5S_SCALAR), path, "H5Screate");
-  auto attr = h5::check_id(H5Acreate2(obj, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT,
-                                      H5P_DEFAULT),
-                           path, name);
+  auto attr = h5::check_id(
+      H5Acreate2(obj, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT), path, name);
   h5::check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), path, name);
 }
 
 void write_attr_u64(hid_t obj, const char* name, std::uint64_t value, const std::string& path) {
   auto space = h5::check_id(H5Screate(H5S_SCALAR), path, "H5Screate");
-  auto attr = h5::check_id(H5Acreate2(obj, name, H5T_NATIVE_UINT64, space.get(), H5P_DEFAULT,
-                                      H5P_DEFAULT),
-                           path, name);
+  auto attr = h5::check_id(
+      H5Acreate2(obj, name, H5T_NATIVE_UINT64, space.get(), H5P_DEFAULT, H5P_DEFAULT), path, name);
   h5::check_status(H5Awrite(attr.get(), H5T_NATIVE_UINT64, &value), path, name);
 }
 
@@ -103,13 +101,13 @@ void write_floats(hid_t file, const char* name, std::span<const float> values,
                   const std::string& path) {
   const hsize_t dims[1] = {values.size()};
   auto space = h5::check_id(H5Screate_simple(1, dims, nullptr), path, "H5Screate_simple");
-  auto set = h5::check_id(H5Dcreate2(file, name, H5T_NATIVE_FLOAT, space.get(), H5P_DEFAULT,
-                                     H5P_DEFAULT, H5P_DEFAULT),
-                          path, name);
+  auto set = h5::check_id(
+      H5Dcreate2(file, name, H5T_NATIVE_FLOAT, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      path, name);
   if (!values.empty()) {
-    DOJO_CHECK(H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                        values.data()) >= 0,
-               IoError, "{}: writing /{} failed (disk full?): {}", path, name, h5::last_error());
+    DOJO_CHECK(
+        H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0,
+        IoError, "{}: writing /{} failed (disk full?): {}", path, name, h5::last_error());
   }
 }
 
@@ -125,8 +123,8 @@ std::vector<float> read_floats(hid_t file, const char* name, const std::string& 
   std::vector<float> out(dims[0]);
   if (!out.empty()) {
     DOJO_CHECK(H5Dread(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0,
-               FormatError, "{}: reading /{} failed (truncated or corrupted file?): {}", path,
-               name, h5::last_error());
+               FormatError, "{}: reading /{} failed (truncated or corrupted file?): {}", path, name,
+               h5::last_error());
   }
   return out;
 }
@@ -159,8 +157,8 @@ void write_checkpoint(const std::string& path, const CheckpointMeta& meta,
     {
       auto type = string_type(partial);
       auto space = h5::check_id(H5Screate(H5S_SCALAR), partial, "H5Screate");
-      auto set = h5::check_id(H5Dcreate2(file.get(), "config", type.get(), space.get(),
-                                         H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      auto set = h5::check_id(H5Dcreate2(file.get(), "config", type.get(), space.get(), H5P_DEFAULT,
+                                         H5P_DEFAULT, H5P_DEFAULT),
                               partial, "config");
       const char* text = meta.config_yaml.c_str();
       h5::check_status(H5Dwrite(set.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &text),
@@ -253,13 +251,14 @@ Checkpoint read_checkpoint(const std::string& path) {
   c.params = read_floats(root, "params", path);
   c.adam_m = read_floats(root, "adam_m", path);
   c.adam_v = read_floats(root, "adam_v", path);
-  DOJO_CHECK(c.adam_m.size() == c.params.size() && c.adam_v.size() == c.params.size(),
-             FormatError, "{}: arena sizes differ (params {}, adam_m {}, adam_v {})", path,
-             c.params.size(), c.adam_m.size(), c.adam_v.size());
+  DOJO_CHECK(c.adam_m.size() == c.params.size() && c.adam_v.size() == c.params.size(), FormatError,
+             "{}: arena sizes differ (params {}, adam_m {}, adam_v {})", path, c.params.size(),
+             c.adam_m.size(), c.adam_v.size());
   const struct {
     const char* attr;
     const std::vector<float>* values;
-  } checks[] = {{"params_xxh64", &c.params}, {"adam_m_xxh64", &c.adam_m}, {"adam_v_xxh64", &c.adam_v}};
+  } checks[] = {
+      {"params_xxh64", &c.params}, {"adam_m_xxh64", &c.adam_m}, {"adam_v_xxh64", &c.adam_v}};
   for (const auto& check : checks) {
     const auto stored = read_attr<std::uint64_t>(root, check.attr, H5T_NATIVE_UINT64, path);
     const auto actual = hash_of(*check.values);

@@ -31,8 +31,8 @@ struct EvalResult {
 // batch is padded by repeating clips, which are not counted). If `recon` is non-null it
 // receives the reconstructions and masks of the first `keep` clips.
 struct Reconstruction {
-  std::vector<float> pixels;              // (T, H, W, C)
-  std::vector<std::uint8_t> is_masked;    // (tokens)
+  std::vector<float> pixels;            // (T, H, W, C)
+  std::vector<std::uint8_t> is_masked;  // (tokens)
 };
 EvalResult evaluate(model::VideoMAE& model, std::span<const float> clips, std::int64_t count,
                     std::uint64_t seed, std::vector<Reconstruction>* recon = nullptr,

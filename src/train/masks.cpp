@@ -22,8 +22,10 @@ model::TubeMask masks_for(const model::ModelConfig& config, std::span<const std:
     out.tokens = one.tokens;
     out.visible = one.visible;
     out.masked = one.masked;
-    out.visible_index.insert(out.visible_index.end(), one.visible_index.begin(), one.visible_index.end());
-    out.masked_index.insert(out.masked_index.end(), one.masked_index.begin(), one.masked_index.end());
+    out.visible_index.insert(out.visible_index.end(), one.visible_index.begin(),
+                             one.visible_index.end());
+    out.masked_index.insert(out.masked_index.end(), one.masked_index.begin(),
+                            one.masked_index.end());
     out.is_masked.insert(out.is_masked.end(), one.is_masked.begin(), one.is_masked.end());
   }
   return out;

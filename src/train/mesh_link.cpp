@@ -22,8 +22,9 @@ MeshLink::MeshLink(const std::string& preset, const model::VideoMAE& model, int 
   const auto replicas = accel::partition_replicas(partition, {fit.region.w, fit.region.h});
   if (rank == 0) {
     log::info("mesh '{}': {} ranks, each a {}x{}-node block; a replica takes {}x{} nodes ({})",
-              preset, ranks, partition.block(0).w, partition.block(0).h, fit.region.w,
-              fit.region.h, fit.fits ? "fits in SRAM" : fmt::format("spills {:.1f} MB off-mesh", fit.spill_bytes / 1e6));
+              preset, ranks, partition.block(0).w, partition.block(0).h, fit.region.w, fit.region.h,
+              fit.fits ? "fits in SRAM"
+                       : fmt::format("spills {:.1f} MB off-mesh", fit.spill_bytes / 1e6));
   }
   mesh_ = std::make_unique<accel::MeshCostModel>(std::move(spec), replicas,
                                                  static_cast<std::size_t>(rank),
@@ -32,7 +33,9 @@ MeshLink::MeshLink(const std::string& preset, const model::VideoMAE& model, int 
 
 MeshLink::~MeshLink() = default;
 
-accel::CostSink& MeshLink::sink() { return *mesh_; }
+accel::CostSink& MeshLink::sink() {
+  return *mesh_;
+}
 
 void MeshLink::begin_step() {
   bucket_ = 0;
@@ -48,8 +51,12 @@ void MeshLink::gradient_bucket_ready(std::size_t bytes) {
                         .async = true});
 }
 
-double MeshLink::end_step() { return mesh_->end_step().step_s; }
+double MeshLink::end_step() {
+  return mesh_->end_step().step_s;
+}
 
-void MeshLink::write_trace(const std::string& path) const { mesh_->write_chrome_trace(path); }
+void MeshLink::write_trace(const std::string& path) const {
+  mesh_->write_chrome_trace(path);
+}
 
 }  // namespace dojo::train

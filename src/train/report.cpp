@@ -94,8 +94,8 @@ void plot_loss(const std::string& path, const std::vector<CurvePoint>& train,
   for (double e = lo; e <= hi + 1e-9; e += 0.25) {
     const int y = to_px(0, std::pow(10, e)).y;
     cv::line(image, {left, y}, {width - right, y}, kGrid, 1);
-    cv::putText(image, fmt::format("{:.3g}", std::pow(10, e)), {8, y + 5},
-                cv::FONT_HERSHEY_SIMPLEX, 0.45, kInk, 1, cv::LINE_AA);
+    cv::putText(image, fmt::format("{:.3g}", std::pow(10, e)), {8, y + 5}, cv::FONT_HERSHEY_SIMPLEX,
+                0.45, kInk, 1, cv::LINE_AA);
   }
   for (int i = 0; i <= 5; ++i) {
     const double step = max_step * i / 5;
@@ -105,10 +105,10 @@ void plot_loss(const std::string& path, const std::vector<CurvePoint>& train,
                 cv::FONT_HERSHEY_SIMPLEX, 0.45, kInk, 1, cv::LINE_AA);
   }
   cv::rectangle(image, {left, top}, {width - right, height - bottom}, kInk, 1);
-  cv::putText(image, "step", {width / 2 - 15, height - 15}, cv::FONT_HERSHEY_SIMPLEX, 0.55, kInk,
-              1, cv::LINE_AA);
-  cv::putText(image, "masked-tubelet loss (log scale)", {left, 25}, cv::FONT_HERSHEY_SIMPLEX,
-              0.6, kInk, 1, cv::LINE_AA);
+  cv::putText(image, "step", {width / 2 - 15, height - 15}, cv::FONT_HERSHEY_SIMPLEX, 0.55, kInk, 1,
+              cv::LINE_AA);
+  cv::putText(image, "masked-tubelet loss (log scale)", {left, 25}, cv::FONT_HERSHEY_SIMPLEX, 0.6,
+              kInk, 1, cv::LINE_AA);
   const cv::Scalar train_color(200, 110, 30), eval_color(40, 40, 220);  // BGR
   for (std::size_t i = 1; i < train.size(); ++i) {
     if (train[i - 1].value > 0 && train[i].value > 0) {
@@ -117,10 +117,12 @@ void plot_loss(const std::string& path, const std::vector<CurvePoint>& train,
     }
   }
   for (const auto& p : eval) {
-    if (p.value > 0) cv::circle(image, to_px(p.step, p.value), 5, eval_color, cv::FILLED, cv::LINE_AA);
+    if (p.value > 0)
+      cv::circle(image, to_px(p.step, p.value), 5, eval_color, cv::FILLED, cv::LINE_AA);
   }
   cv::line(image, {width - 200, 55}, {width - 170, 55}, train_color, 2);
-  cv::putText(image, "train", {width - 160, 60}, cv::FONT_HERSHEY_SIMPLEX, 0.5, kInk, 1, cv::LINE_AA);
+  cv::putText(image, "train", {width - 160, 60}, cv::FONT_HERSHEY_SIMPLEX, 0.5, kInk, 1,
+              cv::LINE_AA);
   cv::circle(image, {width - 185, 78}, 5, eval_color, cv::FILLED);
   cv::putText(image, "eval (held-out)", {width - 160, 83}, cv::FONT_HERSHEY_SIMPLEX, 0.5, kInk, 1,
               cv::LINE_AA);
@@ -157,7 +159,8 @@ void write_sample_grid(const std::string& path, const std::vector<SampleClip>& c
             auto& px = frame.at<cv::Vec3b>(static_cast<int>(y), static_cast<int>(x));
             for (int ch = 0; ch < 3; ++ch) {
               const std::int64_t k = C == 1 ? 0 : ch;
-              const float v = grey ? 0.5f : source[static_cast<std::size_t>(((t * H + y) * W + x) * C + k)];
+              const float v =
+                  grey ? 0.5f : source[static_cast<std::size_t>(((t * H + y) * W + x) * C + k)];
               px[2 - ch] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, 1.0f) * 255.0f + 0.5f);
             }
           }

@@ -72,7 +72,8 @@ void write_text(const std::string& path, const std::string& text) {
 
 // Every rank's view of what must agree; a mismatch shows both sides.
 void check_ranks_agree(comm::Communicator& world, const std::string& mine) {
-  const auto all = comm::all_gather_bytes(world, std::as_bytes(std::span(mine.data(), mine.size())));
+  const auto all =
+      comm::all_gather_bytes(world, std::as_bytes(std::span(mine.data(), mine.size())));
   const std::string root(reinterpret_cast<const char*>(all[0].data()), all[0].size());
   for (int r = 1; r < world.size(); ++r) {
     const std::string theirs(reinterpret_cast<const char*>(all[r].data()), all[r].size());
@@ -136,7 +137,8 @@ void check_gradients(model::VideoMAE& model, std::span<const float> clips,
   auto grads = model.grads();
   const auto& tensors = model.tensors();
   int checked = 0, bad = 0;
-  for (std::size_t t = 0; t < tensors.size() && checked < 8; t += std::max<std::size_t>(1, tensors.size() / 8)) {
+  for (std::size_t t = 0; t < tensors.size() && checked < 8;
+       t += std::max<std::size_t>(1, tensors.size() / 8)) {
     const std::size_t i = tensors[t].offset + tensors[t].size / 2;
     const float original = params[i];
     const float eps = 1e-2f * std::max(1.0f, std::abs(original));
@@ -147,13 +149,17 @@ void check_gradients(model::VideoMAE& model, std::span<const float> clips,
     params[i] = original;
     const double numeric = (plus - minus) / (2.0 * eps);
     const double analytic = grads[i];
-    const double rel = std::abs(numeric - analytic) / std::max(1e-4, std::abs(numeric) + std::abs(analytic));
+    const double rel =
+        std::abs(numeric - analytic) / std::max(1e-4, std::abs(numeric) + std::abs(analytic));
     ++checked;
     if (rel > 0.1) ++bad;
-    log::info("debug: grad check {}[{}]: backward {:.6g}, finite difference {:.6g}, rel. error {:.2g}{}",
-              tensors[t].name, tensors[t].size / 2, analytic, numeric, rel, rel > 0.1 ? "  <-- MISMATCH" : "");
+    log::info(
+        "debug: grad check {}[{}]: backward {:.6g}, finite difference {:.6g}, rel. error {:.2g}{}",
+        tensors[t].name, tensors[t].size / 2, analytic, numeric, rel,
+        rel > 0.1 ? "  <-- MISMATCH" : "");
   }
-  log::info("debug: gradient check: {}/{} parameters agree within 10% (float32, eps 1e-2)", checked - bad, checked);
+  log::info("debug: gradient check: {}/{} parameters agree within 10% (float32, eps 1e-2)",
+            checked - bad, checked);
   model.zero_grads();
 }
 
@@ -168,7 +174,8 @@ void log_layer_norms(model::VideoMAE& model) {
       g += static_cast<double>(grads[i]) * grads[i];
       p += static_cast<double>(params[i]) * params[i];
     }
-    log::info("debug: layer {:<24} |param| {:.4g}  |grad| {:.4g}", names[l], std::sqrt(p), std::sqrt(g));
+    log::info("debug: layer {:<24} |param| {:.4g}  |grad| {:.4g}", names[l], std::sqrt(p),
+              std::sqrt(g));
   }
 }
 
@@ -186,7 +193,8 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
   const int rank = world.rank(), ranks = world.size();
   world.set_timeout(comm::Millis(static_cast<std::int64_t>(cfg.comm.timeout_s * 1000)));
   TrainSummary summary;
-  summary.run_dir = options.run_dir.empty() ? default_run_dir(options.config_path) : options.run_dir;
+  summary.run_dir =
+      options.run_dir.empty() ? default_run_dir(options.config_path) : options.run_dir;
   const std::string& run_dir = summary.run_dir;
   const std::string hash = config_hash(cfg);
 
@@ -327,10 +335,12 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
       eval_clips = load_clips(eval_loader, cfg.eval.clips);
       eval_count = static_cast<std::int64_t>(eval_clips.size() / mc.clip_elems());
     }
-    log::info("training '{}' ({} parameters) on {} rank(s): global batch {} = {} x {} micro-batch(es) of {}, "
-              "{} steps, {} clips in the data",
-              mc.name, model.params().size(), ranks, cfg.train.global_batch, ranks * accum, accum == 1 ? "1" : std::to_string(accum),
-              micro, cfg.train.steps, loader.total_clips());
+    log::info(
+        "training '{}' ({} parameters) on {} rank(s): global batch {} = {} x {} micro-batch(es) of "
+        "{}, "
+        "{} steps, {} clips in the data",
+        mc.name, model.params().size(), ranks, cfg.train.global_batch, ranks * accum,
+        accum == 1 ? "1" : std::to_string(accum), micro, cfg.train.steps, loader.total_clips());
   }
 
   auto run_eval = [&](std::int64_t step) {
@@ -338,22 +348,29 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
     std::vector<Reconstruction> recon;
     // Evaluation is not part of a training step: keep it off the simulated mesh.
     device.set_sink(nullptr);
-    summary.eval = evaluate(model, eval_clips, eval_count, cfg.train.seed, &recon, cfg.eval.samples);
+    summary.eval =
+        evaluate(model, eval_clips, eval_count, cfg.train.seed, &recon, cfg.eval.samples);
     summary.has_eval = true;
     const auto& e = summary.eval;
-    metrics->write({{"kind", "eval"}, {"step", step}, {"eval_loss", e.loss}, {"masked_mse", e.masked_mse},
-                    {"psnr", e.psnr}, {"baseline_mean_mse", e.baseline_mean_mse},
-                    {"baseline_copy_mse", e.baseline_copy_mse}, {"clips", e.clips}});
+    metrics->write({{"kind", "eval"},
+                    {"step", step},
+                    {"eval_loss", e.loss},
+                    {"masked_mse", e.masked_mse},
+                    {"psnr", e.psnr},
+                    {"baseline_mean_mse", e.baseline_mean_mse},
+                    {"baseline_copy_mse", e.baseline_copy_mse},
+                    {"clips", e.clips}});
     device.set_sink(&mesh.sink());
     std::vector<SampleClip> samples;
     for (std::size_t i = 0; i < recon.size(); ++i) {
-      samples.push_back({std::span<const float>(eval_clips).subspan(i * mc.clip_elems(), mc.clip_elems()),
-                         recon[i].pixels, recon[i].is_masked});
+      samples.push_back(
+          {std::span<const float>(eval_clips).subspan(i * mc.clip_elems(), mc.clip_elems()),
+           recon[i].pixels, recon[i].is_masked});
     }
     if (!samples.empty()) {
-      write_sample_grid((fs::path(run_dir) / "samples" / fmt::format("step-{:06d}.png", step)).string(),
-                        samples, mc.frames, mc.height, mc.width, mc.channels, mc.tubelet_frames,
-                        mc.patch, 4);
+      write_sample_grid(
+          (fs::path(run_dir) / "samples" / fmt::format("step-{:06d}.png", step)).string(), samples,
+          mc.frames, mc.height, mc.width, mc.channels, mc.tubelet_frames, mc.patch, 4);
     }
   };
 
@@ -366,14 +383,17 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
     const auto data_start = Clock::now();
     data::Batch batch = loader.next();
     const double data_wait_s = seconds_since(data_start);
-    DOJO_ASSERT(batch.size() == rank_batch, "loader gave {} clips, expected {}", batch.size(), rank_batch);
+    DOJO_ASSERT(batch.size() == rank_batch, "loader gave {} clips, expected {}", batch.size(),
+                rank_batch);
 
     if (options.debug && step == start_step) {
       for (std::int64_t j = 0; j < micro; ++j) {
-        seeds[j] = mix_seed(cfg.train.seed, static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(j * ranks + rank));
+        seeds[j] = mix_seed(cfg.train.seed, static_cast<std::uint64_t>(step),
+                            static_cast<std::uint64_t>(j * ranks + rank));
       }
       device.set_sink(nullptr);
-      check_gradients(model, std::span<const float>(batch.pixels).first(clip_elems * micro), masks_for(mc, seeds));
+      check_gradients(model, std::span<const float>(batch.pixels).first(clip_elems * micro),
+                      masks_for(mc, seeds));
       device.set_sink(&mesh.sink());
     }
 
@@ -385,10 +405,12 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
       // A clip's slot in the global batch: rank r's local clip q is global slot q*ranks + r.
       for (std::int64_t j = 0; j < micro; ++j) {
         const std::int64_t slot = (m * micro + j) * ranks + rank;
-        seeds[j] = mix_seed(cfg.train.seed, static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(slot));
+        seeds[j] = mix_seed(cfg.train.seed, static_cast<std::uint64_t>(step),
+                            static_cast<std::uint64_t>(slot));
       }
       const auto mask = masks_for(mc, seeds);
-      std::span<const float> clips(batch.pixels.data() + m * micro * clip_elems, micro * clip_elems);
+      std::span<const float> clips(batch.pixels.data() + m * micro * clip_elems,
+                                   micro * clip_elems);
       const bool last = m + 1 == accum;
       loss_sum += model.forward_backward(clips, mask, [&](std::size_t layer) {
         if (!last) return;
@@ -412,35 +434,47 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
     last_loss = loss;
 
     if (options.debug && step == start_step) log_layer_norms(model);
-    const float grad_norm = model::clip_grad_norm(model.grads(), static_cast<float>(cfg.train.grad_clip));
-    const float lr = model::lr_at(step, cfg.train.warmup_steps, cfg.train.steps,
-                                  static_cast<float>(cfg.train.lr), static_cast<float>(cfg.train.min_lr));
+    const float grad_norm =
+        model::clip_grad_norm(model.grads(), static_cast<float>(cfg.train.grad_clip));
+    const float lr =
+        model::lr_at(step, cfg.train.warmup_steps, cfg.train.steps,
+                     static_cast<float>(cfg.train.lr), static_cast<float>(cfg.train.min_lr));
     adamw.step(lr);
     const double sim_step_s = mesh.end_step();
     const double step_s = seconds_since(step_start);
     summary.steps_done = step + 1;
-    DOJO_CHECK(std::isfinite(loss), Error, "step {}: the loss is {} (diverged); lower train.lr", step + 1, loss);
+    DOJO_CHECK(std::isfinite(loss), Error, "step {}: the loss is {} (diverged); lower train.lr",
+               step + 1, loss);
 
     if (rank == 0) {
       const double clips_per_s = static_cast<double>(cfg.train.global_batch) / step_s;
       if ((step + 1) % cfg.train.log_every == 0 || step + 1 == cfg.train.steps || stop) {
-        metrics->write({{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                        {"clips_per_s", clips_per_s}, {"step_s", step_s}, {"data_wait_s", data_wait_s},
-                        {"comm_s", comm_s}, {"comm_total_s", sync.comm_seconds()},
-                        {"sim_step_s", sim_step_s}, {"epoch", batch.epoch}});
+        metrics->write({{"step", step + 1},
+                        {"loss", loss},
+                        {"lr", lr},
+                        {"grad_norm", grad_norm},
+                        {"clips_per_s", clips_per_s},
+                        {"step_s", step_s},
+                        {"data_wait_s", data_wait_s},
+                        {"comm_s", comm_s},
+                        {"comm_total_s", sync.comm_seconds()},
+                        {"sim_step_s", sim_step_s},
+                        {"epoch", batch.epoch}});
       }
       progress->update(step + 1, loss, clips_per_s, data_wait_s / step_s);
     }
-    const bool checkpoint_now = (cfg.train.checkpoint_every > 0 && (step + 1) % cfg.train.checkpoint_every == 0) ||
-                                step + 1 == cfg.train.steps || stop;
+    const bool checkpoint_now =
+        (cfg.train.checkpoint_every > 0 && (step + 1) % cfg.train.checkpoint_every == 0) ||
+        step + 1 == cfg.train.steps || stop;
     if (checkpoint_now && rank == 0) {
       const auto cursor = loader.cursor();
-      CheckpointMeta meta{step + 1, adamw.steps(), cfg.train.seed, cursor.epoch, cursor.position,
-                          hash, mc.name, to_yaml(cfg)};
+      CheckpointMeta meta{step + 1,        adamw.steps(), cfg.train.seed, cursor.epoch,
+                          cursor.position, hash,          mc.name,        to_yaml(cfg)};
       summary.last_checkpoint = save_checkpoint(run_dir, meta, model.params(), model.adam_m(),
                                                 model.adam_v(), cfg.train.keep_checkpoints);
     }
-    if (cfg.train.eval_every > 0 && (step + 1) % cfg.train.eval_every == 0 && step + 1 < cfg.train.steps) {
+    if (cfg.train.eval_every > 0 && (step + 1) % cfg.train.eval_every == 0 &&
+        step + 1 < cfg.train.steps) {
       run_eval(step + 1);
     }
     if (stop) {
@@ -464,17 +498,23 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
     for (std::string line; std::getline(in, line);) {
       const auto j = nlohmann::json::parse(line, nullptr, false);
       if (j.is_discarded()) continue;
-      if (j.contains("loss")) train_curve.push_back({j["step"].get<double>(), j["loss"].get<double>()});
-      if (j.contains("eval_loss")) eval_curve.push_back({j["step"].get<double>(), j["eval_loss"].get<double>()});
+      if (j.contains("loss"))
+        train_curve.push_back({j["step"].get<double>(), j["loss"].get<double>()});
+      if (j.contains("eval_loss"))
+        eval_curve.push_back({j["step"].get<double>(), j["eval_loss"].get<double>()});
     }
     plot_loss((fs::path(run_dir) / "loss.png").string(), train_curve, eval_curve);
     if (summary.has_eval) {
       const auto& e = summary.eval;
       write_text((fs::path(run_dir) / "eval.json").string(),
-                 nlohmann::json{{"masked_mse", e.masked_mse}, {"psnr", e.psnr},
+                 nlohmann::json{{"masked_mse", e.masked_mse},
+                                {"psnr", e.psnr},
                                 {"baseline_mean_mse", e.baseline_mean_mse},
-                                {"baseline_copy_mse", e.baseline_copy_mse}, {"clips", e.clips},
-                                {"step", summary.steps_done}}.dump(2) + "\n");
+                                {"baseline_copy_mse", e.baseline_copy_mse},
+                                {"clips", e.clips},
+                                {"step", summary.steps_done}}
+                         .dump(2) +
+                     "\n");
     }
   }
   world.barrier();
@@ -496,8 +536,9 @@ EvalResult evaluate_run(const EvalOptions& options) {
   }
   DOJO_CHECK(ckpt.has_value(), IoError, "{}: no usable checkpoint to evaluate", options.run_dir);
   const std::string data = options.data.empty() ? cfg.data.eval_shards : options.data;
-  DOJO_CHECK(!data.empty(), InvalidArgument,
-             "dojo eval: no held-out data (pass --data, or set data.eval_shards in the run's config)");
+  DOJO_CHECK(
+      !data.empty(), InvalidArgument,
+      "dojo eval: no held-out data (pass --data, or set data.eval_shards in the run's config)");
   data::LoaderOptions eo;
   eo.source = data;
   eo.batch = 1;
@@ -508,7 +549,8 @@ EvalResult evaluate_run(const EvalOptions& options) {
   check_shape(loader.shape(), mc, data);
   const auto clips = load_clips(loader, options.clips > 0 ? options.clips : cfg.eval.clips);
   const std::int64_t count = static_cast<std::int64_t>(clips.size() / mc.clip_elems());
-  accel::HostDevice device({.threads = cfg.train.threads, .dry_run = false, .precision = mc.precision});
+  accel::HostDevice device(
+      {.threads = cfg.train.threads, .dry_run = false, .precision = mc.precision});
   const std::int64_t batch = std::max<std::int64_t>(1, std::min<std::int64_t>(8, count));
   model::VideoMAE model(mc, device, batch);
   DOJO_CHECK(ckpt->params.size() == model.params().size(), FormatError,

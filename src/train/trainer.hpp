@@ -58,9 +58,9 @@ void install_stop_signals();
 
 struct EvalOptions {
   std::string run_dir;
-  std::string data;         // shards to evaluate on (default: the run's data.eval_shards)
-  std::string checkpoint;   // default: the run's newest valid checkpoint
-  std::int64_t clips = 0;   // 0: the run's eval.clips
+  std::string data;        // shards to evaluate on (default: the run's data.eval_shards)
+  std::string checkpoint;  // default: the run's newest valid checkpoint
+  std::int64_t clips = 0;  // 0: the run's eval.clips
 };
 // `dojo eval`: loads the run's config and checkpoint and evaluates on held-out clips.
 EvalResult evaluate_run(const EvalOptions& options);
