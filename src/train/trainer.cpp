@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "accel/host_device.hpp"
 #include "comm/allreduce.hpp"
@@ -70,17 +71,63 @@ void write_text(const std::string& path, const std::string& text) {
              partial, path);
 }
 
-// Every rank's view of what must agree; a mismatch shows both sides.
-void check_ranks_agree(comm::Communicator& world, const std::string& mine) {
+// The first setting where two effective configs (to_yaml) differ, as "train.lr: 0.001 on
+// rank 0, 0.002 on rank 1"; empty when they are equal.
+std::string first_config_difference(const std::string& a, const std::string& b, int rank_b) {
+  std::istringstream in_a(a), in_b(b);
+  std::vector<std::pair<std::size_t, std::string>> parents;  // (indent, key) above the line
+  std::string line_a, line_b;
+  while (true) {
+    const bool more_a = static_cast<bool>(std::getline(in_a, line_a));
+    const bool more_b = static_cast<bool>(std::getline(in_b, line_b));
+    if (!more_a && !more_b) return "";
+    if (!more_a) line_a.clear();
+    if (!more_b) line_b.clear();
+    const std::string& line = more_a ? line_a : line_b;
+    const std::size_t indent = line.find_first_not_of(' ');
+    const std::size_t colon = line.find(':');
+    const std::string key =
+        indent == std::string::npos || colon == std::string::npos || colon < indent
+            ? line
+            : line.substr(indent, colon - indent);
+    while (!parents.empty() && parents.back().first >= indent) parents.pop_back();
+    if (line_a != line_b) {
+      std::string path;
+      for (const auto& [_, parent] : parents) path += parent + ".";
+      auto value = [](const std::string& l) {
+        const std::size_t c = l.find(':');
+        const std::size_t v =
+            c == std::string::npos ? std::string::npos : l.find_first_not_of(' ', c + 1);
+        return v == std::string::npos ? std::string("(nothing)") : l.substr(v);
+      };
+      return fmt::format("{}{}: {} on rank 0, {} on rank {}", path, key, value(line_a),
+                         value(line_b), rank_b);
+    }
+    parents.emplace_back(indent, key);
+  }
+}
+
+// Every rank's view of what must agree; a mismatch shows both sides, and for different
+// configs the first setting that differs.
+void check_ranks_agree(comm::Communicator& world, const std::string& mine,
+                       const std::string& config_yaml) {
   const auto all =
       comm::all_gather_bytes(world, std::as_bytes(std::span(mine.data(), mine.size())));
-  const std::string root(reinterpret_cast<const char*>(all[0].data()), all[0].size());
+  const auto configs = comm::all_gather_bytes(
+      world, std::as_bytes(std::span(config_yaml.data(), config_yaml.size())));
+  auto text = [](const std::vector<std::byte>& bytes) {
+    return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  };
+  const std::string root = text(all[0]);
   for (int r = 1; r < world.size(); ++r) {
-    const std::string theirs(reinterpret_cast<const char*>(all[r].data()), all[r].size());
-    DOJO_CHECK(theirs == root, CommError,
-               "ranks disagree at start:\n  rank 0: {}\n  rank {}: {}\n(same config, data and "
-               "dojo build on every rank?)",
-               root, r, theirs);
+    const std::string theirs = text(all[r]);
+    const std::string config_diff = first_config_difference(text(configs[0]), text(configs[r]), r);
+    DOJO_CHECK(
+        theirs == root, CommError,
+        "ranks disagree at start:\n  rank 0: {}\n  rank {}: {}\n{}(same config, data and "
+        "dojo build on every rank?)",
+        root, r, theirs,
+        config_diff.empty() ? "" : fmt::format("  first config difference: {}\n", config_diff));
   }
 }
 
@@ -242,11 +289,13 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
   data::Loader loader(loader_options(cfg, mc, rank_batch, rank, ranks));
   check_shape(loader.shape(), mc, cfg.data.videos.empty() ? cfg.data.shards : "data.videos");
 
-  check_ranks_agree(world, fmt::format("config hash {}, model '{}' with {} parameters, data {} "
-                                       "clips of {}x{}x{}x{}",
-                                       hash, mc.name, model.params().size(), loader.total_clips(),
-                                       loader.shape().frames, loader.shape().height,
-                                       loader.shape().width, loader.shape().channels));
+  check_ranks_agree(
+      world,
+      fmt::format("config hash {}, model '{}' with {} parameters, data {} "
+                  "clips of {}x{}x{}x{}",
+                  hash, mc.name, model.params().size(), loader.total_clips(), loader.shape().frames,
+                  loader.shape().height, loader.shape().width, loader.shape().channels),
+      to_yaml(cfg));
 
   // --- resume: rank 0 reads, everybody receives ---------------------------------------
   std::int64_t start_step = 0;
