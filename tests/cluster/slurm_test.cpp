@@ -1,6 +1,7 @@
 // scripts/slurm/train.sbatch on a real single-node Slurm cluster (scripts/slurm/
 // local-cluster.sh, started and stopped by this test): a job that completes, a job
-// cancelled and resubmitted, SIGUSR1 before the time limit, and a rank killed with SIGKILL.
+// cancelled and resubmitted, SIGUSR1 (sent by hand and by the time limit), a rank killed
+// with SIGKILL, and ingest.sbatch.
 #include <set>
 #include <sstream>
 
@@ -44,13 +45,15 @@ class SlurmTest : public ::testing::Test {
     }
   }
 
-  // Submits train.sbatch (2 tasks, 1 CPU each, as in its header) and returns the job id.
-  static std::string submit(const fs::path& run_dir, const std::string& extra) {
-    const auto res =
-        run(fmt::format("sbatch --parsable --chdir={0} --output={0}/job-%j.out "
-                        "{1}/scripts/slurm/train.sbatch {2} {3} {4}",
-                        root_.string(), source_dir(), config_.string(), run_dir.string(), extra),
-            root_ / "sbatch.log");
+  // Submits train.sbatch (2 tasks, 1 CPU each, as in its header; `sbatch_options` go before
+  // the script) and returns the job id.
+  static std::string submit(const fs::path& run_dir, const std::string& extra,
+                            const std::string& sbatch_options = "") {
+    const auto res = run(fmt::format("sbatch --parsable --chdir={0} --output={0}/job-%j.out {5} "
+                                     "{1}/scripts/slurm/train.sbatch {2} {3} {4}",
+                                     root_.string(), source_dir(), config_.string(),
+                                     run_dir.string(), extra, sbatch_options),
+                         root_ / "sbatch.log");
     EXPECT_EQ(res.exit_code, 0) << res.output;
     std::string id = res.output.substr(0, res.output.find_first_of(";\n"));
     EXPECT_FALSE(id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
@@ -170,6 +173,42 @@ TEST_F(SlurmTest, Sigusr1ToTheJobWritesACheckpointAndTheJobCompletes) {
   const std::int64_t step = latest_step(run_dir);
   EXPECT_GE(step, 200);
   EXPECT_LT(step, 100000);
+}
+
+TEST_F(SlurmTest, TimeLimitSignalFromTheHeaderCheckpointsAndTheJobCompletesNotTimesOut) {
+  // A 1-minute limit with the header's --signal=USR1@120: Slurm signals at its first
+  // time-limit check. The job must end COMPLETED with a checkpoint, not TIMEOUT.
+  const fs::path run_dir = root_ / "timelimit";
+  const std::string id =
+      submit(run_dir,
+             "--set train.steps=10000000 --set train.checkpoint_every=0 --set train.log_every=1000",
+             "--time=1");
+  const std::string state = wait_job(id, 150);
+  ASSERT_EQ(state, "COMPLETED") << output(id);
+  EXPECT_EQ(job_field(id, "ExitCode"), "0:0");
+  EXPECT_NE(output(id).find("stop signal: checkpoint written at step"), std::string::npos)
+      << output(id);
+  const std::int64_t step = latest_step(run_dir);
+  EXPECT_GT(step, 0);
+  EXPECT_LT(step, 10000000);
+}
+
+TEST_F(SlurmTest, IngestBatchJobSplitsVideosOverTwoRanks) {
+  const fs::path out = root_ / "ingested";
+  const auto res = run(fmt::format("sbatch --parsable --chdir={0} --output={0}/job-%j.out "
+                                   "{1}/scripts/slurm/ingest.sbatch {0}/videos {2} --frames 4 "
+                                   "--size 16x16",
+                                   root_.string(), source_dir(), out.string()),
+                       root_ / "sbatch.log");
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  const std::string id = res.output.substr(0, res.output.find_first_of(";\n"));
+  ASSERT_EQ(wait_job(id, 300), "COMPLETED") << output(id);
+  EXPECT_NE(output(id).find("[rank 1/2] ingest"), std::string::npos) << output(id);
+  EXPECT_TRUE(fs::exists(out / "manifest.json"));
+  const auto inspect =
+      run(fmt::format("{} inspect {}", dojo(), out.string()), root_ / "inspect.log");
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_NE(inspect.output.find("60 clips"), std::string::npos) << inspect.output;
 }
 
 TEST_F(SlurmTest, KillNineOfOneRankEndsTheJobWithin60sAndAResubmitResumes) {
