@@ -1,6 +1,7 @@
 #include "train/trainer.hpp"
 
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <atomic>
 #include <chrono>
@@ -129,6 +130,20 @@ void check_ranks_agree(comm::Communicator& world, const std::string& mine,
         root, r, theirs,
         config_diff.empty() ? "" : fmt::format("  first config difference: {}\n", config_diff));
   }
+}
+
+// The training data's fingerprint for the start-up agreement check: xxh64 over its first,
+// middle and last clip, so ranks that read different data of the same size (node-local
+// copies that differ) disagree at start instead of training on different data.
+std::uint64_t data_fingerprint(const data::Loader& loader) {
+  const std::int64_t n = loader.total_clips();
+  std::uint64_t hash = 0;
+  if (n == 0) return hash;
+  for (const std::int64_t i : {std::int64_t{0}, n / 2, n - 1}) {
+    const auto clip = loader.read_clip(i);
+    hash = XXH64(clip.data(), clip.size(), hash);
+  }
+  return hash;
 }
 
 std::vector<float> load_clips(data::Loader& loader, std::int64_t count) {
@@ -289,12 +304,17 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
   data::Loader loader(loader_options(cfg, mc, rank_batch, rank, ranks));
   check_shape(loader.shape(), mc, cfg.data.videos.empty() ? cfg.data.shards : "data.videos");
 
+  // Streaming reads are sequential; a random clip would decode a whole video: shards only.
+  const std::string fingerprint = cfg.data.videos.empty()
+                                      ? fmt::format("{:016x}", data_fingerprint(loader))
+                                      : std::string("none: streaming");
   check_ranks_agree(
       world,
-      fmt::format("config hash {}, model '{}' with {} parameters, data {} "
-                  "clips of {}x{}x{}x{}",
+      fmt::format("config hash {}, model '{}' with {} parameters, data {} clips of {}x{}x{}x{} "
+                  "(fingerprint {})",
                   hash, mc.name, model.params().size(), loader.total_clips(), loader.shape().frames,
-                  loader.shape().height, loader.shape().width, loader.shape().channels),
+                  loader.shape().height, loader.shape().width, loader.shape().channels,
+                  fingerprint),
       to_yaml(cfg));
 
   // --- resume: rank 0 reads, everybody receives ---------------------------------------

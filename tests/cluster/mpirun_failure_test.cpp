@@ -1,6 +1,6 @@
 // Failures under plain `mpirun` (through scripts/mpirun/train.sh): a rank killed with
-// SIGKILL, SIGUSR1 to the launcher, ranks started with different configs, and a disk that
-// fills up at a checkpoint.
+// SIGKILL, SIGUSR1 to the launcher, ranks started with different configs or data, and a
+// disk that fills up at a checkpoint.
 #include <sys/mount.h>
 
 #include "cluster/cluster_util.hpp"
@@ -99,6 +99,47 @@ TEST_F(MpirunFailureTest, MismatchedConfigsAcrossRanksAreReportedAtStartWithBoth
       << "the message should name the key that differs:\n"
       << res.output;
   EXPECT_EQ(res.output.find("step 1/"), std::string::npos) << "training started:\n" << res.output;
+}
+
+TEST_F(MpirunFailureTest, RanksReadingDifferentDataAtTheSamePathAreReportedAtStart) {
+  // Node-local data that differs between machines, on one machine: rank 1 runs in its own
+  // mount namespace where other shards (same count and shape) are bind-mounted over the
+  // configured folder. The configs are identical, so only the data fingerprint differs.
+  const std::string r = root_.string();
+  for (const auto& cmd : {fmt::format("{} synth --out {}/videos2 --clips 4 --seconds 4 --size "
+                                      "96x64 --fps 15 --seed 9",
+                                      dojo(), r),
+                          fmt::format("{} ingest {}/videos2 --out {}/shards2 --frames 4 --size "
+                                      "16x16",
+                                      dojo(), r, r)}) {
+    const auto res = run(cmd, root_ / "setup2.log");
+    ASSERT_EQ(res.exit_code, 0) << cmd << "\n" << res.output;
+  }
+  const auto probe = run(fmt::format("unshare -m sh -c 'mount --bind {0}/shards2 {0}/shards'", r),
+                         root_ / "unshare.log");
+  if (probe.exit_code != 0) {
+    GTEST_SKIP() << "no private mount namespaces here (unshare -m + mount --bind): "
+                 << probe.output;
+  }
+  const std::string train =
+      fmt::format("{} train --config {} --run-dir {}/otherdata", dojo(), config_.string(), r);
+  const auto res = run(fmt::format("{} -np 1 {} : -np 1 unshare -m sh -c 'mount --bind "
+                                   "{}/shards2 {}/shards && exec {}'",
+                                   env("DOJO_MPIEXEC"), train, r, r, train),
+                       root_ / "otherdata.log");
+  EXPECT_NE(res.exit_code, 0);
+  EXPECT_NE(res.output.find("ranks disagree at start"), std::string::npos) << res.output;
+  const auto fingerprint = [&](int rank) {
+    const std::string key = fmt::format("rank {}: config hash", rank);
+    const auto line = res.output.find(key);
+    const auto at = res.output.find("fingerprint ", line);
+    return line == std::string::npos || at == std::string::npos
+               ? std::string()
+               : res.output.substr(at, res.output.find(')', at) - at);
+  };
+  EXPECT_FALSE(fingerprint(0).empty()) << res.output;
+  EXPECT_NE(fingerprint(0), fingerprint(1)) << res.output;
+  EXPECT_EQ(res.output.find("first config difference"), std::string::npos) << res.output;
 }
 
 TEST_F(MpirunFailureTest, DiskFullAtACheckpointIsReportedAndKeepsThePreviousOne) {
