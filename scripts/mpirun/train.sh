@@ -35,8 +35,9 @@
 # The launcher: $DOJO_MPIRUN (default mpirun).
 set -euo pipefail
 
+# shellcheck disable=SC2034  # read by dojo-env.sh
 dojo_script=$0
-# shellcheck source=../slurm/dojo-env.sh
+# shellcheck source-path=SCRIPTDIR source=../slurm/dojo-env.sh
 source "$(dirname "$0")/../slurm/dojo-env.sh"
 
 usage() {

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by dojo's batch scripts (train.sbatch, ingest.sbatch, ../mpirun/train.sh) after
 # they set `dojo_script` to their own path: finds the dojo binary, sets the environment
 # every rank needs, and runs the launcher so that the job outlives Slurm's signals until the

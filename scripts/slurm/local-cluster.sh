@@ -28,7 +28,13 @@ usage() {
 }
 [[ $# -eq 2 ]] || usage
 action=$1
-mkdir -p "$2"
+if [[ $action == start ]]; then
+  mkdir -p "$2"
+elif [[ ! -d $2 ]]; then
+  echo "local-cluster: $2: no such folder, no cluster there" >&2
+  [[ $action == stop ]] && exit 0  # stopping what is not running succeeds
+  exit 1
+fi
 dir=$(cd "$2" && pwd)
 conf=$dir/slurm.conf
 pids=$dir/pids
@@ -173,10 +179,16 @@ stop_one() {  # stop_one NAME: SIGTERM the recorded PID, SIGKILL after 15 s
   rm -f "$f"
 }
 
+no_jobs() {
+  [[ -z $(SLURM_CONF=$conf squeue -h -o %i 2>/dev/null) ]]
+}
+
 do_stop() {
-  # Jobs first, so no job step outlives its slurmd.
-  if alive slurmctld; then
+  # Jobs first, so that no job step outlives its slurmd: cancel them and give their ranks
+  # Slurm's KillWait (30 s) to checkpoint, plus time for slurmd to clean up.
+  if alive slurmctld && alive slurmd && ! no_jobs; then
     SLURM_CONF=$conf scancel --full --quiet --partition=local 2>/dev/null || true
+    wait_for 45 "all jobs ending" no_jobs || true
   fi
   stop_one slurmd
   stop_one slurmctld
