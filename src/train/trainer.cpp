@@ -60,6 +60,22 @@ void prepare_run_dir(const std::string& run_dir) {
   fs::remove(probe, ec);
 }
 
+// Rank 0: the run directory's file system has room for one checkpoint, so a full disk is
+// reported before training and not at the first checkpoint, hours later (save_checkpoint
+// still reports it there, keeping the previous checkpoint).
+void check_room_for_checkpoint(const std::string& run_dir, std::size_t params) {
+  // A lower bound: the three float32 arenas (parameters, two AdamW moments).
+  const std::uintmax_t need_bytes = 3 * params * sizeof(float);
+  std::error_code ec;
+  const auto space = fs::space(run_dir, ec);
+  if (ec) return;  // unknown here; a failing checkpoint write reports itself
+  DOJO_CHECK(space.available >= need_bytes, IoError,
+             "run directory {}: {:.2f} MiB free, a checkpoint of this model needs {:.2f} MiB "
+             "(disk full?)",
+             run_dir, static_cast<double>(space.available) / (1 << 20),
+             static_cast<double>(need_bytes) / (1 << 20));
+}
+
 void write_text(const std::string& path, const std::string& text) {
   const std::string partial = path + ".partial";
   {
@@ -296,6 +312,8 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
   accel::HostDevice device({.threads = threads, .dry_run = false, .precision = mc.precision});
   model::VideoMAE model(mc, device, micro);
   model.init(cfg.train.seed);
+  // On failure the other ranks, already in check_ranks_agree, end by main's MPI_Abort.
+  if (rank == 0) check_room_for_checkpoint(run_dir, model.params().size());
   model::AdamW adamw(model, {.beta1 = static_cast<float>(cfg.train.beta1),
                              .beta2 = static_cast<float>(cfg.train.beta2),
                              .eps = 1e-8f,

@@ -142,25 +142,56 @@ TEST_F(MpirunFailureTest, RanksReadingDifferentDataAtTheSamePathAreReportedAtSta
   EXPECT_EQ(res.output.find("first config difference"), std::string::npos) << res.output;
 }
 
+// A tmpfs of `bytes` at `path` for the life of the object; mounted() false where this
+// process may not mount (not root, no CAP_SYS_ADMIN).
+class SmallDisk {
+ public:
+  SmallDisk(const fs::path& path, std::uintmax_t bytes) : path_(path) {
+    fs::create_directories(path);
+    const std::string size = fmt::format("size={}k", bytes / 1024);
+    mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, size.c_str()) == 0;
+    if (!mounted_) error_ = std::strerror(errno);
+  }
+  ~SmallDisk() {
+    if (mounted_) ::umount(path_.c_str());
+  }
+  SmallDisk(const SmallDisk&) = delete;
+  SmallDisk& operator=(const SmallDisk&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  fs::path path_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+// The size of one checkpoint of the tiny model, from a 1-step run.
+std::uintmax_t checkpoint_bytes(const fs::path& root, const fs::path& config) {
+  const fs::path dir = root / "probe";
+  const auto res = run(fmt::format("{} train --config {} --run-dir {} --set train.steps=1", dojo(),
+                                   config.string(), dir.string()),
+                       root / "probe.log");
+  EXPECT_EQ(res.exit_code, 0) << res.output;
+  return fs::file_size(dir / "checkpoints" / "step-000001.h5");
+}
+
+TEST_F(MpirunFailureTest, DiskWithoutRoomForACheckpointIsReportedBeforeTraining) {
+  const SmallDisk disk(root_ / "tiny-disk", checkpoint_bytes(root_, config_) / 2);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a small tmpfs here: " << disk.error();
+  const auto res =
+      run(train_sh(root_ / "tiny-disk" / "run", "--set train.steps=30"), root_ / "nospace.log");
+  EXPECT_NE(res.exit_code, 0) << res.output;
+  EXPECT_NE(res.output.find("a checkpoint of this model needs"), std::string::npos) << res.output;
+  EXPECT_EQ(res.output.find("step 1/"), std::string::npos) << "training started:\n" << res.output;
+}
+
 TEST_F(MpirunFailureTest, DiskFullAtACheckpointIsReportedAndKeepsThePreviousOne) {
   // A small tmpfs that holds one checkpoint of the tiny model but not two.
-  const fs::path probe_dir = root_ / "probe";
-  const auto probe = run(fmt::format("{} train --config {} --run-dir {} --set train.steps=1",
-                                     dojo(), config_.string(), probe_dir.string()),
-                         root_ / "probe.log");
-  ASSERT_EQ(probe.exit_code, 0) << probe.output;
-  const auto one = fs::file_size(probe_dir / "checkpoints" / "step-000001.h5");
+  const auto one = checkpoint_bytes(root_, config_);
   const fs::path small = root_ / "small";
-  fs::create_directories(small);
-  const std::string size = fmt::format("size={}k", (one + one / 2) / 1024);
-  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, size.c_str()) != 0) {
-    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN): "
-                 << std::strerror(errno);
-  }
-  struct Unmount {
-    fs::path path;
-    ~Unmount() { ::umount(path.c_str()); }
-  } unmount{small};
+  const SmallDisk disk(small, one + one / 2);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a small tmpfs here: " << disk.error();
 
   const fs::path run_dir = small / "run";
   const auto res = run(train_sh(run_dir, "--set train.steps=30 --set train.checkpoint_every=10"),
