@@ -149,30 +149,42 @@ TEST_F(SlurmTest, CancelledJobResubmittedResumesAndEndsEqualToAnUninterruptedRun
   EXPECT_EQ(a->adam_m, b->adam_m);
 }
 
-TEST_F(SlurmTest, Sigusr1ToTheJobWritesACheckpointAndTheJobCompletes) {
-  // What Slurm does before the time limit (--signal=USR1@120), sent now; no periodic
-  // checkpoints, so the one that appears is the signal's.
+TEST_F(SlurmTest, Sigusr1ToTheJobWritesACheckpointAndTheNextChainedJobContinues) {
+  // What Slurm does before the time limit (--signal=USR1@120), sent now, to the first of two
+  // jobs chained with --dependency=singleton (the recipe for runs longer than the limit).
+  // No periodic checkpoints, so the one that appears is the signal's.
   const fs::path run_dir = root_ / "usr1";
-  const std::string id = submit(
-      run_dir, "--set train.steps=100000 --set train.checkpoint_every=0 --set train.log_every=100");
+  const std::string settings =
+      "--set train.steps=3000 --set train.checkpoint_every=0 --set train.log_every=100";
+  const std::string chain =
+      fmt::format("--dependency=singleton --job-name=dojo-chain-{}", ::getpid());
+  const std::string first = submit(run_dir, settings, chain);
+  const std::string second = submit(run_dir, settings, chain);
   ASSERT_TRUE(wait_until(
       [&] {
-        return finished(id) ||
+        return finished(first) ||
                read_text(run_dir / "metrics.jsonl").find("\"step\":200") != std::string::npos;
       },
       180))
-      << output(id);
-  ASSERT_FALSE(finished(id)) << output(id);
+      << output(first);
+  ASSERT_FALSE(finished(first)) << output(first);
   ASSERT_FALSE(fs::exists(run_dir / "checkpoints" / "latest"));
-  ASSERT_EQ(run("scancel --signal=USR1 " + id, root_ / "scancel.log").exit_code, 0);
+  EXPECT_EQ(job_field(second, "JobState"), "PENDING");
+  ASSERT_EQ(run("scancel --signal=USR1 " + first, root_ / "scancel.log").exit_code, 0);
 
-  ASSERT_EQ(wait_job(id, 120), "COMPLETED") << output(id);
-  EXPECT_EQ(job_field(id, "ExitCode"), "0:0");
-  EXPECT_NE(output(id).find("stop signal: checkpoint written at step"), std::string::npos)
-      << output(id);
+  ASSERT_EQ(wait_job(first, 120), "COMPLETED") << output(first);
+  EXPECT_EQ(job_field(first, "ExitCode"), "0:0");
+  EXPECT_NE(output(first).find("stop signal: checkpoint written at step"), std::string::npos)
+      << output(first);
   const std::int64_t step = latest_step(run_dir);
   EXPECT_GE(step, 200);
-  EXPECT_LT(step, 100000);
+  EXPECT_LT(step, 3000);
+
+  ASSERT_EQ(wait_job(second, 300), "COMPLETED") << output(second);
+  EXPECT_NE(output(second).find(fmt::format("(step {})", step)), std::string::npos)
+      << "expected to resume from step " << step << ":\n"
+      << output(second);
+  EXPECT_EQ(latest_step(run_dir), 3000);
 }
 
 TEST_F(SlurmTest, TimeLimitSignalFromTheHeaderCheckpointsAndTheJobCompletesNotTimesOut) {
