@@ -578,7 +578,10 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
   if (rank == 0) {
     progress->finish();
     if (summary.steps_done == cfg.train.steps) run_eval(summary.steps_done);
-    mesh.write_trace((fs::path(run_dir) / "trace.json").string());
+    // A resumed run with no steps left (a chained job after the last one) keeps the trace.
+    if (summary.steps_done > start_step) {
+      mesh.write_trace((fs::path(run_dir) / "trace.json").string());
+    }
     // loss.png from the whole metrics history (a resumed run includes its earlier part).
     std::vector<CurvePoint> train_curve, eval_curve;
     std::ifstream in(fs::path(run_dir) / "metrics.jsonl");
