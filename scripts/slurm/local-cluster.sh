@@ -17,7 +17,8 @@
 # The node is `hostname -s` (reached at 127.0.0.1, so the name need not resolve) with CPUs
 # from `nproc`; MPI ranks start with PMIx (MpiDefault=pmix); processes are tracked without
 # cgroups (proctrack/linuxproc, task/none), so it also runs inside containers. The daemons run as root (SlurmUser=root).
-# Ports: the first two free ports from DOJO_SLURM_PORT (default 16817) upwards.
+# Ports: the first two free ports from DOJO_SLURM_PORT (default 16817) upwards, so two
+# clusters (a test and a user's) can run side by side.
 # Without accounting storage `sacct` has nothing; job outcomes are in `scontrol show job`
 # (kept MinJobAge=3600 s) and in DIR/log/jobcomp.txt (one line per finished job).
 set -euo pipefail
@@ -48,8 +49,8 @@ alive() {  # alive NAME: the recorded PID of NAME is a running process
   [[ -s $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
 }
 
-port_free() {
-  ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .
+port_free() {  # nothing accepts a connection on 127.0.0.1:PORT (bash's /dev/tcp)
+  ! (: >"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 pick_ports() {
