@@ -16,7 +16,8 @@
 #
 # The node is `hostname -s` (reached at 127.0.0.1, so the name need not resolve) with CPUs
 # from `nproc`; MPI ranks start with PMIx (MpiDefault=pmix); processes are tracked without
-# cgroups (proctrack/linuxproc, task/none), so it also runs inside containers. The daemons run as root (SlurmUser=root).
+# cgroups (proctrack/linuxproc, task/none), so it also runs inside containers. The daemons
+# run as root (SlurmUser=root).
 # Ports: the first two free ports from DOJO_SLURM_PORT (default 16817) upwards, so two
 # clusters (a test and a user's) can run side by side.
 # Without accounting storage `sacct` has nothing; job outcomes are in `scontrol show job`
