@@ -66,7 +66,10 @@ config=$1
 run_dir=$2
 shift 2
 [[ -f $config ]] || { echo "train.sh: config $config not found" >&2; exit 2; }
-[[ $threads =~ ^[1-9][0-9]*$ ]] || { echo "train.sh: --threads $threads: need a count >= 1" >&2; exit 2; }
+if [[ ! $threads =~ ^[1-9][0-9]*$ ]]; then
+  echo "train.sh: --threads $threads: need a count >= 1" >&2
+  exit 2
+fi
 dojo=$(dojo_find_bin)
 
 launch=("${DOJO_MPIRUN:-mpirun}")
