@@ -186,8 +186,11 @@ Result Loader::Impl::make_batch(Job& job) {
                    source->describe(job.ids[b]), job.ids[b]);
       }
       if (options.augment) {
-        const auto seed =
-            clip_seed(options.seed, job.at.epoch, job.at.position + static_cast<std::int64_t>(b));
+        // Seeded by the clip's slot in the epoch's global order (slice position p of rank r
+        // is slot p * world + r), so a clip is augmented alike on 1 or N ranks.
+        const std::int64_t slot =
+            (job.at.position + static_cast<std::int64_t>(b)) * options.world_size + options.rank;
+        const auto seed = clip_seed(options.seed, job.at.epoch, slot);
         augment_clip(clip, shape, options.augment_options, seed, out);
       } else {
         clip_to_float(clip, shape, out);

@@ -61,6 +61,8 @@ class VideoMAE {
     return table_.layer_ranges();
   }
   void zero_grads();
+  // Bytes of the activation arena (forward activations plus backward scratch).
+  std::size_t activation_bytes() const { return acts_arena_.size() * sizeof(float); }
 
   // Forward + backward on one batch. Accumulates into grads() (zero them between steps);
   // returns the mean loss over masked tubelets. `on_layer_grads_done(i)` is called during

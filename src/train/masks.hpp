@@ -1,0 +1,19 @@
+#pragma once
+// Per-clip tube masks from counters, so a clip's mask depends only on (seed, step, its
+// slot in the global batch): the same on 1 or N ranks and after a resume, with no RNG
+// state to save.
+#include <cstdint>
+#include <span>
+
+#include "model/config.hpp"
+#include "model/mask.hpp"
+
+namespace dojo::train {
+
+// SplitMix64 of a combination of values: a well-mixed 64-bit seed.
+std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c = 0, std::uint64_t d = 0);
+
+// One batch mask whose sample j is make_tube_mask(config, 1, seeds[j]).
+model::TubeMask masks_for(const model::ModelConfig& config, std::span<const std::uint64_t> seeds);
+
+}  // namespace dojo::train

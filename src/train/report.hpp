@@ -1,0 +1,61 @@
+#pragma once
+// What a run leaves for a person: metrics.jsonl lines, the progress line, loss.png and
+// the reconstruction grids.
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace dojo::train {
+
+// Appends one JSON object per line and flushes it (a crash loses at most the current line).
+class MetricsLog {
+ public:
+  // `append`: keep existing lines (a resumed run continues the file).
+  MetricsLog(const std::string& path, bool append);
+  void write(const nlohmann::json& record);
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
+// Rank 0's progress: one updating line on a terminal, plain log lines otherwise.
+class Progress {
+ public:
+  Progress(std::int64_t first_step, std::int64_t total_steps);
+  void update(std::int64_t step, double loss, double clips_per_s, double data_wait_share);
+  void finish();
+
+ private:
+  bool tty_;
+  std::int64_t first_step_, total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+struct CurvePoint {
+  double step;
+  double value;
+};
+
+// Train loss (line) and eval loss (points) against step, log-scaled loss axis.
+void plot_loss(const std::string& path, const std::vector<CurvePoint>& train,
+               const std::vector<CurvePoint>& eval);
+
+// One band per clip: `frames` frames of the input, the masked input (masked tubelets
+// grey) and the reconstruction, left to right. Clips are (T, H, W, C) floats in [0, 1],
+// C = 1 or 3 (RGB). is_masked is (T/tp, H/p, W/p) per clip.
+struct SampleClip {
+  std::span<const float> input;
+  std::span<const float> reconstruction;
+  std::vector<std::uint8_t> is_masked;
+};
+void write_sample_grid(const std::string& path, const std::vector<SampleClip>& clips,
+                       std::int64_t T, std::int64_t H, std::int64_t W, std::int64_t C,
+                       std::int64_t tubelet_t, std::int64_t patch, int frames);
+
+}  // namespace dojo::train
