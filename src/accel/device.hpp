@@ -39,6 +39,9 @@ struct GemmShape {
   std::int64_t stride_a = 0, stride_b = 0, stride_c = 0;
   float alpha = 1.0f;
   float beta = 0.0f;
+  // Every row of C also gets a bias (n) added: see Device::gemm. A flag, not the bias
+  // pointer, says so, because on a dry-run device every buffer is null.
+  bool add_bias = false;
 };
 
 // An index list for copy_rows; an empty span means the identity (row i).
@@ -80,8 +83,8 @@ class Device {
   virtual int threads() const { return 1; }
 
   // --- kernels -------------------------------------------------------------------------
-  // With a `bias` (n), every row of C also gets bias added (C = op(A) op(B) + bias; a
-  // linear layer in one pass). Requires beta == 0.
+  // With shape.add_bias, every row of C also gets `bias` (n) added (C = op(A) op(B) +
+  // bias; a linear layer in one pass). Requires beta == 0.
   template <typename T>
   void gemm(std::string_view name, const GemmShape& shape, const T* a, const T* b, T* c,
             const T* bias = nullptr);
@@ -139,10 +142,14 @@ class Device {
   template <typename T>
   void row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src,
                      RowIndex src_index, T* dst);
-  // Mean squared error over n elements; when dpred is non-null also writes its gradient
-  // dpred = scale * 2 (pred - target) / n in the same pass. Returns the mean (0 in dry run).
+  // Mean squared error over n elements. Returns the mean (0 in dry run).
   template <typename T>
-  double mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred, float scale = 1.0f);
+  double mse_loss(std::int64_t n, const T* pred, const T* target);
+  // The same, and writes its gradient dpred = scale * 2 (pred - target) / n in one pass.
+  // (Two functions, not a null dpred, so a dry run reports the kernel a real run runs.)
+  template <typename T>
+  double mse_loss_and_grad(std::int64_t n, const T* pred, const T* target, T* dpred,
+                           float scale = 1.0f);
   // One AdamW update over n elements (params, grads, first and second moments).
   void adamw(std::string_view name, std::int64_t n, const AdamWStep& hp, float* params,
              const float* grads, float* m, float* v);
@@ -255,14 +262,16 @@ inline void Device::report(std::string_view name, KernelKind kind, double flops,
 template <typename T>
 void Device::gemm(std::string_view name, const GemmShape& s, const T* a, const T* b, T* c,
                   const T* bias) {
-  DOJO_ASSERT(bias == nullptr || s.beta == 0.0f, "gemm {}: bias needs beta 0", name);
+  DOJO_ASSERT(!s.add_bias || s.beta == 0.0f, "gemm {}: bias needs beta 0", name);
+  DOJO_ASSERT(dry_run_ || s.add_bias == (bias != nullptr), "gemm {}: add_bias {} with bias {}",
+              name, s.add_bias, static_cast<const void*>(bias));
   if (!dry_run_) run_gemm(s, a, b, c, bias);
   const bool bf16 = std::is_same_v<T, float> && precision_ == Precision::kBf16;
   const double operand_bytes = bf16 ? 2.0 : double(sizeof(T));
   const double per_batch = double(s.m * s.k + s.k * s.n) * operand_bytes +
                            double(s.m * s.n) * sizeof(T) * (s.beta != 0.0f ? 2.0 : 1.0) +
-                           (bias != nullptr ? double(s.n) * sizeof(T) : 0.0);
-  const double bias_flops = bias != nullptr ? double(s.m) * double(s.n) : 0.0;
+                           (s.add_bias ? double(s.n) * sizeof(T) : 0.0);
+  const double bias_flops = s.add_bias ? double(s.m) * double(s.n) : 0.0;
   report(name, KernelKind::kGemm,
          (2.0 * double(s.m) * double(s.n) * double(s.k) + bias_flops) * double(s.batch),
          per_batch * double(s.batch), &s, bf16 ? Precision::kBf16 : Precision::kFp32);
@@ -368,11 +377,18 @@ void Device::row_normalize(std::int64_t rows, std::int64_t dim, float eps, const
 }
 
 template <typename T>
-double Device::mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred, float scale) {
+double Device::mse_loss(std::int64_t n, const T* pred, const T* target) {
+  const double loss = dry_run_ ? 0.0 : run_mse_loss(n, pred, target, static_cast<T*>(nullptr), 1.0f);
+  report("mse_loss", KernelKind::kReduction, 3.0 * double(n), double(sizeof(T)) * double(n) * 2.0);
+  return loss;
+}
+
+template <typename T>
+double Device::mse_loss_and_grad(std::int64_t n, const T* pred, const T* target, T* dpred,
+                                 float scale) {
   const double loss = dry_run_ ? 0.0 : run_mse_loss(n, pred, target, dpred, scale);
-  report(dpred != nullptr ? "mse_loss.backward" : "mse_loss", KernelKind::kReduction,
-         (dpred != nullptr ? 6.0 : 3.0) * double(n),
-         double(sizeof(T)) * double(n) * (dpred != nullptr ? 4.0 : 2.0));
+  report("mse_loss.backward", KernelKind::kReduction, 6.0 * double(n),
+         double(sizeof(T)) * double(n) * 4.0);
   return loss;
 }
 

@@ -15,12 +15,13 @@ void linear_forward(accel::Device& dev, const LinearParams<T>& p, std::int64_t r
   g.m = rows;
   g.n = p.out;
   g.k = p.in;
+  g.add_bias = true;
   dev.gemm("linear", g, x, p.weight, y, p.bias);
 }
 
 template <typename T>
 void linear_backward(accel::Device& dev, const LinearParams<T>& p, std::int64_t rows, const T* x,
-                     const T* dy, T* dx, bool accumulate_dx) {
+                     const T* dy, T* dx, bool accumulate_dx, bool input_grad) {
   GemmShape dw;  // dW (out, in) += dy^T (out, rows) x (rows, in)
   dw.trans_a = true;
   dw.m = p.out;
@@ -28,7 +29,7 @@ void linear_backward(accel::Device& dev, const LinearParams<T>& p, std::int64_t 
   dw.k = rows;
   dw.beta = 1.0f;
   dev.gemm("linear.dweight", dw, dy, x, p.dweight);
-  if (dx != nullptr) {
+  if (input_grad) {
     GemmShape dxs;  // dx (rows, in) = dy (rows, out) W (out, in)
     dxs.m = rows;
     dxs.n = p.in;
@@ -199,7 +200,7 @@ void block_backward(accel::Device& dev, const BlockParams<T>& p, const Attention
   template void linear_forward<T>(accel::Device&, const LinearParams<T>&, std::int64_t, const T*,  \
                                   T*);                                                             \
   template void linear_backward<T>(accel::Device&, const LinearParams<T>&, std::int64_t, const T*, \
-                                   const T*, T*, bool);                                            \
+                                   const T*, T*, bool, bool);                                            \
   template void layernorm_forward<T>(accel::Device&, const NormParams<T>&, std::int64_t, const T*, \
                                      const NormActs<T>&);                                          \
   template void layernorm_backward<T>(accel::Device&, const NormParams<T>&, std::int64_t,          \

@@ -25,10 +25,12 @@ struct LinearParams {
 template <typename T>
 void linear_forward(accel::Device& dev, const LinearParams<T>& p, std::int64_t rows, const T* x,
                     T* y);
-// dW += dy^T x, db += sum(dy); dx (rows, in) = or += dy W (skipped when dx is null).
+// dW += dy^T x, db += sum(dy); dx (rows, in) = or += dy W unless `input_grad` is false
+// (the first layer, whose input is data). The flag, not a null dx, decides: on a dry-run
+// device every buffer is null and the dx GEMM must still be reported.
 template <typename T>
 void linear_backward(accel::Device& dev, const LinearParams<T>& p, std::int64_t rows, const T* x,
-                     const T* dy, T* dx, bool accumulate_dx);
+                     const T* dy, T* dx, bool accumulate_dx, bool input_grad = true);
 
 template <typename T>
 struct NormParams {

@@ -308,7 +308,7 @@ double VideoMAE::forward(std::span<const float> clips, const TubeMask& mask, boo
   LayerScope scope(device_, "head");
   if (!training) {
     linear_forward(device_, w.head, b * nm, a.decoder_norm.y, a.pred);
-    return device_.mse_loss<float>(b * nm * p, a.pred, a.target, nullptr);
+    return device_.mse_loss<float>(b * nm * p, a.pred, a.target);
   }
   // Training: the head, the loss and the head's backward run together on blocks of rows,
   // so each block's prediction and its gradient stay in cache instead of streaming the
@@ -325,7 +325,8 @@ double VideoMAE::forward(std::span<const float> clips, const TubeMask& mask, boo
     const double n = double(count * p);
     loss +=
         n / total *
-        device_.mse_loss<float>(count * p, a.pred, a.target + r0 * p, a.dpred, float(n / total));
+        device_.mse_loss_and_grad<float>(count * p, a.pred, a.target + r0 * p, a.dpred,
+                                         float(n / total));
     linear_backward(device_, w.head, count, x, a.dpred, a.ddec_norm + r0 * dd, false);
   }
   return loss;
@@ -391,7 +392,8 @@ void VideoMAE::backward(const std::function<void(std::size_t)>& on_layer_grads_d
   }
   {
     LayerScope scope(device_, "embed");
-    linear_backward<float>(device_, w.embed, b * nv, a.visible, a.denc[cur], nullptr, false);
+    linear_backward<float>(device_, w.embed, b * nv, a.visible, a.denc[cur], nullptr, false,
+                           /*input_grad=*/false);
   }
   done();
   DOJO_ASSERT(layer == 0, "backward visited {} layers too few", layer);

@@ -96,6 +96,7 @@ TEST_P(HostGemmTest, StridedBatchedGemmMatchesNaiveForAllTransposes) {
       s.stride_c = s.m * s.n;
       s.alpha = 0.5f;
       s.beta = with_bias ? 0.0f : 1.0f;
+      s.add_bias = with_bias;
       const auto a = random_floats(std::size_t(s.batch * s.m * s.k), 3);
       const auto b = random_floats(std::size_t(s.batch * s.k * s.n), 4);
       const auto bias = random_floats(std::size_t(s.n), 5);

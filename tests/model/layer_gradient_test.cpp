@@ -99,8 +99,8 @@ TEST(LayerGradientTest, RowNormalizedMseMatchesFiniteDifferences) {
   auto pred = random_vector(std::size_t(n), 13);
   const auto target = random_vector(std::size_t(n), 14);
   std::vector<double> dpred(static_cast<std::size_t>(n));
-  auto objective = [&] { return dev.mse_loss<double>(n, pred.data(), target.data(), nullptr); };
-  dev.mse_loss<double>(n, pred.data(), target.data(), dpred.data());
+  auto objective = [&] { return dev.mse_loss<double>(n, pred.data(), target.data()); };
+  dev.mse_loss_and_grad<double>(n, pred.data(), target.data(), dpred.data());
   expect_gradient("dpred", pred.data(), pred.size(), dpred.data(), objective);
 }
 

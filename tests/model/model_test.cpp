@@ -210,7 +210,7 @@ class CountingSink : public accel::CostSink {
  public:
   void on_kernel(const accel::KernelRecord& r) override {
     ++kernels;
-    if (r.kind == accel::KernelKind::kGemm && !r.backward) forward_gemm_flops += r.flops;
+    if (r.kind == accel::KernelKind::kGemm) (r.backward ? backward_gemm_flops : forward_gemm_flops) += r.flops;
     if (r.backward) ++backward;
     if (r.kind == accel::KernelKind::kOptimizer) ++optimizer;
     layers.insert(std::string(r.layer));
@@ -218,7 +218,7 @@ class CountingSink : public accel::CostSink {
   }
   void on_collective(const accel::CollectiveRecord&) override {}
   int kernels = 0, backward = 0, optimizer = 0, bf16 = 0;
-  double forward_gemm_flops = 0;
+  double forward_gemm_flops = 0, backward_gemm_flops = 0;
   std::set<std::string> layers;
 };
 
@@ -238,6 +238,32 @@ TEST(ProfileTest, DryRunStepReportsEveryLayerAndTheGemmFlops) {
   CountingSink bf16;
   profile_training_step(c, 16, accel::Precision::kBf16, bf16);
   EXPECT_GT(bf16.bf16, 0);
+}
+
+// The dry-run profile (what `dojo sim` projects) must report exactly the kernels a real
+// step runs: same count, same flops, same bytes.
+TEST(ProfileTest, DryRunReportsTheSameKernelsAsARealStep) {
+  const ModelConfig c = load_model_config("tiny");
+  CountingSink dry;
+  profile_training_step(c, 4, accel::Precision::kFp32, dry);
+
+  accel::HostDevice device(accel::HostDeviceOptions{});
+  VideoMAE model(c, device, 4);
+  model.init(3);
+  AdamW optimizer(model);
+  std::vector<float> clips(std::size_t(4 * c.clip_elems()), 0.5f);
+  CountingSink real;
+  device.set_sink(&real);
+  model.zero_grads();
+  model.forward_backward(clips, make_tube_mask(c, 4, 0));
+  optimizer.step(1e-3f);
+  device.set_sink(nullptr);
+
+  EXPECT_EQ(dry.kernels, real.kernels);
+  EXPECT_EQ(dry.backward, real.backward);
+  EXPECT_DOUBLE_EQ(dry.forward_gemm_flops, real.forward_gemm_flops);
+  EXPECT_DOUBLE_EQ(dry.backward_gemm_flops, real.backward_gemm_flops);
+  EXPECT_GT(real.backward_gemm_flops, 1.5 * real.forward_gemm_flops);
 }
 
 TEST(OptimTest, ScheduleWarmsUpThenDecaysToMin) {
