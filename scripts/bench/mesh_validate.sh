@@ -4,7 +4,7 @@
 #   1. mpirun -np 2 dojo bench calibrate   -> host preset (sgemm, triad, non-GEMM rate,
 #      rank-to-rank latency/bandwidth) and dojo's own plain 2-rank ring vs its prediction
 #   2. dojo bench model (bench config, 1 thread) vs dojo sim --preset host --model bench
-#      --global-batch 16 --real-profile (one replica on one core)        target: within 10%
+#      --global-batch 16 (one replica on one core)        target: within 10%
 #      Compared with the step's process CPU time as well as its wall time: calibration
 #      rates are per CPU second, so on a machine shared with other jobs the CPU time is
 #      the like-for-like measurement (wall time includes time the core ran others).
@@ -25,7 +25,7 @@ for round in $(seq 1 "$ROUNDS"); do
   mkdir -p "$d"
   $MPIRUN "$BIN" bench calibrate --out "$d/host.yaml" --json > "$d/calibrate.json"
   "$BIN" bench model --config bench --threads 1 --json > "$d/model.json"
-  DOJO_MESH_DIR="$d" "$BIN" sim --preset host --model bench --global-batch 16 --real-profile --json > "$d/sim.json"
+  DOJO_MESH_DIR="$d" "$BIN" sim --preset host --model bench --global-batch 16 --json > "$d/sim.json"
   if $MPIRUN "$AR_BIN" bench allreduce --algo ring --sizes 1M,16M --json > "$d/allreduce.json" 2> /dev/null; then
     :
   else

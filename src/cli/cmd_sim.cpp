@@ -10,7 +10,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "accel/host_device.hpp"
 #include "accel/mesh_io.hpp"
 #include "accel/presets.hpp"
 #include "accel/sim.hpp"
@@ -18,11 +17,8 @@
 #include "comm/communicator.hpp"
 #include "core/log.hpp"
 #include "model/config.hpp"
-#include "model/mask.hpp"
-#include "model/optim.hpp"
 #include "model/params.hpp"
 #include "model/profile.hpp"
-#include "model/videomae.hpp"
 
 namespace {
 
@@ -36,7 +32,6 @@ struct Options {
   double bucket_mb = 25;
   bool json = false;
   std::string trace;
-  bool real_profile = false;
 };
 
 // What every rank reports to rank 0.
@@ -45,42 +40,13 @@ struct RankResult {
   double region_nodes, step_s, compute_s, comm_s, comm_total_s, flops, peak_flops_per_s;
 };
 
-// One real training step on the host (one thread, random clips) with every kernel
-// recorded: the complete kernel list even where the dry-run profile skips kernels whose
-// outputs it has no buffers for (the dry run reports no linear.dx GEMMs).
-void real_training_step(const dojo::model::ModelConfig& config, std::int64_t batch,
-                        dojo::accel::Precision precision, dojo::accel::CostSink& sink) {
-  using namespace dojo;
-  accel::HostDeviceOptions options;
-  options.precision = precision;
-  accel::HostDevice device(options);
-  model::ModelConfig c = config;
-  c.precision = precision;
-  model::VideoMAE model(c, device, batch);
-  model.init(1);
-  model::AdamW optimizer(model);
-  std::vector<float> clips(static_cast<std::size_t>(batch * c.clip_elems()));
-  for (std::size_t i = 0; i < clips.size(); ++i)
-    clips[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.0f;
-  const auto mask = model::make_tube_mask(c, batch, 0);
-  device.set_sink(&sink);
-  model.zero_grads();
-  model.forward_backward(clips, mask);
-  optimizer.step(1e-3f);
-  device.set_sink(nullptr);
-}
-
-dojo::accel::SimModel sim_model(const dojo::model::ModelConfig& config, bool real_profile) {
+dojo::accel::SimModel sim_model(const dojo::model::ModelConfig& config) {
   using namespace dojo;
   accel::SimModel m;
   m.name = config.name;
-  m.profile = [config, real_profile](std::int64_t batch, accel::Precision precision,
-                                     accel::CostSink& sink) {
-    if (real_profile) {
-      real_training_step(config, batch, precision, sink);
-    } else {
-      model::profile_training_step(config, batch, precision, sink);
-    }
+  // The dry-run profile reports exactly the kernels of a real step (tested in model_test).
+  m.profile = [config](std::int64_t batch, accel::Precision precision, accel::CostSink& sink) {
+    model::profile_training_step(config, batch, precision, sink);
   };
   const auto table = model::build_param_table(config);
   const double param_bytes = static_cast<double>(table.total) * sizeof(float);
@@ -126,7 +92,7 @@ int run(const Options& opts, dojo::cli::Context& ctx) {
   sim.precision = config.precision;
   sim.algo = accel::parse_collective_algo(opts.algo);
   sim.bucket_bytes = opts.bucket_mb * 1e6;
-  const auto model = sim_model(config, opts.real_profile);
+  const auto model = sim_model(config);
 
   const accel::Topology topo(spec);
   const accel::Partition partition(topo, world.size());
@@ -250,9 +216,6 @@ dojo::cli::Runner setup(CLI::App& app) {
       ->capture_default_str();
   app.add_flag("--json", opts->json, "print JSON");
   app.add_option("--trace", opts->trace, "write rank 0's simulated step as a Chrome trace JSON");
-  app.add_flag("--real-profile", opts->real_profile,
-               "record the kernels of one real host step instead of the dry-run profile "
-               "(slower; the dry run currently omits linear.dx GEMMs)");
   return [opts](dojo::cli::Context& ctx) { return run(*opts, ctx); };
 }
 
