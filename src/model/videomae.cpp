@@ -51,6 +51,33 @@ struct VideoMAE::Acts {
   float* denc_norm = nullptr;            // (B*Nv, De)
 };
 
+std::vector<std::pair<std::string, double>> VideoMAE::activation_norms() const {
+  std::vector<std::pair<std::string, double>> out;
+  if (device_.dry_run()) return out;
+  const ModelConfig& c = config_;
+  const std::int64_t b = batch_;
+  const Acts& a = *a_;
+  auto norm = [](const float* x, std::int64_t n) {
+    double s = 0;
+    for (std::int64_t i = 0; i < n; ++i) s += double(x[i]) * x[i];
+    return std::sqrt(s);
+  };
+  const std::int64_t enc = b * c.visible_tokens() * c.encoder_dim;
+  const std::int64_t dec = b * c.tokens() * c.decoder_dim;
+  out.emplace_back("embed", norm(a.enc_x0, enc));
+  for (std::size_t i = 0; i < a.encoder.size(); ++i) {
+    out.emplace_back("encoder." + std::to_string(i), norm(a.encoder[i].out, enc));
+  }
+  out.emplace_back("encoder.norm", norm(a.encoder_norm.y, enc));
+  out.emplace_back("decoder.embed", norm(a.dec_x0, dec));
+  for (std::size_t i = 0; i < a.decoder.size(); ++i) {
+    out.emplace_back("decoder." + std::to_string(i), norm(a.decoder[i].out, dec));
+  }
+  out.emplace_back("decoder.norm",
+                   norm(a.decoder_norm.y, b * c.masked_tokens() * c.decoder_dim));
+  return out;
+}
+
 std::vector<float> sincos_table(std::int64_t tokens, std::int64_t dim) {
   std::vector<float> table(std::size_t(tokens * dim));
   for (std::int64_t pos = 0; pos < tokens; ++pos) {

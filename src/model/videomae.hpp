@@ -61,6 +61,10 @@ class VideoMAE {
     return table_.layer_ranges();
   }
   void zero_grads();
+  // L2 norm of each layer's output activations from the last forward pass, in forward
+  // order ("embed", "encoder.i", "encoder.norm", "decoder.embed", "decoder.i",
+  // "decoder.norm"), for debugging. Empty on a dry-run device.
+  std::vector<std::pair<std::string, double>> activation_norms() const;
   // Bytes of the activation arena (forward activations plus backward scratch).
   std::size_t activation_bytes() const { return acts_arena_.size() * sizeof(float); }
 

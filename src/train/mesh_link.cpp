@@ -1,41 +1,32 @@
 #include "train/mesh_link.hpp"
 
 #include "accel/mesh_cost_model.hpp"
-#include "accel/partition.hpp"
-#include "accel/placement.hpp"
 #include "accel/presets.hpp"
-#include "accel/topology.hpp"
 #include "core/log.hpp"
 
 namespace dojo::train {
 
 MeshLink::MeshLink(const std::string& preset, const model::VideoMAE& model, int rank, int ranks)
     : ranks_(ranks) {
-  accel::MeshSpec spec = accel::resolve_preset(preset);
-  const accel::Topology topo(spec);
-  const accel::Partition partition(topo, ranks);
-  // fp32 master weights, gradients and two AdamW moments, plus the activation arena.
+  // fp32 master weights, gradients and two AdamW moments, plus the activation arena the
+  // model really allocated (forward activations and backward scratch).
   const double param_bytes = 4.0 * static_cast<double>(model.table().total);
-  accel::ReplicaFootprint footprint{param_bytes, param_bytes, 2 * param_bytes,
-                                    static_cast<double>(model.activation_bytes())};
-  const accel::SramFit fit = accel::place_replica(spec, partition.block(rank), footprint);
-  const auto replicas = accel::partition_replicas(partition, {fit.region.w, fit.region.h});
+  accel::MeshCostOptions options;
+  options.footprint = {param_bytes, param_bytes, 2 * param_bytes,
+                       static_cast<double>(model.activation_bytes())};
+  mesh_ = accel::make_rank_cost_model(accel::resolve_preset(preset), rank, ranks, options);
   if (rank == 0) {
-    log::info("mesh '{}': {} ranks, each a {}x{}-node block; a replica takes {}x{} nodes ({})",
-              preset, ranks, partition.block(0).w, partition.block(0).h, fit.region.w, fit.region.h,
+    const auto& fit = mesh_->sram_fit();
+    log::info("mesh '{}': a replica takes {}x{} nodes of each rank's block ({})", preset,
+              fit.region.w, fit.region.h,
               fit.fits ? "fits in SRAM"
                        : fmt::format("spills {:.1f} MB off-mesh", fit.spill_bytes / 1e6));
   }
-  mesh_ = std::make_unique<accel::MeshCostModel>(std::move(spec), replicas,
-                                                 static_cast<std::size_t>(rank),
-                                                 accel::MeshCostOptions{.footprint = footprint});
 }
 
 MeshLink::~MeshLink() = default;
 
-accel::CostSink& MeshLink::sink() {
-  return *mesh_;
-}
+accel::CostSink& MeshLink::sink() { return *mesh_; }
 
 void MeshLink::begin_step() {
   bucket_ = 0;
@@ -51,12 +42,17 @@ void MeshLink::gradient_bucket_ready(std::size_t bytes) {
                         .async = true});
 }
 
-double MeshLink::end_step() {
-  return mesh_->end_step().step_s;
+void MeshLink::gradients_needed() {
+  // The optimizer waits for every bucket: a zero-byte synchronous collective.
+  mesh_->on_collective({.name = "grad_wait",
+                        .kind = accel::CollectiveKind::kAllReduce,
+                        .bytes = 0,
+                        .ranks = 1,
+                        .async = false});
 }
 
-void MeshLink::write_trace(const std::string& path) const {
-  mesh_->write_chrome_trace(path);
-}
+double MeshLink::end_step() { return mesh_->end_step().step_s; }
+
+void MeshLink::write_trace(const std::string& path) const { mesh_->write_chrome_trace(path); }
 
 }  // namespace dojo::train

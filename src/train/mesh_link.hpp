@@ -24,6 +24,8 @@ class MeshLink {
   accel::CostSink& sink();
   void begin_step();
   void gradient_bucket_ready(std::size_t bytes);
+  // Before the optimizer: the step waits for all gradient buckets.
+  void gradients_needed();
   // Ends the step; returns its simulated time in seconds.
   double end_step();
   // Chrome trace of the last simulated step.

@@ -242,6 +242,9 @@ void check_gradients(model::VideoMAE& model, std::span<const float> clips,
 }
 
 void log_layer_norms(model::VideoMAE& model) {
+  for (const auto& [name, norm] : model.activation_norms()) {
+    log::info("debug: activations of {:<20} |output| {:.4g}", name, norm);
+  }
   const auto ranges = model.layer_grad_ranges();
   const auto& names = model.layer_names();
   auto params = model.params();
@@ -506,6 +509,7 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
         }
       });
     }
+    mesh.gradients_needed();
     sync.wait();
     const auto stats_start = Clock::now();
     // Sum over ranks and micro-batches -> mean gradient of the global batch.
@@ -530,6 +534,8 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
     const double sim_step_s = mesh.end_step();
     const double step_s = seconds_since(step_start);
     summary.steps_done = step + 1;
+    const std::int64_t epoch = batch.epoch;
+    loader.recycle(std::move(batch));
     DOJO_CHECK(std::isfinite(loss), Error, "step {}: the loss is {} (diverged); lower train.lr",
                step + 1, loss);
 
@@ -546,7 +552,7 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
                         {"comm_s", comm_s},
                         {"comm_total_s", sync.comm_seconds()},
                         {"sim_step_s", sim_step_s},
-                        {"epoch", batch.epoch}});
+                        {"epoch", epoch}});
       }
       progress->update(step + 1, loss, clips_per_s, data_wait_s / step_s);
     }
