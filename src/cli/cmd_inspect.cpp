@@ -1,11 +1,15 @@
 // `dojo inspect PATH [--verify] [--json]`: summary of a shard or an ingest folder
-// (data/inspect.hpp). Exits non-zero, naming shard and clip, when verification fails.
+// (data/inspect.hpp), or of a training checkpoint (train/checkpoint.hpp). Exits non-zero,
+// naming shard and clip, when verification fails; a checkpoint is always verified.
 #include <iostream>
 #include <memory>
 
 #include "cli/command.hpp"
 #include "core/error.hpp"
 #include "data/inspect.hpp"
+#include "train/checkpoint.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -15,12 +19,41 @@ struct Options {
   bool json = false;
 };
 
+// Reads (and so verifies: format, version, three checksums) a checkpoint and prints it.
+int inspect_checkpoint(const Options& opts) {
+  const auto c = dojo::train::read_checkpoint(opts.path);
+  const std::string params_hash = fmt::format("{:016x}", c.params_xxh64);
+  if (opts.json) {
+    std::cout << nlohmann::json{{"path", c.path},
+                                {"step", c.meta.step},
+                                {"config_hash", c.meta.config_hash},
+                                {"params_xxh64", params_hash},
+                                {"model", c.meta.model},
+                                {"parameters", c.params.size()},
+                                {"adam_steps", c.meta.adam_steps},
+                                {"loader_epoch", c.meta.loader_epoch},
+                                {"loader_position", c.meta.loader_position},
+                                {"seed", c.meta.seed}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << fmt::format(
+        "checkpoint   {}\nstep         {}\nmodel        {} ({} parameters)\nconfig hash  {}\n"
+        "params xxh64 {}\nadam steps   {}\nloader       epoch {}, position {}\nchecksums    ok\n",
+        c.path, c.meta.step, c.meta.model, c.params.size(), c.meta.config_hash, params_hash,
+        c.meta.adam_steps, c.meta.loader_epoch, c.meta.loader_position);
+  }
+  return 0;
+}
+
 dojo::cli::Runner setup(CLI::App& app) {
   auto opts = std::make_shared<Options>();
-  app.add_option("path", opts->path, "a shard (.h5) or an ingest folder")->required();
+  app.add_option("path", opts->path, "a shard (.h5), an ingest folder, or a checkpoint")
+      ->required();
   app.add_flag("--verify", opts->verify, "check every clip's checksum");
   app.add_flag("--json", opts->json, "print the report as JSON");
   return [opts](dojo::cli::Context&) {
+    if (dojo::train::is_checkpoint(opts->path)) return inspect_checkpoint(*opts);
     const auto report = dojo::data::inspect(opts->path, opts->verify);
     std::cout << (opts->json ? report.to_json() + "\n" : report.to_text()) << std::flush;
     const auto problems = report.problems();
@@ -34,7 +67,7 @@ dojo::cli::Runner setup(CLI::App& app) {
   };
 }
 
-DOJO_COMMAND(inspect, "", "inspect", "summarize (and verify) shards or an ingest folder", kLocal,
-             setup);
+DOJO_COMMAND(inspect, "", "inspect",
+             "summarize (and verify) shards, an ingest folder or a checkpoint", kLocal, setup);
 
 }  // namespace
