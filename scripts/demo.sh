@@ -31,7 +31,8 @@ sets=(--set "data.shards=$out/shards" --set "data.eval_shards=$out/eval")
 for kv in ${DOJO_DEMO_SET:-}; do sets+=(--set "$kv"); done
 "${mpirun[@]}" "$dojo" train --config configs/demo.yaml --run-dir "$out/run" "${sets[@]}"
 "$dojo" eval --run-dir "$out/run"
-"$dojo" sim --preset tile --model configs/model-demo.yaml --global-batch 16 2>/dev/null | head -20 || true
+# What one step of this model would cost on a full ExaPOD (no data needed).
+"$dojo" sim --preset exapod --model configs/model-demo.yaml
 
 cat <<TXT
 
