@@ -1,10 +1,5 @@
 // `dojo mesh` and `dojo sim` from the outside: JSON keys the issue promises, a trace file
 // that parses, a typed error for an unknown preset.
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,30 +7,20 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "testing/command.hpp"
+
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string out;
-};
-
-Run run(const std::string& args) {
-  const char* bin = std::getenv("DOJO_BIN");
-  EXPECT_NE(bin, nullptr) << "DOJO_BIN not set";
-  Run r;
-  FILE* pipe = popen((std::string(bin) + " " + args + " 2>/dev/null").c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) r.out += buffer.data();
-  const int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+// stdout only: the commands print JSON there and log to stderr.
+dojo::testing::CommandResult run(const std::string& args, const std::string& launcher = "") {
+  return dojo::testing::run_command(launcher + dojo::testing::dojo_bin() + " " + args,
+                                    /*keep_stderr=*/false);
 }
 
 TEST(MeshCli, MeshJsonHasTheTotalsKeys) {
   const auto r = run("mesh --preset exapod --json");
-  ASSERT_EQ(r.status, 0) << r.out;
-  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
   for (const char* key :
        {"nodes", "chips", "peak_flops_bf16", "peak_flops_fp32", "sram_bytes", "dram_bytes"})
     EXPECT_TRUE(j.contains(key)) << key;
@@ -45,14 +30,14 @@ TEST(MeshCli, MeshJsonHasTheTotalsKeys) {
 
 TEST(MeshCli, UnknownPresetIsAUsageError) {
   const auto r = run("mesh --preset nosuchmesh");
-  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.exit_code, 2);
 }
 
 TEST(MeshCli, SimJsonHasTheIssueKeysAndTheTraceParses) {
   const auto trace = (std::filesystem::temp_directory_path() / "dojo_sim_cli_trace.json").string();
   const auto r = run("sim --preset tile --model bench --json --trace " + trace);
-  ASSERT_EQ(r.status, 0) << r.out;
-  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
   for (const char* key :
        {"replicas", "region_nodes", "step_s", "clips_per_s", "utilization", "compute_s", "comm_s"})
     EXPECT_TRUE(j.contains(key)) << key;
@@ -65,18 +50,9 @@ TEST(MeshCli, SimJsonHasTheIssueKeysAndTheTraceParses) {
 }
 
 TEST(MeshCli, SimUnderTwoRanksCombinesBothBlocks) {
-  const std::string mpiexec =
-      std::string(DOJO_MPIEXEC) + " --allow-run-as-root --oversubscribe -n 2 ";
-  const char* bin = std::getenv("DOJO_BIN");
-  ASSERT_NE(bin, nullptr);
-  std::string out;
-  FILE* pipe =
-      popen((mpiexec + bin + " sim --preset tile --model bench --json 2>/dev/null").c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) out += buffer.data();
-  ASSERT_EQ(pclose(pipe), 0) << out;
-  const auto j = nlohmann::json::parse(out);  // only rank 0 prints
+  const auto r = run("sim --preset tile --model bench --json", dojo::testing::mpiexec(2));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);  // only rank 0 prints
   EXPECT_EQ(j.at("ranks"), 2);
   EXPECT_GE(j.at("replicas").get<int>(), 2);
   EXPECT_GT(j.at("cross_block_comm_s").get<double>(), 0);

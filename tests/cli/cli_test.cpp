@@ -1,33 +1,18 @@
 // The dojo executable as a user meets it: --help, --version, subcommand help, usage
 // errors, and the all-reduce benchmark's JSON under a real launcher.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <fmt/format.h>
-#include <unistd.h>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "testing/command.hpp"
+
 namespace {
 
-struct Result {
-  int exit_code;
-  std::string output;
-};
+using dojo::testing::CommandResult;
 
-Result run(const std::string& args, const std::string& launcher = "") {
-  const auto log =
-      std::filesystem::temp_directory_path() / fmt::format("dojo-cli-{}.log", ::getpid());
-  const std::string cmd =
-      fmt::format("{}{} {} > {} 2>&1", launcher, std::getenv("DOJO_BIN"), args, log.string());
-  const int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::string out((std::istreambuf_iterator<char>(in)), {});
-  std::filesystem::remove(log);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, out};
+CommandResult run(const std::string& args, const std::string& launcher = "") {
+  return dojo::testing::run_command(launcher + dojo::testing::dojo_bin() + " " + args);
 }
 
 TEST(CliTest, VersionAndHelpWork) {
@@ -55,8 +40,8 @@ TEST(CliTest, UnknownSubcommandOrBadValueIsAUsageError) {
 }
 
 TEST(CliTest, BenchAllreduceJsonIsCorrectForEveryAlgorithmOnTwoRanks) {
-  const auto r = run("bench allreduce --algo all --sizes 4K,1M --iters 3 --json",
-                     std::string(std::getenv("DOJO_MPIEXEC")) + " -n 2 ");
+  const auto r =
+      run("bench allreduce --algo all --sizes 4K,1M --iters 3 --json", dojo::testing::mpiexec(2));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::istringstream lines(r.output);
   int rows = 0;

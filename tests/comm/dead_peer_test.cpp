@@ -2,42 +2,40 @@
 // a non-zero status well within a minute, on the MPI backend and on gloo.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
 #include <chrono>
-#include <cstdlib>
 #include <string>
+
+#include "testing/command.hpp"
 
 namespace {
 
-int run_and_time(const std::string& command, double* seconds) {
-  const auto start = std::chrono::steady_clock::now();
-  const int status = std::system(command.c_str());
-  *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return status;
-}
+struct Outcome {
+  dojo::testing::CommandResult result;
+  double seconds;
+};
 
-std::string helper_command(const std::string& backend) {
-  const char* bin_dir = std::getenv("DOJO_TEST_BIN_DIR");
-  const char* mpiexec = std::getenv("DOJO_MPIEXEC");
-  EXPECT_NE(bin_dir, nullptr);
-  EXPECT_NE(mpiexec, nullptr);
-  return std::string(mpiexec) + " -n 3 " + bin_dir + "/dead_peer_helper " + backend +
-         " 5000 > dead_peer_" + backend + ".log 2>&1";
+// Runs dead_peer_helper on 3 ranks (rank 2 kills itself mid-run).
+Outcome run_helper(const std::string& backend) {
+  const auto start = std::chrono::steady_clock::now();
+  auto result = dojo::testing::run_command(dojo::testing::mpiexec(3) +
+                                           dojo::testing::env_or_empty("DOJO_TEST_BIN_DIR") +
+                                           "/dead_peer_helper " + backend + " 5000");
+  return {std::move(result),
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
 }
 
 TEST(DeadPeerTest, KilledRankEndsMpiJobWithErrorWithinAMinute) {
-  double seconds = 0;
-  const int status = run_and_time(helper_command("mpi"), &seconds);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << "status " << status;
-  EXPECT_LT(seconds, 60.0);
+  const auto o = run_helper("mpi");
+  EXPECT_NE(o.result.exit_code, 0) << o.result.output;
+  EXPECT_LT(o.seconds, 60.0);
 }
 
-TEST(DeadPeerTest, KilledRankEndsGlooJobWithErrorWithinAMinute) {
-  double seconds = 0;
-  const int status = run_and_time(helper_command("gloo"), &seconds);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << "status " << status;
-  EXPECT_LT(seconds, 60.0);
+TEST(DeadPeerTest, KilledRankEndsGlooJobWithErrorNamingThePeerWithinAMinute) {
+  const auto o = run_helper("gloo");
+  EXPECT_NE(o.result.exit_code, 0) << o.result.output;
+  EXPECT_LT(o.seconds, 60.0);
+  // A survivor's error names the dead rank (2).
+  EXPECT_NE(o.result.output.find("with rank 2"), std::string::npos) << o.result.output;
 }
 
 }  // namespace

@@ -1,10 +1,7 @@
 // Whole commands through the built `dojo` ($DOJO_BIN): synth, ingest (also under
 // mpiexec -n 2), inspect --verify, and their exit statuses.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iterator>
@@ -16,31 +13,20 @@
 #include "data/fixtures.hpp"
 #include "data/manifest.hpp"
 #include "data/shard.hpp"
+#include "testing/command.hpp"
 
 namespace dojo::data {
 namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-struct CommandResult {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
+using CommandResult = dojo::testing::CommandResult;
 
 CommandResult run(const std::string& command) {
-  CommandResult r;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buf{};
-  while (fgets(buf.data(), buf.size(), pipe) != nullptr) r.output += buf.data();
-  const int raw = pclose(pipe);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
+  return dojo::testing::run_command(command);
 }
-
 std::string dojo() {
-  const char* bin = std::getenv("DOJO_BIN");
-  return bin != nullptr ? bin : "";
+  return dojo::testing::dojo_bin();
 }
 
 std::set<std::tuple<std::string, std::int64_t, std::uint64_t>> clip_set(const std::string& dir) {
@@ -60,7 +46,7 @@ class Cli : public ::testing::Test {
       GTEST_SKIP() << "DOJO_BIN not set (run through ctest)";
     const CommandResult synth = run(dojo() + " synth --out " + dir_.str("videos") +
                                     " --clips 3 --seconds 2 --size 64x48 --fps 10 --seed 2");
-    ASSERT_EQ(synth.status, 0) << synth.output;
+    ASSERT_EQ(synth.exit_code, 0) << synth.output;
   }
   std::string ingest_args(const std::string& out) const {
     return " ingest " + dir_.str("videos") + " --out " + out +
@@ -72,21 +58,21 @@ class Cli : public ::testing::Test {
 TEST_F(Cli, SynthIngestInspectVerifyRoundTrip) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_.str("videos")), fs::directory_iterator{}), 3);
   const CommandResult ingest = run(dojo() + ingest_args(dir_.str("out")));
-  ASSERT_EQ(ingest.status, 0) << ingest.output;
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.output;
   EXPECT_NE(ingest.output.find("15 clips"), std::string::npos) << ingest.output;
   const CommandResult inspect = run(dojo() + " inspect " + dir_.str("out") + " --verify --json");
-  ASSERT_EQ(inspect.status, 0) << inspect.output;
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
   const auto report = nlohmann::json::parse(inspect.output);
   EXPECT_EQ(report["total_clips"], 15);
   EXPECT_EQ(report["ok"], true);
   // Running again skips everything already done.
   const CommandResult again = run(dojo() + ingest_args(dir_.str("out")));
-  ASSERT_EQ(again.status, 0) << again.output;
+  ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_NE(again.output.find("3 already done"), std::string::npos) << again.output;
 }
 
 TEST_F(Cli, InspectVerifyFailsNamingShardAndClipOfAFlippedByte) {
-  ASSERT_EQ(run(dojo() + ingest_args(dir_.str("out"))).status, 0);
+  ASSERT_EQ(run(dojo() + ingest_args(dir_.str("out"))).exit_code, 0);
   const std::string shard =
       (fs::path(dir_.str("out")) / read_manifest(dir_.str("out")).shards[1].path).string();
   {
@@ -94,10 +80,10 @@ TEST_F(Cli, InspectVerifyFailsNamingShardAndClipOfAFlippedByte) {
     testing::flip_byte(shard, reader.clip_file_offset(2) + 17);
   }
   const CommandResult inspect = run(dojo() + " inspect " + dir_.str("out") + " --verify");
-  EXPECT_NE(inspect.status, 0);
+  EXPECT_NE(inspect.exit_code, 0);
   EXPECT_NE(inspect.output.find(shard + ": clip 2: checksum mismatch"), std::string::npos)
       << inspect.output;
-  EXPECT_EQ(run(dojo() + " inspect " + dir_.str("out")).status, 0);  // no --verify: summary only
+  EXPECT_EQ(run(dojo() + " inspect " + dir_.str("out")).exit_code, 0);  // no --verify: summary only
 }
 
 TEST_F(Cli, BadInputsAreSkippedWithExitZeroAndStrictFails) {
@@ -105,22 +91,23 @@ TEST_F(Cli, BadInputsAreSkippedWithExitZeroAndStrictFails) {
   testing::write_bytes(dir_.str("videos/broken/garbage.mp4"), 20000);
   testing::write_audio_only(dir_.str("videos/broken/audio.mp4"), 0.5);
   const CommandResult ingest = run(dojo() + ingest_args(dir_.str("out")));
-  EXPECT_EQ(ingest.status, 0) << ingest.output;
+  EXPECT_EQ(ingest.exit_code, 0) << ingest.output;
   EXPECT_NE(ingest.output.find("audio.mp4: skipped: no video stream"), std::string::npos)
       << ingest.output;
   EXPECT_NE(ingest.output.find("garbage.mp4: skipped: cannot open"), std::string::npos)
       << ingest.output;
   const CommandResult strict = run(dojo() + ingest_args(dir_.str("strict")) + " --strict");
-  EXPECT_NE(strict.status, 0) << strict.output;
-  EXPECT_NE(run(dojo() + " ingest " + dir_.str("nowhere") + " --out " + dir_.str("x")).status, 0);
+  EXPECT_NE(strict.exit_code, 0) << strict.output;
+  EXPECT_NE(run(dojo() + " ingest " + dir_.str("nowhere") + " --out " + dir_.str("x")).exit_code,
+            0);
 }
 
 TEST_F(Cli, IngestUnderMpiexecTwoRanksGivesTheSameClipsAsOne) {
-  if (run("command -v mpiexec").status != 0) GTEST_SKIP() << "mpiexec not installed";
-  ASSERT_EQ(run(dojo() + ingest_args(dir_.str("one"))).status, 0);
+  if (run("command -v mpiexec").exit_code != 0) GTEST_SKIP() << "mpiexec not installed";
+  ASSERT_EQ(run(dojo() + ingest_args(dir_.str("one"))).exit_code, 0);
   const CommandResult two = run("mpiexec --allow-run-as-root --oversubscribe --bind-to none -n 2 " +
                                 dojo() + ingest_args(dir_.str("two")));
-  ASSERT_EQ(two.status, 0) << two.output;
+  ASSERT_EQ(two.exit_code, 0) << two.output;
   EXPECT_NE(two.output.find("[rank 1/2]"), std::string::npos) << two.output;
   EXPECT_EQ(clip_set(dir_.str("one")), clip_set(dir_.str("two")));
   bool rank1 = false;

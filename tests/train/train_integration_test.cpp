@@ -1,7 +1,6 @@
 // `dojo train` end to end on synthetic clips: outputs, learning, 1 vs N ranks, bit-exact
 // resume, and the errors a user meets first.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <fmt/format.h>
 #include <algorithm>
@@ -11,31 +10,22 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "testing/command.hpp"
 #include "train/checkpoint.hpp"
 
 namespace dojo::train {
 namespace {
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code;
-  std::string output;
-};
+using testing::CommandResult;
+using testing::mpiexec;
+using testing::run_command;
 
-Result run(const std::string& command) {
-  const std::string log =
-      (fs::temp_directory_path() / fmt::format("dojo-train-test-{}.log", ::getpid())).string();
-  const int status = std::system((command + " > " + log + " 2>&1").c_str());
-  std::ifstream in(log);
-  std::string output((std::istreambuf_iterator<char>(in)), {});
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, output};
+CommandResult run(const std::string& command) {
+  return run_command(command);
 }
-
 std::string dojo() {
-  return std::getenv("DOJO_BIN");
-}
-std::string mpiexec(int n) {
-  return fmt::format("{} -n {} ", std::getenv("DOJO_MPIEXEC"), n);
+  return testing::dojo_bin();
 }
 
 class TrainTest : public ::testing::Test {
