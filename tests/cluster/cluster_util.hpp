@@ -156,7 +156,7 @@ inline fs::path make_tiny_setup(const fs::path& root) {
 
 // Settings of a run long enough to interrupt: many cheap steps, a checkpoint every 100.
 inline const char* kLongRun =
-    "--set train.steps=3000 --set train.checkpoint_every=100 --set train.log_every=100";
-inline constexpr std::int64_t kLongRunSteps = 3000;
+    "--set train.steps=8000 --set train.checkpoint_every=100 --set train.log_every=100";
+inline constexpr std::int64_t kLongRunSteps = 8000;
 
 }  // namespace dojo::cluster_test
