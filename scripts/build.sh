@@ -3,9 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${DOJO_BUILD_DIR:-build}
-# ccache: paths relative to the source tree (so clones share the cache) and precompiled
-# headers allowed.
-export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1 CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+# ccache: hash paths relative to the source tree, so that clones share the cache.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 if [[ ! -f "$build_dir/build.ninja" ]]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
