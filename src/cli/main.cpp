@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
       log::error("{}", e.what());
       const int code = exit_code_for(e);
       // Peers may be blocked in a collective waiting for this rank: end them all.
-      if (runtime && runtime->world().size() > 1) runtime->abort(code);
+      if (runtime && runtime->world().size() > 1) runtime->abort_all_ranks(code);
       return code;
     }
   }

@@ -53,7 +53,7 @@ Runtime::~Runtime() {
   }
 }
 
-void Runtime::abort(int code) noexcept {
+void Runtime::abort_all_ranks(int code) noexcept {
   if (mpi_initialized_) MPI_Abort(MPI_COMM_WORLD, code);
 }
 

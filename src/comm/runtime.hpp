@@ -29,7 +29,7 @@ class Runtime {
   int local_size() const { return local_size_; }
 
   // Ends every rank of the job (MPI_Abort when MPI runs). For main's error path.
-  void abort(int code) noexcept;
+  void abort_all_ranks(int code) noexcept;
 
  private:
   bool mpi_initialized_ = false;

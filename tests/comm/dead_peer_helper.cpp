@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     }
   } catch (const dojo::Error& e) {
     dojo::log::error("{}", e.what());
-    runtime.abort(3);
+    runtime.abort_all_ranks(3);
     return 3;
   }
   return 0;
