@@ -41,5 +41,5 @@ Results in $out/run:
   reconstructions     $out/run/samples/  (input | masked input | reconstruction)
   mesh trace          $out/run/trace.json  (open in https://ui.perfetto.dev or chrome://tracing)
   metrics             $out/run/metrics.jsonl
-  checkpoints         $out/run/checkpoints/  (dojo inspect $out/run/checkpoints/step-000300.h5)
+  checkpoints         $out/run/checkpoints/  (dojo inspect $out/run/checkpoints/step-001000.h5)
 TXT
