@@ -426,11 +426,10 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
       eval_count = static_cast<std::int64_t>(eval_clips.size() / mc.clip_elems());
     }
     log::info(
-        "training '{}' ({} parameters) on {} rank(s): global batch {} = {} x {} micro-batch(es) of "
-        "{}, "
-        "{} steps, {} clips in the data",
-        mc.name, model.params().size(), ranks, cfg.train.global_batch, ranks * accum,
-        accum == 1 ? "1" : std::to_string(accum), micro, cfg.train.steps, loader.total_clips());
+        "training '{}' ({} parameters) on {} rank(s): global batch {} = {} rank(s) x {} "
+        "micro-batch(es) of {} clips; {} steps; {} clips in the data",
+        mc.name, model.params().size(), ranks, cfg.train.global_batch, ranks, accum, micro,
+        cfg.train.steps, loader.total_clips());
   }
 
   auto run_eval = [&](std::int64_t step) {
