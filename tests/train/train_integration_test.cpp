@@ -122,13 +122,19 @@ TEST_F(TrainTest, DemoRunWritesEverythingAndBeatsBothBaselines) {
   EXPECT_NE(broken.output.find("broken.h5"), std::string::npos) << broken.output;
 }
 
-TEST_F(TrainTest, SameGlobalBatchGivesSameParametersOn1And2And4Ranks) {
+// Also gradient accumulation: 2 ranks x 2 micro-batches of 2 clips is the same global
+// batch of 8 ("ranks2x2").
+TEST_F(TrainTest, SameGlobalBatchGivesSameParametersOn1And2And4RanksAndWithAccumulation) {
   const std::string steps = "--set train.steps=6 --set train.checkpoint_every=0";
   ASSERT_EQ(run(train_cmd("ranks1", steps)).exit_code, 0);
   for (int n : {2, 4}) {
     const auto res = run(mpiexec(n) + train_cmd(fmt::format("ranks{}", n), steps));
     ASSERT_EQ(res.exit_code, 0) << res.output;
   }
+  const auto accum = run(mpiexec(2) + train_cmd("ranks2x2", steps + " --set train.micro_batch=2"));
+  ASSERT_EQ(accum.exit_code, 0) << accum.output;
+  EXPECT_NE(accum.output.find("2 rank(s) x 2 micro-batch(es) of 2 clips"), std::string::npos)
+      << accum.output;
   // Float sums in another order make gradients differ in the last bits. Adam turns a
   // near-zero gradient into an update of about +-lr whatever its size, so a handful of
   // such parameters may move by up to ~lr; everything else must agree closely, and the
@@ -145,8 +151,8 @@ TEST_F(TrainTest, SameGlobalBatchGivesSameParametersOn1And2And4Ranks) {
   };
   const auto one_losses = losses("ranks1");
   ASSERT_EQ(one_losses.size(), 6u);
-  for (int n : {2, 4}) {
-    const auto many = final_checkpoint(fmt::format("ranks{}", n));
+  for (const std::string run_name : {"ranks2", "ranks4", "ranks2x2"}) {
+    const auto many = final_checkpoint(run_name);
     ASSERT_EQ(many.params.size(), one.params.size());
     double worst = 0;
     std::size_t loose = 0;
@@ -155,14 +161,14 @@ TEST_F(TrainTest, SameGlobalBatchGivesSameParametersOn1And2And4Ranks) {
       worst = std::max(worst, d);
       loose += d > 1e-5;
     }
-    EXPECT_LT(worst, 0.003) << n << " ranks: max parameter difference " << worst;
+    EXPECT_LT(worst, 0.003) << run_name << ": max parameter difference " << worst;
     EXPECT_LT(loose, one.params.size() / 200)
-        << n << " ranks: " << loose << " parameters differ by > 1e-5";
-    const auto many_losses = losses(fmt::format("ranks{}", n));
+        << run_name << ": " << loose << " parameters differ by > 1e-5";
+    const auto many_losses = losses(run_name);
     ASSERT_EQ(many_losses.size(), one_losses.size());
     for (std::size_t s = 0; s < one_losses.size(); ++s) {
       EXPECT_NEAR(many_losses[s], one_losses[s], 1e-5 * one_losses[s])
-          << n << " ranks, step " << s + 1;
+          << run_name << ", step " << s + 1;
     }
   }
 }
