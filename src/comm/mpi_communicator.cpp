@@ -46,6 +46,30 @@ bool poll_until(Done done, Millis timeout, WaitPolicy policy) {
   }
 }
 
+// Polls `request` to completion. Throws CommError on an MPI error and Timeout naming
+// `peer` (-1: a collective, no single peer) after `timeout`. `describe()` names the
+// operation; it is only called on failure, so the hot path formats nothing.
+template <typename Describe>
+void wait_request(MPI_Request& request, Millis timeout, WaitPolicy policy, int peer,
+                  Describe describe) {
+  int rc = MPI_SUCCESS;
+  const bool done = poll_until(
+      [&] {
+        int flag = 0;
+        rc = MPI_Test(&request, &flag, MPI_STATUS_IGNORE);
+        return rc != MPI_SUCCESS || flag != 0;
+      },
+      timeout, policy);
+  if (rc != MPI_SUCCESS) check_mpi(rc, describe());
+  if (!done) {
+    throw Timeout(fmt::format("{} did not complete within {} ms; {} may have died or fallen out "
+                              "of step",
+                              describe(), timeout.count(),
+                              peer >= 0 ? fmt::format("rank {}", peer) : "a peer rank"),
+                  peer);
+  }
+}
+
 class MpiRequest final : public RequestImpl {
  public:
   MpiRequest(MPI_Request request, int peer, int tag, bool is_recv, int rank)
@@ -58,23 +82,10 @@ class MpiRequest final : public RequestImpl {
     }
   }
   void wait(Millis timeout, WaitPolicy policy) override {
-    int rc = MPI_SUCCESS;
-    const bool done = poll_until(
-        [&] {
-          int flag = 0;
-          rc = MPI_Test(&request_, &flag, MPI_STATUS_IGNORE);
-          return rc != MPI_SUCCESS || flag != 0;
-        },
-        timeout, policy);
-    check_mpi(rc, fmt::format("rank {}: {} rank {} (tag {})", rank_,
-                              is_recv_ ? "receive from" : "send to", peer_, tag_));
-    if (!done) {
-      throw Timeout(fmt::format("rank {}: {} rank {} (tag {}) did not complete within {} ms; "
-                                "rank {} may have died or fallen out of step",
-                                rank_, is_recv_ ? "receive from" : "send to", peer_, tag_,
-                                timeout.count(), peer_),
-                    peer_);
-    }
+    wait_request(request_, timeout, policy, peer_, [&] {
+      return fmt::format("rank {}: {} rank {} (tag {})", rank_,
+                         is_recv_ ? "receive from" : "send to", peer_, tag_);
+    });
   }
   int peer() const override { return peer_; }
 
@@ -130,28 +141,15 @@ Request MpiCommunicator::irecv(std::span<std::byte> data, int peer, int tag) {
   return Request(std::make_unique<MpiRequest>(request, peer, tag, true, rank_));
 }
 
-void MpiCommunicator::wait_request(MPI_Request& request, int peer, std::string_view what) {
-  int rc = MPI_SUCCESS;
-  const bool done = poll_until(
-      [&] {
-        int flag = 0;
-        rc = MPI_Test(&request, &flag, MPI_STATUS_IGNORE);
-        return rc != MPI_SUCCESS || flag != 0;
-      },
-      timeout(), wait_policy());
-  check_mpi(rc, fmt::format("rank {}: {}", rank_, what));
-  if (!done) {
-    throw Timeout(fmt::format("rank {}: {} did not complete within {} ms; a peer rank may "
-                              "have died or fallen out of step",
-                              rank_, what, timeout().count()),
-                  peer);
-  }
+void MpiCommunicator::wait_collective(MPI_Request& request, int peer, std::string_view what) {
+  wait_request(request, timeout(), wait_policy(), peer,
+               [&] { return fmt::format("rank {}: {}", rank_, what); });
 }
 
 void MpiCommunicator::barrier() {
   MPI_Request request = MPI_REQUEST_NULL;
   check_mpi(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
-  wait_request(request, -1, "barrier");
+  wait_collective(request, -1, "barrier");
 }
 
 void MpiCommunicator::broadcast(std::span<std::byte> data, int root) {
@@ -161,7 +159,7 @@ void MpiCommunicator::broadcast(std::span<std::byte> data, int root) {
     check_mpi(
         MPI_Ibcast(data.data() + offset, static_cast<int>(piece), MPI_BYTE, root, comm_, &request),
         "MPI_Ibcast");
-    wait_request(request, root, fmt::format("broadcast from rank {}", root));
+    wait_collective(request, root, fmt::format("broadcast from rank {}", root));
   }
 }
 
@@ -172,7 +170,7 @@ std::vector<std::byte> MpiCommunicator::all_gather(std::span<const std::byte> mi
   check_mpi(
       MPI_Iallgather(mine.data(), count, MPI_BYTE, out.data(), count, MPI_BYTE, comm_, &request),
       "MPI_Iallgather");
-  wait_request(request, -1, "all-gather");
+  wait_collective(request, -1, "all-gather");
   return out;
 }
 

@@ -40,8 +40,8 @@ class MpiCommunicator final : public Communicator {
   void native_allreduce(std::span<float> data, ReduceOp op) override;
 
  private:
-  // Polls a request to completion or throws Timeout naming `peer` (-1: a collective).
-  void wait_request(MPI_Request& request, int peer, std::string_view what);
+  // Polls a collective's request to completion or throws Timeout naming `peer` (-1: none).
+  void wait_collective(MPI_Request& request, int peer, std::string_view what);
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0;

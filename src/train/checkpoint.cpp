@@ -136,6 +136,19 @@ std::int64_t step_of(const fs::path& file) {
   return std::regex_match(name, m, pattern) ? std::stoll(m[1]) : -1;
 }
 
+// The step-NNNNNN.h5 files in `dir`, newest first.
+std::vector<fs::path> step_files(const fs::path& dir) {
+  std::vector<std::pair<std::int64_t, fs::path>> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const auto step = step_of(entry.path());
+    if (step >= 0) files.emplace_back(step, entry.path());
+  }
+  std::sort(files.begin(), files.end(), std::greater<>());
+  std::vector<fs::path> out;
+  for (auto& [step, path] : files) out.push_back(std::move(path));
+  return out;
+}
+
 }  // namespace
 
 void write_checkpoint(const std::string& path, const CheckpointMeta& meta,
@@ -294,14 +307,9 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointMeta& me
   rename_into_place(latest + ".partial", latest);
 
   // Prune the oldest complete checkpoints beyond `keep`.
-  std::vector<std::pair<std::int64_t, fs::path>> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const auto step = step_of(entry.path());
-    if (step >= 0) files.emplace_back(step, entry.path());
-  }
-  std::sort(files.begin(), files.end(), std::greater<>());
+  const auto files = step_files(dir);
   for (std::size_t i = static_cast<std::size_t>(keep); i < files.size(); ++i) {
-    fs::remove(files[i].second, ec);
+    fs::remove(files[i], ec);
   }
   return path;
 }
@@ -313,14 +321,10 @@ std::optional<Checkpoint> load_latest_checkpoint(const std::string& run_dir) {
   std::ifstream pointer(dir / "latest");
   std::string named;
   if (pointer && std::getline(pointer, named) && !named.empty()) candidates.push_back(dir / named);
-  std::vector<std::pair<std::int64_t, fs::path>> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const auto step = step_of(entry.path());
-    if (step >= 0) files.emplace_back(step, entry.path());
-  }
-  std::sort(files.begin(), files.end(), std::greater<>());
-  for (const auto& [step, path] : files) {
-    if (candidates.empty() || path != candidates.front()) candidates.push_back(path);
+  for (auto& path : step_files(dir)) {
+    if (std::find(candidates.begin(), candidates.end(), path) == candidates.end()) {
+      candidates.push_back(std::move(path));
+    }
   }
   for (const auto& path : candidates) {
     try {

@@ -162,16 +162,6 @@ std::uint64_t data_fingerprint(const data::Loader& loader) {
   return hash;
 }
 
-std::vector<float> load_clips(data::Loader& loader, std::int64_t count) {
-  count = std::min(count, loader.total_clips());
-  std::vector<float> out;
-  for (std::int64_t i = 0; i < count; ++i) {
-    const auto clip = loader.read_clip(i);
-    for (auto v : clip) out.push_back(static_cast<float>(v) / 255.0f);
-  }
-  return out;
-}
-
 data::LoaderOptions loader_options(const TrainConfig& cfg, const model::ModelConfig& mc,
                                    std::int64_t batch, int rank, int world) {
   data::LoaderOptions o;
@@ -204,6 +194,26 @@ void check_shape(const data::ClipShape& s, const model::ModelConfig& mc, const s
              "with --frames {} --size {}x{}",
              what, s.frames, s.height, s.width, s.channels, mc.name, mc.frames, mc.height, mc.width,
              mc.channels, mc.frames, mc.width, mc.height);
+}
+
+// The first `count` clips of held-out shards `path` (fewer if it has fewer), as floats in
+// [0, 1], (count, T, H, W, C), checked against the model's clip shape.
+std::vector<float> load_eval_clips(const std::string& path, std::int64_t count,
+                                   const model::ModelConfig& mc) {
+  data::LoaderOptions options;
+  options.source = path;
+  options.batch = 1;
+  options.shuffle = false;
+  options.workers = 1;
+  options.prefetch = 1;
+  data::Loader loader(options);
+  check_shape(loader.shape(), mc, path);
+  count = std::min(count, loader.total_clips());
+  std::vector<float> out;
+  for (std::int64_t i = 0; i < count; ++i) {
+    for (auto v : loader.read_clip(i)) out.push_back(static_cast<float>(v) / 255.0f);
+  }
+  return out;
 }
 
 // Debug mode: central finite differences of a few parameters against backward's gradient.
@@ -414,15 +424,7 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
                                            start_step > 0);
     progress = std::make_unique<Progress>(start_step, cfg.train.steps);
     if (!cfg.data.eval_shards.empty()) {
-      data::LoaderOptions eo;
-      eo.source = cfg.data.eval_shards;
-      eo.batch = 1;
-      eo.shuffle = false;
-      eo.workers = 1;
-      eo.prefetch = 1;
-      data::Loader eval_loader(eo);
-      check_shape(eval_loader.shape(), mc, cfg.data.eval_shards);
-      eval_clips = load_clips(eval_loader, cfg.eval.clips);
+      eval_clips = load_eval_clips(cfg.data.eval_shards, cfg.eval.clips, mc);
       eval_count = static_cast<std::int64_t>(eval_clips.size() / mc.clip_elems());
     }
     log::info(
@@ -634,15 +636,7 @@ EvalResult evaluate_run(const EvalOptions& options) {
   DOJO_CHECK(
       !data.empty(), InvalidArgument,
       "dojo eval: no held-out data (pass --data, or set data.eval_shards in the run's config)");
-  data::LoaderOptions eo;
-  eo.source = data;
-  eo.batch = 1;
-  eo.shuffle = false;
-  eo.workers = 1;
-  eo.prefetch = 1;
-  data::Loader loader(eo);
-  check_shape(loader.shape(), mc, data);
-  const auto clips = load_clips(loader, options.clips > 0 ? options.clips : cfg.eval.clips);
+  const auto clips = load_eval_clips(data, options.clips > 0 ? options.clips : cfg.eval.clips, mc);
   const std::int64_t count = static_cast<std::int64_t>(clips.size() / mc.clip_elems());
   accel::HostDevice device(
       {.threads = cfg.train.threads, .dry_run = false, .precision = mc.precision});

@@ -18,6 +18,7 @@
 namespace dojo::data {
 namespace {
 namespace fs = std::filesystem;
+using testing::clip_set;
 using testing::TempDir;
 
 using CommandResult = dojo::testing::CommandResult;
@@ -27,16 +28,6 @@ CommandResult run(const std::string& command) {
 }
 std::string dojo() {
   return dojo::testing::dojo_bin();
-}
-
-std::set<std::tuple<std::string, std::int64_t, std::uint64_t>> clip_set(const std::string& dir) {
-  std::set<std::tuple<std::string, std::int64_t, std::uint64_t>> out;
-  for (const auto& s : read_manifest(dir).shards) {
-    ShardReader r((fs::path(dir) / s.path).string());
-    for (std::int64_t i = 0; i < r.size(); ++i)
-      out.emplace(r.source(i), r.start_frame(i), r.checksum(i));
-  }
-  return out;
 }
 
 class Cli : public ::testing::Test {

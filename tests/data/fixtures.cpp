@@ -12,6 +12,8 @@ extern "C" {
 #include <random>
 #include <stdexcept>
 
+#include "data/manifest.hpp"
+#include "data/shard.hpp"
 #include "data/synth.hpp"
 
 namespace dojo::data::testing {
@@ -139,6 +141,16 @@ std::string driving_dir() {
   if (shared == nullptr) return "";
   const fs::path dir = fs::path(shared) / "driving";
   return fs::is_directory(dir) ? dir.string() : "";
+}
+
+ClipSet clip_set(const std::string& dir) {
+  ClipSet out;
+  for (const auto& s : read_manifest(dir).shards) {
+    ShardReader r((std::filesystem::path(dir) / s.path).string());
+    for (std::int64_t i = 0; i < r.size(); ++i)
+      out.emplace(r.source(i), r.start_frame(i), r.checksum(i));
+  }
+  return out;
 }
 
 }  // namespace dojo::data::testing

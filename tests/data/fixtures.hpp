@@ -3,7 +3,9 @@
 // files made from them, and where the shared driving clips live.
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "data/clip_shape.hpp"
@@ -27,6 +29,10 @@ class TempDir {
 // `clips` synthetic driving videos of 64x48 at 10 fps (seconds long) in `dir`.
 std::vector<std::string> make_synth(const std::filesystem::path& dir, std::int64_t clips,
                                     double seconds, std::uint64_t seed = 1);
+// (source, start frame, checksum) of every clip in an ingest folder: what two ingests
+// of the same inputs must agree on, whatever the shard layout.
+using ClipSet = std::set<std::tuple<std::string, std::int64_t, std::uint64_t>>;
+ClipSet clip_set(const std::string& dir);
 // A small clip shape that matches make_synth's videos: T=4, 48x64 RGB, step 1.
 ClipShape small_shape();
 

@@ -21,6 +21,7 @@
 namespace dojo::data {
 namespace {
 namespace fs = std::filesystem;
+using testing::clip_set;
 using testing::TempDir;
 
 IngestReport ingest_one_rank(const IngestOptions& o) {
@@ -36,17 +37,6 @@ IngestOptions small_options(const std::vector<std::string>& inputs, const std::s
   o.threads = 1;
   o.clips_per_shard = 5;
   return o;
-}
-
-// (source, start frame, checksum) of every clip in an ingest folder.
-std::set<std::tuple<std::string, std::int64_t, std::uint64_t>> clip_set(const std::string& dir) {
-  std::set<std::tuple<std::string, std::int64_t, std::uint64_t>> out;
-  for (const auto& s : read_manifest(dir).shards) {
-    ShardReader r((fs::path(dir) / s.path).string());
-    for (std::int64_t i = 0; i < r.size(); ++i)
-      out.emplace(r.source(i), r.start_frame(i), r.checksum(i));
-  }
-  return out;
 }
 
 TEST(Ingest, RoundTripLoaderReturnsExactlyTheDecodedPixels) {
