@@ -190,6 +190,21 @@ TEST_F(TrainTest, InterruptedAndResumedRunEndsBitwiseEqualOn1And2Ranks) {
   }
 }
 
+TEST_F(TrainTest, DebugModeChecksGradientsAndLogsPerLayerNorms) {
+  const auto res = run(train_cmd("debug", "--debug --set train.steps=1"));
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  // Finite differences agree with backward for every parameter it checks.
+  EXPECT_NE(res.output.find("gradient check: 8/8 parameters agree"), std::string::npos)
+      << res.output;
+  EXPECT_EQ(res.output.find("MISMATCH"), std::string::npos) << res.output;
+  for (const char* layer : {"embed", "encoder.1", "decoder.0", "head"}) {
+    EXPECT_NE(res.output.find(fmt::format("debug: layer {} ", layer)), std::string::npos)
+        << layer << "\n"
+        << res.output;
+  }
+  EXPECT_NE(res.output.find("debug: activations of encoder.0"), std::string::npos) << res.output;
+}
+
 TEST_F(TrainTest, ConfigErrorsNameTheKey) {
   auto res = run(train_cmd("bad", "--set train.stpes=3"));
   EXPECT_EQ(res.exit_code, 2);
