@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libxxhash-dev libfmt-dev
   munge slurm-wlm slurmd slurmctld slurm-client libpmix-dev
+  libcpp-httplib-dev libsqlite3-dev libsodium-dev
+  iproute2 util-linux chromium nodejs
   python3
 )
 if [[ "${1:-}" == "--reference" ]]; then
