@@ -19,13 +19,6 @@
 #include "data/video_index.hpp"
 
 namespace dojo::data {
-namespace {
-
-// Forward decoding beyond this many sampled frames costs more than a seek to a key frame.
-constexpr std::int64_t kSeekAheadFrames = 96;
-
-}  // namespace
-
 // One decode thread and the decoders of the files it owns. Tasks come from the thread
 // that calls read()/read_many(); run() executes them in order.
 struct StreamingSource::Worker {
@@ -91,8 +84,11 @@ void StreamingSource::Worker::decode(std::size_t file, std::int64_t local,
   } else if (o.last_start >= start) {  // behind the decoder: seek back, or reopen
     if (!seekable) o.reader = std::make_unique<VideoReader>(f.path, source->reader_options_);
     restart_at(seekable ? start : 0);
-  } else if (seekable && start - std::max(o.last_start, o.base) > kSeekAheadFrames) {
-    restart_at(start);  // far ahead: a seek beats decoding the frames in between
+  } else if (seekable) {
+    // Ahead: seeking pays when the key frame before the clip lies past the decoder.
+    const std::int64_t next = o.base + o.cutter->frames_seen();
+    const auto key = std::upper_bound(f.key_frames.begin(), f.key_frames.end(), start);
+    if (key != f.key_frames.begin() && *(key - 1) > next) restart_at(start);
   }
   while (o.reader->next(o.cutter->slot())) {
     if (!o.cutter->push()) continue;
@@ -161,8 +157,11 @@ StreamingSource::StreamingSource(const std::vector<std::string>& videos, const C
                   index.sampled_frames, shape_.span_frames());
         continue;
       }
-      File file{path, total_, clips, {}};
-      if (index.seekable) file.frame_pts = std::move(index.frame_pts);
+      File file{path, total_, clips, {}, {}};
+      if (index.seekable) {
+        file.frame_pts = std::move(index.frame_pts);
+        file.key_frames = std::move(index.key_frames);
+      }
       first_.push_back(total_);
       total_ += clips;
       files_.push_back(std::move(file));

@@ -48,7 +48,8 @@ class StreamingSource final : public ClipSource {
     std::string path;
     std::int64_t first = 0;  // global index of its clip 0
     std::int64_t clips = 0;
-    std::vector<std::int64_t> frame_pts;  // every-frame mode: for seeking; else empty
+    std::vector<std::int64_t> frame_pts;   // every-frame mode: for seeking; else empty
+    std::vector<std::int64_t> key_frames;  // every-frame mode: key frame ordinals
   };
   struct Worker;
   std::pair<std::size_t, std::int64_t> locate(std::int64_t i) const;

@@ -32,8 +32,9 @@ VideoIndex index_video(const std::string& path, double fps) {
   const AVRational guessed = av_guess_frame_rate(format.get(), stream, nullptr);
   const double stream_fps = guessed.num > 0 && guessed.den > 0 ? av_q2d(guessed) : 0.0;
 
-  // Presentation times of the video packets; decoders output frames in this order.
-  std::vector<std::int64_t> pts;
+  // Presentation times of the video packets (with their key flag); decoders output frames
+  // in this order.
+  std::vector<std::pair<std::int64_t, bool>> timed;
   std::int64_t untimed = 0;
   auto packet = av::make_packet();
   while (av_read_frame(format.get(), packet.get()) >= 0) {
@@ -42,18 +43,27 @@ VideoIndex index_video(const std::string& path, double fps) {
       if (t == AV_NOPTS_VALUE) {
         ++untimed;
       } else {
-        pts.push_back(t);
+        timed.emplace_back(t, (packet->flags & AV_PKT_FLAG_KEY) != 0);
       }
     }
     av_packet_unref(packet.get());
   }
-  std::sort(pts.begin(), pts.end());
+  std::sort(timed.begin(), timed.end());
+  std::vector<std::int64_t> pts;
+  std::vector<std::int64_t> keys;
+  for (const auto& [t, key] : timed) {
+    if (key) keys.push_back(std::ssize(pts));
+    pts.push_back(t);
+  }
   VideoIndex index;
   index.packets = std::ssize(pts) + untimed;
   if (fps <= 0.0) {
     index.sampled_frames = index.packets;
     index.seekable = untimed == 0 && std::adjacent_find(pts.begin(), pts.end()) == pts.end();
-    if (index.seekable) index.frame_pts = std::move(pts);
+    if (index.seekable) {
+      index.frame_pts = std::move(pts);
+      index.key_frames = std::move(keys);
+    }
     return index;
   }
   FrameSampler sampler(fps, stream_fps);

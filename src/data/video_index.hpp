@@ -20,6 +20,7 @@ struct VideoIndex {
   // fps = 0 only: presentation timestamp (stream time base) of each frame, in order; what
   // VideoReader::seek_frame() takes.
   std::vector<std::int64_t> frame_pts;
+  std::vector<std::int64_t> key_frames;  // fps = 0 only: ordinals of the key frames, rising
   bool seekable = false;  // fps = 0 and every frame has a distinct timestamp
 };
 
