@@ -12,6 +12,7 @@
 
 #include <gloo/allreduce.h>
 #include <gloo/common/error.h>
+#include <gloo/common/logging.h>
 #include <gloo/math.h>
 #include <gloo/rendezvous/context.h>
 #include <gloo/rendezvous/store.h>
@@ -165,6 +166,11 @@ void guarded(const Communicator& comm, std::string_view what, int peer, const st
     if (timed_out) throw Timeout(text, peer);
     throw CommError(text, peer);
   } catch (const gloo::Exception& e) {
+    throw CommError(fmt::format("{}: gloo {}: {}", comm.describe_rank(comm.rank()), what,
+                                e.what()),
+                    peer);
+  } catch (const gloo::EnforceNotMet& e) {
+    // gloo's own invariant checks fire on transport states a lost peer leaves behind.
     throw CommError(fmt::format("{}: gloo {}: {}", comm.describe_rank(comm.rank()), what,
                                 e.what()),
                     peer);

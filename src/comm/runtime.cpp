@@ -229,6 +229,13 @@ Runtime::~Runtime() {
 
 void Runtime::abort_all_ranks(int code) noexcept {
   if (mpi_initialized_) MPI_Abort(MPI_COMM_WORLD, code);
+  // Without MPI: close this rank's connections, so that peers blocked on it fail at once
+  // with a CommError naming it instead of waiting for their timeout.
+  try {
+    world_.reset();
+  } catch (...) {
+    // Best effort on the way out.
+  }
 }
 
 }  // namespace dojo::comm

@@ -66,8 +66,9 @@ class Runtime {
   int local_rank() const { return local_rank_; }
   int local_size() const { return local_size_; }
 
-  // Ends every rank of the job (MPI_Abort when MPI runs; without MPI, the other ranks end
-  // by their own timeouts). For main's error path.
+  // Ends every rank of the job: MPI_Abort when MPI runs; without MPI, closes the world's
+  // connections so the other ranks fail at once (CommError naming this rank). world() is
+  // gone afterwards. For main's error path.
   void abort_all_ranks(int code) noexcept;
 
  private:

@@ -132,6 +132,25 @@ TEST_F(TorchrunLaunchTest, RendezvousThatNeverCompletesTimesOutNamingMasterAddrA
   EXPECT_NE(res.output.find("rank 1"), std::string::npos) << res.output;
 }
 
+TEST_F(TorchrunLaunchTest, RankThatFailsEndsItsPeerAtOnceNamingIt) {
+  // Rank 1 cannot read its data and stops with an error; rank 0, waiting for it in a
+  // collective, must not sit out its 120 s timeout.
+  const int port = free_port();
+  const fs::path run_dir = root_ / "failing";
+  Background rank1(torch_env(1, port) + " " +
+                       train(run_dir, "--set data.shards=/nonexistent/shards"),
+                   root_ / "failing-1.log");
+  Background rank0(torch_env(0, port) + " " + train(run_dir, "--set comm.timeout_s=120"),
+                   root_ / "failing-0.log");
+  const auto code1 = rank1.wait_for(60);
+  ASSERT_TRUE(code1.has_value()) << rank1.output();
+  EXPECT_NE(*code1, 0) << rank1.output();
+  const auto code0 = rank0.wait_for(60);
+  ASSERT_TRUE(code0.has_value()) << "rank 0 waited on for its timeout:\n" << rank0.output();
+  EXPECT_NE(*code0, 0) << rank0.output();
+  EXPECT_NE(rank0.output().find("rank 1 (host "), std::string::npos) << rank0.output();
+}
+
 TEST_F(TorchrunLaunchTest, StoppedPeerEndsTheSurvivorNonZeroNamingIt) {
   const int port = free_port();
   const fs::path run_dir = root_ / "stopped";
