@@ -121,9 +121,10 @@ int run_streaming(Options& o) {
   const auto t0 = Clock::now();
   dojo::data::StreamingSource index(o.videos, dojo::data::ClipShape{16, 96, 96, 3, 1}, 0, 0.0);
   const double index_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  fmt::print("bench loader --streaming: {} files, {} clips of 16x96x96x3, indexed in {:.3f} s "
-             "(no decoding); batch {}, augment {}, {} repeats (median)\n",
-             index.files(), index.size(), index_s, o.batch, o.augment ? "on" : "off", o.repeats);
+  fmt::print(
+      "bench loader --streaming: {} files, {} clips of 16x96x96x3, indexed in {:.3f} s "
+      "(no decoding); batch {}, augment {}, {} repeats (median)\n",
+      index.files(), index.size(), index_s, o.batch, o.augment ? "on" : "off", o.repeats);
   fmt::print("  {:>14} {:>10} {:>14}\n", "decode workers", "clips/s", "x trainer");
   std::stringstream list(o.workers);
   std::string item;

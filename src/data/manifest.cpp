@@ -80,10 +80,10 @@ Manifest manifest_from_json(const std::string& text, const std::string& origin) 
       DOJO_CHECK(hash.has_value(), FormatError, "{}: shard {}: xxh64 '{}' is not 16 hex digits",
                  origin, shard.path, s.at("xxh64").get<std::string>());
       shard.digest.xxh64 = *hash;
-      DOJO_CHECK(shard.path.find('/') == std::string::npos && shard.path != ".." &&
-                     !shard.path.empty(),
-                 FormatError, "{}: shard path '{}' must be a file name in the manifest's folder",
-                 origin, shard.path);
+      DOJO_CHECK(
+          shard.path.find('/') == std::string::npos && shard.path != ".." && !shard.path.empty(),
+          FormatError, "{}: shard path '{}' must be a file name in the manifest's folder", origin,
+          shard.path);
       m.shards.push_back(std::move(shard));
     }
     for (const json& in : j.at("inputs")) {

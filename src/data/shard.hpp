@@ -51,8 +51,7 @@ std::uint64_t clip_checksum(std::span<const std::uint8_t> clip);
 class ShardWriter {
  public:
   // `label_names`: the columns of /labels (empty: the shard has no labels).
-  ShardWriter(std::string path, const ClipShape& shape,
-              std::vector<std::string> label_names = {});
+  ShardWriter(std::string path, const ClipShape& shape, std::vector<std::string> label_names = {});
   ~ShardWriter();
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;

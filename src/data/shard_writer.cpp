@@ -147,9 +147,9 @@ h5::FileDigest ShardWriter::commit() {
                                                H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                                     s.path, "labels");
       if (!s.labels.empty()) {
-        h5::check_status(H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                  s.labels.data()),
-                         s.path, "write /labels");
+        h5::check_status(
+            H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.labels.data()),
+            s.path, "write /labels");
       }
     }
     h5::write_string_attr(f, "format", kShardFormat, s.path);
