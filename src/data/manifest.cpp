@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
-#include "data/write_atomic.hpp"
 
 namespace dojo::data {
 namespace fs = std::filesystem;
@@ -122,7 +122,7 @@ std::optional<h5::FileDigest> manifest_digest_for(const std::string& shard_path)
 }
 
 void write_manifest(const std::string& dir, const Manifest& manifest) {
-  write_text_atomic((fs::path(dir) / kManifestName).string(), manifest_to_json(manifest) + "\n");
+  write_file_atomic((fs::path(dir) / kManifestName).string(), manifest_to_json(manifest) + "\n");
 }
 
 }  // namespace dojo::data
