@@ -42,9 +42,6 @@ namespace dojo::data {
 inline constexpr std::int64_t kShardVersion = 2;
 inline constexpr const char* kShardFormat = "dojo-shard";
 
-// Transitional alias of h5::mutex() for callers outside data (checkpoints).
-std::recursive_mutex& hdf5_mutex();
-
 // xxhash64 (seed 0) of a clip's bytes: the value stored in /checksum.
 std::uint64_t clip_checksum(std::span<const std::uint8_t> clip);
 

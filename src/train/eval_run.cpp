@@ -54,12 +54,9 @@ EvalResult evaluate_run(const EvalOptions& options) {
   const fs::path config_path = fs::path(options.run_dir) / "config.yaml";
   DOJO_CHECK(fs::exists(config_path), IoError, "{}: not a dojo run directory (no config.yaml)",
              options.run_dir);
-  // The run folder is self-contained: its model.yaml, not the path the config named.
+  // The run folder is self-contained: the model config comes from the checkpoint, not
+  // from the path the config named (relative to wherever training was started).
   const TrainConfig cfg = load_train_config(config_path.string(), {}, /*check_files=*/false);
-  const fs::path model_yaml = fs::path(options.run_dir) / "model.yaml";
-  model::ModelConfig mc =
-      model::load_model_config(fs::exists(model_yaml) ? model_yaml.string() : cfg.model);
-  mc.precision = accel::parse_precision(cfg.precision);
   std::optional<Checkpoint> ckpt;
   if (!options.checkpoint.empty()) {
     ckpt = read_checkpoint(options.checkpoint);
@@ -67,6 +64,8 @@ EvalResult evaluate_run(const EvalOptions& options) {
     ckpt = load_latest_checkpoint(options.run_dir);
   }
   DOJO_CHECK(ckpt.has_value(), IoError, "{}: no usable checkpoint to evaluate", options.run_dir);
+  model::ModelConfig mc = ckpt->model_config;
+  mc.precision = accel::parse_precision(cfg.precision);
   const std::string data = options.data.empty() ? cfg.data.eval_shards : options.data;
   DOJO_CHECK(
       !data.empty(), InvalidArgument,
