@@ -6,7 +6,11 @@
 #   scripts/cluster/hosts.sh exec DIR HOST CMD...        run CMD on HOST (Open MPI set up)
 #   scripts/cluster/hosts.sh link DIR HOST up|down       take HOST's link down (or back up)
 #   scripts/cluster/hosts.sh kill DIR HOST               SIGKILL every process HOST runs
+#   scripts/cluster/hosts.sh pids DIR HOST               PIDs of the processes HOST runs
 #   scripts/cluster/hosts.sh status DIR
+#
+# --rate caps every host link in both directions; --slots is each host's slots= in
+# DIR/hostfile (default: nproc, what a node declares).
 #
 # A host is what a cluster node is to the programs on it:
 #   - its own network namespace with one interface, eth0, holding the host's only address
@@ -35,7 +39,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '4,9p' "$0" | sed 's/^#  */usage: /' >&2
+  sed -n '4,10p' "$0" | sed 's/^#  */usage: /' >&2
   exit 2
 }
 die() {
@@ -162,7 +166,7 @@ do_up() {
   local target=$1
   shift
   rate=10gbit
-  local slots=4
+  local slots; slots=$(nproc)  # what a node declares: its cores
   while [[ $# -gt 0 ]]; do
     case $1 in
       --rate) rate=${2:?--rate needs a value}; rate_bytes "$rate" >/dev/null; shift 2 ;;
@@ -274,14 +278,26 @@ do_link() {
   ip -n "$(host_ns "h$i")" link set eth0 "$3"
 }
 
+host_pids() {  # host_pids INDEX: the host's processes but its holder
+  local holder p
+  holder=$(cat "$dir/hosts/h$1/pid" 2>/dev/null || echo none)
+  for p in $(ip netns pids "$(host_ns "h$1")"); do
+    [[ $p == "$holder" ]] || echo "$p"
+  done
+}
+
+do_pids() {
+  [[ $# -eq 2 ]] || usage
+  setup_names "$1"
+  host_pids "$(host_index "$2")"
+}
+
 do_kill() {  # SIGKILL every process of the host but its holder
   [[ $# -eq 2 ]] || usage
   setup_names "$1"
-  local i holder p
-  i=$(host_index "$2")
-  holder=$(cat "$dir/hosts/h$i/pid" 2>/dev/null || echo none)
-  for p in $(ip netns pids "$(host_ns "h$i")"); do
-    [[ $p == "$holder" ]] || kill -KILL "$p" 2>/dev/null || true
+  local p
+  for p in $(host_pids "$(host_index "$2")"); do
+    kill -KILL "$p" 2>/dev/null || true
   done
 }
 
@@ -304,6 +320,7 @@ case $action in
   exec) do_exec "$@" ;;
   link) do_link "$@" ;;
   kill) do_kill "$@" ;;
+  pids) do_pids "$@" ;;
   status) do_status "$@" ;;
   *) usage ;;
 esac
