@@ -32,6 +32,8 @@
 # host a plain `mpirun --hostfile DIR/hostfile -np 4 --map-by ppr:2:node CMD` runs CMD
 # across hosts: TCP between hosts (only over eth0), shared memory within one, and daemon
 # keepalives that notice a lost host within ~11 s (instead of Open MPI's default ~8 min).
+# Connections with data in flight are covered by TCP's retransmission limit, which each
+# host lowers to ~13 s (net.ipv4.tcp_retries2=5; Linux's default 15 waits ~15 min).
 #
 # `down` ends every process inside the hosts (found by their network namespace, ended by
 # PID), deletes the namespaces (and with them every link and qdisc) and DIR's state. Needs
@@ -141,6 +143,9 @@ start_host() {  # start_host INDEX: namespaces, link, hosts file, holder process
   chmod 1777 "$hdir/tmp"
   ip netns add "$ns"
   ip -n "$ns" link set lo up
+  # TCP gives up on a peer that stops acknowledging after ~13 s instead of ~15 min (the
+  # keepalive below covers idle connections only; this covers those with data in flight).
+  nsenter --net="/run/netns/$ns" sysctl -qw net.ipv4.tcp_retries2=5
   ip -n "$ns" link add eth0 type veth peer name "h$i" netns "$bridge_ns"
   ip -n "$ns" addr add "$addr/24" dev eth0
   ip -n "$ns" link set eth0 up

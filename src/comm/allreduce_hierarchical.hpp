@@ -62,9 +62,9 @@ class AllreduceHierarchical {
   Communicator& comm_;
   HostTopology topology_;
   int stripes_;
-  int stripe_;                             // the stripe this rank owns, -1: none
+  int stripe_;  // the stripe this rank owns, -1: none
   std::size_t piece_elems_;
-  std::unique_ptr<ShmSegment> segment_;    // null on a host with one rank
+  std::unique_ptr<ShmSegment> segment_;           // null on a host with one rank
   std::unique_ptr<SubCommunicator> stripe_comm_;  // null unless an owner and > 1 host
   std::unique_ptr<AllreduceRing> stripe_ring_;
 };

@@ -29,8 +29,7 @@ void add_in_order(std::span<float> dst, std::span<const float* const> srcs) {
   }
 }
 
-AllreduceShm::AllreduceShm(Communicator& comm, const HostTopology& topology,
-                           std::size_t slot_bytes)
+AllreduceShm::AllreduceShm(Communicator& comm, const HostTopology& topology, std::size_t slot_bytes)
     : segment_(comm, one_host(topology), std::max<std::size_t>(1, slot_bytes / sizeof(float))) {}
 
 void AllreduceShm::run(std::span<float> data, ReduceOp op) {
@@ -47,7 +46,8 @@ void AllreduceShm::run(std::span<float> data, ReduceOp op) {
     segment_.wait_all();
 
     const Part mine = split_evenly(count, n, me);
-    for (int l = 1; l < n; ++l) others[static_cast<std::size_t>(l - 1)] = segment_.slot(l).data() + mine.offset;
+    for (int l = 1; l < n; ++l)
+      others[static_cast<std::size_t>(l - 1)] = segment_.slot(l).data() + mine.offset;
     auto result = segment_.slot(0).subspan(mine.offset, mine.count);
     add_in_order(result, others);
     if (op == ReduceOp::kAverage) divide_by(result, n);

@@ -76,7 +76,8 @@ void rethrow_naming_host(const CommError& e, const HostTopology& topology) {
   const int peer = e.peer();
   std::string what = e.what();
   if (peer >= 0 && peer < topology.size()) {
-    what += fmt::format("; rank {} is on host {}", peer, topology.host_name(topology.host_of(peer)));
+    what +=
+        fmt::format("; rank {} is on host {}", peer, topology.host_name(topology.host_of(peer)));
   }
   if (dynamic_cast<const Timeout*>(&e) != nullptr) throw Timeout(what, peer);
   throw CommError(what, peer);

@@ -58,7 +58,8 @@ std::string this_host_name();
 // Every rank's host name, gathered over `comm` (a collective: every rank calls it).
 // `my_host` defaults to this_host_name(); tests pass made-up names to put ranks-as-threads
 // on several "hosts".
-HostTopology gather_host_topology(Communicator& comm, const std::string& my_host = this_host_name());
+HostTopology gather_host_topology(Communicator& comm,
+                                  const std::string& my_host = this_host_name());
 
 // Rethrows a transport error `e` of a wait with the host of the rank it names added
 // ("...; rank 3 is on host dojo-h1"), keeping its type (Timeout or CommError) and peer.

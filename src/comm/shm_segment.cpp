@@ -67,10 +67,10 @@ ShmSegment::ShmSegment(Communicator& comm, const HostTopology& topology, std::si
       local_rank_(topology.local_rank()),
       local_size_(topology.local_size()),
       slot_elems_(slot_elems) {
-  header_bytes_ =
-      (static_cast<std::size_t>(local_size_) * kCounterStride + kPageBytes - 1) / kPageBytes *
-      kPageBytes;
-  mapped_bytes_ = header_bytes_ + static_cast<std::size_t>(local_size_) * slot_elems_ * sizeof(float);
+  header_bytes_ = (static_cast<std::size_t>(local_size_) * kCounterStride + kPageBytes - 1) /
+                  kPageBytes * kPageBytes;
+  mapped_bytes_ =
+      header_bytes_ + static_cast<std::size_t>(local_size_) * slot_elems_ * sizeof(float);
   const auto& host_ranks = topology.ranks_on(topology.host());
   std::array<char, kNameBytes> message{};
   std::string error;
@@ -106,9 +106,9 @@ ShmSegment::ShmSegment(Communicator& comm, const HostTopology& topology, std::si
     comm.wait(r);
     const std::string text(message.data());
     if (text.starts_with("!")) {
-      throw CommError(fmt::format("rank {}: shared memory for the ranks of host {} (made by {}): {}",
-                                  comm.rank(), topology.host_name(topology.host()),
-                                  topology.describe(host_ranks[0]), text.substr(1)));
+      throw CommError(fmt::format(
+          "rank {}: shared memory for the ranks of host {} (made by {}): {}", comm.rank(),
+          topology.host_name(topology.host()), topology.describe(host_ranks[0]), text.substr(1)));
     }
     base_ = map_segment(text, mapped_bytes_, false, error);
     DOJO_CHECK(base_ != nullptr, CommError, "rank {}: shared memory of host {}: {}", comm.rank(),

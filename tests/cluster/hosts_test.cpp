@@ -73,7 +73,8 @@ TEST_F(HostsTest, UpGivesEachHostItsNameAddressAndCappedLinkAndDownLeavesNothing
       const auto qdisc = run(cluster.exec(host) + "tc qdisc show dev eth0", root_ / "tc.log");
       EXPECT_NE(qdisc.output.find("tbf"), std::string::npos) << qdisc.output;
       EXPECT_NE(qdisc.output.find("rate 1Gbit"), std::string::npos) << qdisc.output;
-      holders.push_back(std::stoi(read_text(cluster.dir() / "hosts" / fmt::format("h{}", h) / "pid")));
+      holders.push_back(
+          std::stoi(read_text(cluster.dir() / "hosts" / fmt::format("h{}", h) / "pid")));
     }
     // The other direction of each link: the bridge's port towards the host.
     const auto bridge = sh("ip netns list | grep -- '-br' | awk '{print $1}'");
@@ -109,8 +110,8 @@ TEST_F(HostsTest, UpGivesEachHostItsNameAddressAndCappedLinkAndDownLeavesNothing
 TEST_F(HostsTest, PlainMpirunWithTheHostfileRunsRanksOnBothHosts) {
   HostCluster cluster(root_ / "c", 2);
   ASSERT_TRUE(cluster.up_ok()) << cluster.up_output();
-  const auto res = run(cluster.exec("dojo-h0") + "mpirun --hostfile " + cluster.hostfile().string() +
-                           " -np 4 --map-by ppr:2:node hostname",
+  const auto res = run(cluster.exec("dojo-h0") + "mpirun --hostfile " +
+                           cluster.hostfile().string() + " -np 4 --map-by ppr:2:node hostname",
                        root_ / "mpirun.log");
   ASSERT_EQ(res.exit_code, 0) << res.output;
   std::multiset<std::string> names;

@@ -42,8 +42,9 @@ class HostCluster {
   // `hosts` hosts under `dir` with links at `rate`. Check up_ok() (and up_output()).
   HostCluster(fs::path dir, int hosts, const std::string& rate = "10gbit")
       : dir_(std::move(dir)), hosts_(hosts) {
-    const auto res = run(fmt::format("{} up {} {} --rate {}", hosts_sh(), hosts, dir_.string(), rate),
-                         dir_.parent_path() / (dir_.filename().string() + "-up.log"));
+    const auto res =
+        run(fmt::format("{} up {} {} --rate {}", hosts_sh(), hosts, dir_.string(), rate),
+            dir_.parent_path() / (dir_.filename().string() + "-up.log"));
     up_ok_ = res.exit_code == 0;
     up_output_ = res.output;
   }
@@ -63,9 +64,10 @@ class HostCluster {
   }
   // mpirun on dojo-h0 across the hosts: `per_host` ranks on each of `hosts` hosts.
   std::string mpirun(int hosts, int per_host) const {
-    return exec("dojo-h0") + fmt::format("mpirun --hostfile {} -np {} --map-by ppr:{}:node "
-                                         "--oversubscribe -x DOJO_BIN -x DOJO_SOURCE_DIR ",
-                                         hostfile().string(), hosts * per_host, per_host);
+    return exec("dojo-h0") + fmt::format(
+                                 "mpirun --hostfile {} -np {} --map-by ppr:{}:node "
+                                 "--oversubscribe -x DOJO_BIN -x DOJO_SOURCE_DIR ",
+                                 hostfile().string(), hosts * per_host, per_host);
   }
   int link(const std::string& host, const std::string& state) const {
     return run(fmt::format("{} link {} {} {}", hosts_sh(), dir_.string(), host, state),

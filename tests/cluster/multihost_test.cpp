@@ -15,6 +15,10 @@ namespace {
 
 constexpr int kHosts = 3;
 constexpr double kTimeoutS = 4;  // comm.timeout_s of the failure runs
+// A run of the tiny model long enough to interrupt (~100 steps/s here), checkpointing often.
+constexpr const char* kRun =
+    "--set train.steps=1500 --set train.checkpoint_every=100 --set train.log_every=100";
+constexpr std::int64_t kRunSteps = 1500;
 
 class MultihostTest : public ::testing::Test {
  protected:
@@ -53,9 +57,10 @@ class MultihostTest : public ::testing::Test {
   }
   // dojo train on 2 hosts x 1 rank, resuming from `run_dir`'s checkpoint if it has one.
   static std::string train(const fs::path& run_dir, const std::string& extra) {
-    return mpirun(2, 1) + fmt::format("{} train --config {} --run-dir {} --resume auto "
-                                      "--set comm.timeout_s={} {}",
-                                      dojo(), config_.string(), run_dir.string(), kTimeoutS, extra);
+    return mpirun(2, 1) + fmt::format(
+                              "{} train --config {} --run-dir {} --resume auto "
+                              "--set comm.timeout_s={} {}",
+                              dojo(), config_.string(), run_dir.string(), kTimeoutS, extra);
   }
   // PIDs of `dojo` processes running on `host`.
   static std::vector<pid_t> dojo_ranks_on(const std::string& host) {
@@ -77,10 +82,11 @@ TEST_F(MultihostTest, EveryAllreduceAlgorithmIsExactOnOneToThreeHostsByOneToThre
   const std::string helper = env("DOJO_TEST_BIN_DIR") + "/comm_mpi_topology_test";
   for (int hosts = 1; hosts <= kHosts; ++hosts) {
     for (int per_host = 1; per_host <= 3; ++per_host) {
-      const auto res = run(mpirun(hosts, per_host) +
-                               fmt::format("-x DOJO_EXPECT_HOSTS={} -x DOJO_EXPECT_PER_HOST={} {}",
-                                           hosts, per_host, helper),
-                           root_ / "allreduce.log");
+      const auto res = run(
+          mpirun(hosts, per_host) +
+              fmt::format("-x DOJO_EXPECT_HOSTS={} -x DOJO_EXPECT_PER_HOST={} {} --gtest_color=no",
+                          hosts, per_host, helper),
+          root_ / "allreduce.log");
       EXPECT_EQ(res.exit_code, 0) << hosts << " hosts x " << per_host << " ranks:\n" << res.output;
       EXPECT_NE(res.output.find("[  PASSED  ] 2 tests"), std::string::npos) << res.output;
     }
@@ -89,10 +95,10 @@ TEST_F(MultihostTest, EveryAllreduceAlgorithmIsExactOnOneToThreeHostsByOneToThre
 
 TEST_F(MultihostTest, LinkDownMidTrainingEndsTheJobNamingTheHostAndResumesBitwiseEqual) {
   const fs::path full = root_ / "link-full", cut = root_ / "link-cut";
-  const auto reference = run(train(full, kLongRun), root_ / "link-full.log");
+  const auto reference = run(train(full, kRun), root_ / "link-full.log");
   ASSERT_EQ(reference.exit_code, 0) << reference.output;
 
-  Background job(train(cut, kLongRun), root_ / "link-cut.log");
+  Background job(train(cut, kRun), root_ / "link-cut.log");
   ASSERT_TRUE(wait_until([&] { return latest_step(cut) >= 200 || job.poll(); }, 120))
       << job.output();
   ASSERT_FALSE(job.poll()) << "the run ended before its link could be cut:\n" << job.output();
@@ -117,22 +123,22 @@ TEST_F(MultihostTest, LinkDownMidTrainingEndsTheJobNamingTheHostAndResumesBitwis
 
   const std::int64_t saved = latest_step(cut);
   ASSERT_GE(saved, 200);
-  ASSERT_LT(saved, kLongRunSteps);
-  const auto resumed = run(train(cut, kLongRun), root_ / "link-resume.log");
+  ASSERT_LT(saved, kRunSteps);
+  const auto resumed = run(train(cut, kRun), root_ / "link-resume.log");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find(fmt::format("(step {})", saved)), std::string::npos)
       << "expected to resume from step " << saved << ":\n"
       << resumed.output;
   const auto a = latest(full), b = latest(cut);
   ASSERT_TRUE(a && b);
-  EXPECT_EQ(b->meta.step, kLongRunSteps);
+  EXPECT_EQ(b->meta.step, kRunSteps);
   EXPECT_EQ(a->params_xxh64, b->params_xxh64);
   EXPECT_EQ(a->adam_m, b->adam_m);
 }
 
 TEST_F(MultihostTest, StoppedRankOnAnotherHostEndsTheJobWithinTheTimeout) {
   const fs::path run_dir = root_ / "sigstop";
-  Background job(train(run_dir, kLongRun), root_ / "sigstop.log");
+  Background job(train(run_dir, kRun), root_ / "sigstop.log");
   ASSERT_TRUE(wait_until([&] { return latest_step(run_dir) >= 100 || job.poll(); }, 120))
       << job.output();
   ASSERT_FALSE(job.poll()) << job.output();
@@ -152,7 +158,7 @@ TEST_F(MultihostTest, StoppedRankOnAnotherHostEndsTheJobWithinTheTimeout) {
 
 TEST_F(MultihostTest, KilledHostEndsTheJobWithinTheTimeout) {
   const fs::path run_dir = root_ / "hostkill";
-  Background job(train(run_dir, kLongRun), root_ / "hostkill.log");
+  Background job(train(run_dir, kRun), root_ / "hostkill.log");
   ASSERT_TRUE(wait_until([&] { return latest_step(run_dir) >= 100 || job.poll(); }, 120))
       << job.output();
   ASSERT_FALSE(job.poll()) << job.output();

@@ -35,8 +35,8 @@ class SlurmMultihostTest : public ::testing::Test {
   }
   void TearDown() override {
     if (started_) {
-      const auto res = run(fmt::format("{} stop {}", local_cluster(), slurm_.string()),
-                           root_ / "stop.log");
+      const auto res =
+          run(fmt::format("{} stop {}", local_cluster(), slurm_.string()), root_ / "stop.log");
       EXPECT_EQ(res.exit_code, 0) << res.output;
     }
     if (hosts_) {
@@ -69,15 +69,15 @@ class SlurmMultihostTest : public ::testing::Test {
 TEST_F(SlurmMultihostTest, TrainSbatchOnTwoNodesByTwoTasksCompletesAcrossBothHosts) {
   const fs::path config = make_tiny_setup(root_);
   const fs::path run_dir = root_ / "run";
-  const auto sub = run(client(fmt::format("sbatch --parsable -N 2 --ntasks-per-node 2 "
-                                          "--chdir={0} --output={0}/job-%j.out "
-                                          "{1}/scripts/slurm/train.sbatch {2} {3}",
-                                          root_.string(), source_dir(), config.string(),
-                                          run_dir.string())),
-                       root_ / "sbatch.log");
+  const auto sub =
+      run(client(fmt::format("sbatch --parsable -N 2 --ntasks-per-node 2 "
+                             "--chdir={0} --output={0}/job-%j.out "
+                             "{1}/scripts/slurm/train.sbatch {2} {3}",
+                             root_.string(), source_dir(), config.string(), run_dir.string())),
+          root_ / "sbatch.log");
   ASSERT_EQ(sub.exit_code, 0) << sub.output;
   const std::string id = sub.output.substr(0, sub.output.find_first_of(";\n"));
-  static const std::set<std::string> kFinal = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT",
+  static const std::set<std::string> kFinal = {"COMPLETED", "CANCELLED",     "FAILED",   "TIMEOUT",
                                                "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL"};
   ASSERT_TRUE(wait_until([&] { return kFinal.count(job_field(id, "JobState")) != 0; }, 300))
       << "job " << id << " did not end within 300 s";

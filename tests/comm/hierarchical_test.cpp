@@ -214,7 +214,7 @@ void expect_timeouts_naming_hosts(Algorithm algorithm, const std::vector<int>& h
         Allreducer reducer(comm, algorithm, topology);
         std::vector<float> data(100'000, 1.0f);
         reducer.run(data, ReduceOp::kSum);  // everyone sets up and completes once
-        if (comm.rank() == dead) return;     // then dies
+        if (comm.rank() == dead) return;    // then dies
         reducer.run(data, ReduceOp::kSum);
       },
       timeout);

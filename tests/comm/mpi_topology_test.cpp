@@ -78,9 +78,9 @@ TEST(MpiTopologyTest, EveryAlgorithmMatchesReferenceTwiceBitwiseOnEveryRank) {
         EXPECT_EQ(hashes[0], hashes[1]) << to_string(algorithm) << " count " << count;
         const auto all = all_gather_value(comm, hashes[0]);
         for (int r = 0; r < n; ++r) {
-          EXPECT_EQ(all[r], hashes[0]) << to_string(algorithm) << " count " << count << " "
-                                       << topology.describe(r) << " differs from rank "
-                                       << comm.rank();
+          EXPECT_EQ(all[r], hashes[0])
+              << to_string(algorithm) << " count " << count << " " << topology.describe(r)
+              << " differs from rank " << comm.rank();
         }
       }
     }
