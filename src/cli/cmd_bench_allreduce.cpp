@@ -29,8 +29,8 @@ int run(const Options& opts, Context& ctx) {
   bench.iters = opts.iters;
   if (opts.algo == "all") {
     bench.algorithms = {comm::Algorithm::kRing, comm::Algorithm::kRecursiveDoubling,
-                        comm::Algorithm::kAuto, comm::Algorithm::kMpi, comm::Algorithm::kGloo,
-                        comm::Algorithm::kHierarchical};
+                        comm::Algorithm::kAuto, comm::Algorithm::kMpi,
+                        comm::Algorithm::kGloo, comm::Algorithm::kHierarchical};
     // shm works among the ranks of one host only.
     if (comm::gather_host_topology(mpi).host_count() == 1) {
       bench.algorithms.push_back(comm::Algorithm::kShm);

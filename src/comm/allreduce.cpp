@@ -114,7 +114,8 @@ void Allreducer::run(std::span<float> data, ReduceOp op) {
       shm_->run(data, op);
       return;
     case Algorithm::kHierarchical:
-      if (!hierarchical_) hierarchical_ = std::make_unique<AllreduceHierarchical>(comm_, topology());
+      if (!hierarchical_)
+        hierarchical_ = std::make_unique<AllreduceHierarchical>(comm_, topology());
       hierarchical_->run(data, op);
       return;
     case Algorithm::kAuto:
