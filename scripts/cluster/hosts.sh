@@ -71,7 +71,11 @@ host_index() {                            # host_index dojo-h3 | h3 -> 3
   [[ -d $dir/hosts/h$i ]] || die "no host $1 in the cluster under $dir (hosts: $(hosts_list))"
   echo "$i"
 }
-hosts_list() { (cd "$dir/hosts" 2>/dev/null && ls -d h* 2>/dev/null | sed 's/^/dojo-/' | tr '\n' ' ') || true; }
+hosts_list() {
+  local h
+  for h in "$dir"/hosts/h*; do [[ -d $h ]] && printf 'dojo-%s ' "${h##*/}"; done
+  true
+}
 holder_pid() {  # holder_pid INDEX: the PID holding host INDEX's namespaces (alive), or fail
   local f=$dir/hosts/h$1/pid
   [[ -s $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"
@@ -156,6 +160,7 @@ start_host() {  # start_host INDEX: namespaces, link, hosts file, holder process
   cp "$dir/etc-hosts" "$hdir/hosts"
   # The holder: enters the network namespace, makes the UTS and mount namespaces, mounts
   # the host's files, and sleeps. setsid: no terminal signal reaches it.
+  # shellcheck disable=SC2016  # $1..$3 are the inner shell's arguments
   setsid nsenter --net="/run/netns/$ns" -- unshare --uts --mount --propagation private -- \
     sh -c 'hostname "$1" && mount --bind "$2/hosts" /etc/hosts && mount --bind "$2/tmp" /tmp &&
            mount --bind "$3" /dev/shm && touch "$2/ready" && exec sleep infinity' \
@@ -250,7 +255,7 @@ do_down_quiet() {
   for h in /dev/shm/"$prefix"-h*; do
     [[ -d $h ]] && rm -rf "$h"
   done
-  rm -rf "$dir/hosts" "$dir/bin" "$dir/etc-hosts" "$dir/hostfile" "$dir/ompi.env" "$dir/count" \
+  rm -rf "${dir:?}/hosts" "${dir:?}/bin" "$dir/etc-hosts" "$dir/hostfile" "$dir/ompi.env" "$dir/count" \
     "$dir/rate"
 }
 
@@ -315,7 +320,7 @@ do_status() {
     i=${h##*/h}
     state=$(ip -n "$(host_ns "h$i")" -br link show eth0 2>/dev/null | awk '{print $2}')
     echo "dojo-h$i $(address_of "$i") link ${state:-missing} holder $(holder_pid "$i" || echo dead)" \
-      "processes $(ip netns pids "$(host_ns "h$i")" 2>/dev/null | wc -l)"
+      "processes $(host_pids "$i" 2>/dev/null | wc -l)"
   done
 }
 

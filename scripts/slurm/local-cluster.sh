@@ -204,7 +204,7 @@ wait_for() {  # wait_for SECONDS WHAT COMMAND...: poll until COMMAND succeeds
 node_idle() {  # every node idle
   local states
   states=$(client sinfo -h -N -o %T 2>/dev/null) || return 1
-  [[ -n $states && -z $(grep -v '^idle$' <<<"$states") ]]
+  [[ -n $states ]] && ! grep -qv '^idle$' <<<"$states"
 }
 
 slurmd_names() {  # the PID-file names of the slurmd daemons
