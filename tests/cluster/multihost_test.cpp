@@ -1,10 +1,13 @@
 // dojo across network-namespace hosts (scripts/cluster/hosts.sh), launched by a plain
 // mpirun on dojo-h0: every all-reduce algorithm on every layout of 1-3 hosts x 1-3 ranks
-// per host, and training that loses a host: its link cut mid-run, one of its ranks
-// stopped, all of its processes killed. Each failure must end the job within
-// comm.timeout_s (plus Open MPI's daemon keepalive, ~11 s, for mpirun itself), with the
-// surviving ranks naming the host and rank they lost; a resubmission resumes from the
-// last checkpoint and ends bitwise equal to an uninterrupted run.
+// per host; 2-host training against 1-rank training; and training that loses a host: its
+// link cut mid-run, one of its ranks stopped, all of its processes killed. The surviving
+// ranks must name the host and rank they lost within comm.timeout_s, and mpirun must end
+// the job (after a cut link it needs TCP's retransmission limit too, ~13 s on these
+// hosts); a resubmission resumes from the last checkpoint and ends bitwise equal to an
+// uninterrupted run.
+#include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <sstream>
 
@@ -91,6 +94,38 @@ TEST_F(MultihostTest, EveryAllreduceAlgorithmIsExactOnOneToThreeHostsByOneToThre
       EXPECT_NE(res.output.find("[  PASSED  ] 2 tests"), std::string::npos) << res.output;
     }
   }
+}
+
+TEST_F(MultihostTest, TrainingOnTwoHostsByTwoRanksMatchesOneRankWithinTheTrainingTolerance) {
+  // The tiny config's 20 steps: one rank alone, then 2 hosts x 2 ranks (hierarchical
+  // gradients: shared memory within each host, a ring per stripe across). The same global
+  // batch, so the same parameters up to float summation order (the tolerance of
+  // train_integration_test: Adam may move a few near-zero-gradient parameters by ~lr).
+  const fs::path one = root_ / "equal-one", four = root_ / "equal-four";
+  const auto alone =
+      run(cluster_->exec("dojo-h0") + fmt::format("{} train --config {} --run-dir {}", dojo(),
+                                                  config_.string(), one.string()),
+          root_ / "equal-one.log");
+  ASSERT_EQ(alone.exit_code, 0) << alone.output;
+  const auto across = run(mpirun(2, 2) + fmt::format("{} train --config {} --run-dir {}", dojo(),
+                                                     config_.string(), four.string()),
+                          root_ / "equal-four.log");
+  ASSERT_EQ(across.exit_code, 0) << across.output;
+  EXPECT_NE(across.output.find("on 4 rank(s)"), std::string::npos) << across.output;
+  const auto a = latest(one), b = latest(four);
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(a->meta.step, 20);
+  ASSERT_EQ(b->meta.step, 20);
+  ASSERT_EQ(a->params.size(), b->params.size());
+  double worst = 0;
+  std::size_t loose = 0;
+  for (std::size_t i = 0; i < a->params.size(); ++i) {
+    const double d = std::abs(static_cast<double>(a->params[i]) - b->params[i]);
+    worst = std::max(worst, d);
+    loose += d > 1e-5;
+  }
+  EXPECT_LT(worst, 0.003) << "max parameter difference " << worst;
+  EXPECT_LT(loose, a->params.size() / 200) << loose << " parameters differ by > 1e-5";
 }
 
 TEST_F(MultihostTest, LinkDownMidTrainingEndsTheJobNamingTheHostAndResumesBitwiseEqual) {
