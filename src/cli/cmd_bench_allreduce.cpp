@@ -6,6 +6,7 @@
 #include "cli/command.hpp"
 #include "comm/bench_allreduce.hpp"
 #include "comm/gloo_communicator.hpp"
+#include "comm/host_topology.hpp"
 #include "comm/mpi_communicator.hpp"
 #include "core/log.hpp"
 
@@ -28,7 +29,12 @@ int run(const Options& opts, Context& ctx) {
   bench.iters = opts.iters;
   if (opts.algo == "all") {
     bench.algorithms = {comm::Algorithm::kRing, comm::Algorithm::kRecursiveDoubling,
-                        comm::Algorithm::kAuto, comm::Algorithm::kMpi, comm::Algorithm::kGloo};
+                        comm::Algorithm::kAuto, comm::Algorithm::kMpi,
+                        comm::Algorithm::kGloo, comm::Algorithm::kHierarchical};
+    // shm works among the ranks of one host only.
+    if (comm::gather_host_topology(mpi).host_count() == 1) {
+      bench.algorithms.push_back(comm::Algorithm::kShm);
+    }
   } else {
     bench.algorithms = {comm::parse_algorithm(opts.algo)};
   }
@@ -69,7 +75,7 @@ int run(const Options& opts, Context& ctx) {
 
 Runner setup(CLI::App& app) {
   auto opts = std::make_shared<Options>();
-  app.add_option("--algo", opts->algo, "ring|recursive_doubling|auto|mpi|gloo|all")
+  app.add_option("--algo", opts->algo, "ring|recursive_doubling|auto|mpi|gloo|shm|hierarchical|all")
       ->capture_default_str();
   app.add_option("--sizes", opts->sizes, "comma-separated message sizes (K/M/G suffixes)")
       ->capture_default_str();

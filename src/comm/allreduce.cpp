@@ -1,7 +1,9 @@
 #include "comm/allreduce.hpp"
 
+#include "comm/allreduce_hierarchical.hpp"
 #include "comm/allreduce_recursive_doubling.hpp"
 #include "comm/allreduce_ring.hpp"
+#include "comm/allreduce_shm.hpp"
 
 namespace dojo::comm {
 
@@ -17,18 +19,23 @@ std::string_view to_string(Algorithm algorithm) {
       return "mpi";
     case Algorithm::kGloo:
       return "gloo";
+    case Algorithm::kShm:
+      return "shm";
+    case Algorithm::kHierarchical:
+      return "hierarchical";
   }
   return "?";
 }
 
 Algorithm parse_algorithm(std::string_view name) {
   for (auto a : {Algorithm::kAuto, Algorithm::kRing, Algorithm::kRecursiveDoubling, Algorithm::kMpi,
-                 Algorithm::kGloo}) {
+                 Algorithm::kGloo, Algorithm::kShm, Algorithm::kHierarchical}) {
     if (name == to_string(a)) return a;
   }
   if (name == "rd") return Algorithm::kRecursiveDoubling;
   throw InvalidArgument(fmt::format(
-      "all-reduce algorithm '{}' is not one of: auto, ring, recursive_doubling (rd), mpi, gloo",
+      "all-reduce algorithm '{}' is not one of: auto, ring, recursive_doubling (rd), mpi, gloo, "
+      "shm, hierarchical",
       name));
 }
 
@@ -45,6 +52,31 @@ Algorithm choose_algorithm(const Communicator& comm, std::size_t bytes) {
   return bytes < kSmallBytes ? Algorithm::kRecursiveDoubling : Algorithm::kRing;
 }
 
+// Hosts: on one host with several ranks, shared memory beats every transfer through the
+// MPI library above kSmallBytes (the small rule above stays). Across hosts the host links
+// are the bottleneck, and `hierarchical` is the algorithm that puts the least on them; it
+// is also chosen for small messages: its cross-host step is a ring over H hosts, 2(H-1)
+// steps, no more than recursive doubling's over H*L ranks for the 2-4 hosts measured, and
+// its waits have deadlines that name the late rank's host (measured: docs/cluster.md).
+Algorithm choose_algorithm(const Communicator& comm, const HostTopology& topology,
+                           std::size_t bytes) {
+  constexpr std::size_t kSmallBytes = 256 * 1024;
+  if (comm.size() == 1) return Algorithm::kRing;
+  if (topology.host_count() > 1) return Algorithm::kHierarchical;
+  if (bytes >= kSmallBytes && topology.local_size() > 1) return Algorithm::kShm;
+  return choose_algorithm(comm, bytes);
+}
+
+Allreducer::Allreducer(Communicator& comm, Algorithm algorithm, HostTopology topology)
+    : Allreducer(comm, algorithm) {
+  topology_ = std::make_unique<HostTopology>(std::move(topology));
+}
+
+const HostTopology& Allreducer::topology() {
+  if (!topology_) topology_ = std::make_unique<HostTopology>(gather_host_topology(comm_));
+  return *topology_;
+}
+
 Allreducer::Allreducer(Communicator& comm, Algorithm algorithm)
     : comm_(comm), algorithm_(algorithm) {
   if (algorithm == Algorithm::kMpi || algorithm == Algorithm::kGloo) {
@@ -59,7 +91,10 @@ Allreducer::~Allreducer() = default;
 
 void Allreducer::run(std::span<float> data, ReduceOp op) {
   Algorithm algorithm = algorithm_;
-  if (algorithm == Algorithm::kAuto) algorithm = choose_algorithm(comm_, data.size_bytes());
+  if (algorithm == Algorithm::kAuto) {
+    algorithm = comm_.size() == 1 ? Algorithm::kRing
+                                  : choose_algorithm(comm_, topology(), data.size_bytes());
+  }
   if (algorithm == Algorithm::kMpi || algorithm == Algorithm::kGloo) {
     comm_.native_allreduce(data, op);  // names the missing ranks itself
     return;
@@ -84,6 +119,16 @@ void Allreducer::run_own(Algorithm algorithm, std::span<float> data, ReduceOp op
       return;
     case Algorithm::kMpi:
     case Algorithm::kGloo:
+      break;  // run() handles the backend's own
+    case Algorithm::kShm:
+      if (!shm_) shm_ = std::make_unique<AllreduceShm>(comm_, topology());
+      shm_->run(data, op);
+      return;
+    case Algorithm::kHierarchical:
+      if (!hierarchical_)
+        hierarchical_ = std::make_unique<AllreduceHierarchical>(comm_, topology());
+      hierarchical_->run(data, op);
+      return;
     case Algorithm::kAuto:
       break;
   }

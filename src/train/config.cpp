@@ -141,7 +141,7 @@ const std::map<std::string, Field>& schema() {
       {"train.threads", int_field(DOJO_MEMBER(train.threads), 1, 256)},
       {"comm.backend", string_field(DOJO_MEMBER(comm.backend), {"mpi", "gloo"})},
       {"comm.algorithm", string_field(DOJO_MEMBER(comm.algorithm),
-                                      {"auto", "ring", "recursive_doubling", "mpi", "gloo"})},
+                                      {"auto", "ring", "recursive_doubling", "mpi", "gloo", "shm", "hierarchical"})},
       {"comm.bucket_mb", real_field(DOJO_MEMBER(comm.bucket_mb), 0, 4096, true)},
       {"comm.timeout_s", real_field(DOJO_MEMBER(comm.timeout_s), 0.001, 86400)},
       {"mesh.preset", string_field(DOJO_MEMBER(mesh.preset))},

@@ -169,6 +169,7 @@ class SmallDisk {
 // The size of one checkpoint of the tiny model, from a 1-step run.
 std::uintmax_t checkpoint_bytes(const fs::path& root, const fs::path& config) {
   const fs::path dir = root / "probe";
+  fs::remove_all(dir);  // a fresh run each time (dojo refuses to restart over checkpoints)
   const auto res = run(fmt::format("{} train --config {} --run-dir {} --set train.steps=1", dojo(),
                                    config.string(), dir.string()),
                        root / "probe.log");
