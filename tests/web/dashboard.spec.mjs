@@ -1,0 +1,192 @@
+// The dashboard as a user meets it, step by step, against a real `dojo serve`: sign in,
+// upload and ingest, submit and watch a job, download its checkpoint, cancel another, check
+// that a second user sees none of it, and reload a running job's page without losing its log.
+// The steps run in order and build on each other (story holds what earlier steps made).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { api, expect, screenshots, sign_in, test } from './fixtures.mjs';
+import { dojo_bin, repo, test_clip } from './server.mjs';
+
+test.describe.configure({ mode: 'serial' });
+
+const story = {};
+const kTinySteps = Number(process.env.DOJO_WEB_TEST_STEPS || 400);
+
+async function submit_job(page, { steps, yaml_error = false }) {
+  await page.getByRole('link', { name: 'Submit', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Submit a job' })).toBeVisible();
+  await page.getByLabel('Dataset', { exact: true }).selectOption(story.dataset);
+  if (yaml_error) {
+    // A config the server refuses: the message names the key and sits by the YAML box.
+    await page.getByLabel('my own YAML').check();
+    await page.getByLabel('YAML config').fill('model: tiny\ntrain:\n  no_such_key: 1\n');
+    await expect(page.locator('#config-error')).toContainText('no_such_key');
+    await expect(page.getByLabel('YAML config')).toHaveAttribute('aria-invalid', 'true');
+    await expect(page.getByRole('button', { name: 'Submit job' })).toBeDisabled();
+    await page.getByLabel('a preset').check();
+  }
+  await page.getByLabel('Preset').selectOption('tiny');
+  await page.getByLabel('Steps').fill(String(steps));
+  await page.getByLabel('Ranks').fill('1');
+  // The quote (a dry run) is on the page before anything is submitted.
+  await expect(page.locator('#quote[data-ready="true"]')).toBeVisible();
+  await expect(page.locator('#quote tr[data-preset]')).not.toHaveCount(0);
+  await expect(page.locator('#quote tr[data-preset="host"]')).toBeVisible();
+  return async () => {
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    await expect(page).toHaveURL(/#\/jobs\/[^/]+$/);
+    return decodeURIComponent(page.url().split('#/jobs/')[1]);
+  };
+}
+
+const points = (page, which = 'points') => async () => Number(await page.locator('#loss-chart').getAttribute(`data-${which}`));
+const state_of = (page) => page.locator('main').getAttribute('data-state');
+
+test('sign in with an API token, see who is signed in, sign out', async ({ page, server }) => {
+  await sign_in(page, server.tokens.alice, 'alice');
+  await expect(page.locator('#whoami .badge')).toHaveText('admin');
+  await expect(page.getByRole('heading', { name: 'Jobs' })).toBeVisible();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible();
+  await page.reload(); // the cookie is gone: a reload does not sign back in
+  await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible();
+  await screenshots(page, 'sign-in');
+});
+
+test('upload a clip and a broken file with a progress bar each, ingest: clips, and the broken file skipped with its reason',
+  async ({ page, server }, info) => {
+    await sign_in(page, server.tokens.alice, 'alice');
+    await page.getByRole('link', { name: 'Datasets' }).click();
+    await page.getByLabel('New dataset').fill('driving');
+    await page.keyboard.press('Enter');
+    await expect(page).toHaveURL(/#\/datasets\/[^/]+$/);
+    story.dataset = decodeURIComponent(page.url().split('#/datasets/')[1]);
+
+    fs.mkdirSync(info.outputDir, { recursive: true });
+    const clip = test_clip(info.outputDir);
+    const broken = path.join(info.outputDir, 'broken.mp4');
+    fs.writeFileSync(broken, Buffer.from('this is not a video file\n'.repeat(400)));
+    await page.getByLabel('Video files').setInputFiles([clip, broken]);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    for (const file of [clip, broken]) {
+      const item = page.locator(`ul.uploads li[data-file="${path.basename(file)}"]`);
+      await expect(item).toHaveAttribute('data-done', 'true');
+      const bar = await item.locator('progress').evaluate((p) => ({ value: p.value, max: p.max }));
+      expect(bar.max).toBe(fs.statSync(file).size);
+      expect(bar.value).toBe(bar.max);
+      await expect(page.locator('table.files')).toContainText(path.basename(file));
+    }
+
+    await page.getByLabel('Frames per clip').fill('4');
+    await page.getByLabel('Frame size (pixels, square)').fill('16');
+    await page.getByRole('button', { name: 'Start ingest' }).click();
+    await expect(page.locator('main')).toHaveAttribute('data-ingest', 'succeeded', { timeout: 90_000 });
+    const clips = Number(await page.locator('dd.ds-clips').textContent());
+    expect(clips).toBeGreaterThan(0);
+    const skipped = page.locator('table.skipped tbody tr', { hasText: 'broken.mp4' });
+    await expect(skipped).toHaveCount(1);
+    expect((await skipped.locator('td.reason').textContent()).trim().length).toBeGreaterThan(0);
+    await screenshots(page, 'dataset');
+    await page.getByRole('link', { name: 'Datasets' }).click();
+    await expect(page.locator('table.datasets tbody tr')).toHaveCount(1);
+    await screenshots(page, 'datasets');
+  });
+
+test('submit a tiny job: a config error by its field, the quote first, a loss curve that grows while it runs, success, the checkpoint downloads',
+  async ({ page, server }, info) => {
+    await sign_in(page, server.tokens.alice, 'alice');
+    const submit = await submit_job(page, { steps: kTinySteps, yaml_error: true });
+    await screenshots(page, 'submit');
+    story.job1 = await submit();
+
+    // Live: the curve has points while the job runs, and then more.
+    await expect.poll(async () => (await state_of(page)) === 'running' && (await points(page)()) > 0, { timeout: 60_000 }).toBe(true);
+    const first = await points(page)();
+    await expect.poll(points(page), { timeout: 60_000 }).toBeGreaterThan(first);
+    expect(await state_of(page), 'the chart grew while the job ran').toBe('running');
+    await expect(page.locator('#log')).not.toBeEmpty();
+
+    await expect(page.locator('main')).toHaveAttribute('data-state', 'succeeded', { timeout: 120_000 });
+    await expect.poll(points(page)).toBe(kTinySteps);
+    await expect.poll(points(page, 'eval-points')).toBeGreaterThan(0);
+    // The newest reconstruction grid is shown (and is a real image).
+    await expect.poll(() => page.locator('#recon').evaluate((img) => img.complete && img.naturalWidth)).toBeGreaterThan(0);
+    await screenshots(page, 'job');
+    if (process.env.DOJO_UPDATE_DOCS_SCREENSHOT) {
+      await page.screenshot({ path: path.join(repo, 'docs/dashboard.png') });
+    }
+
+    // The checkpoint downloads from its link and is a checkpoint dojo can read.
+    const link = page.locator('table.artifacts a', { hasText: /^checkpoints\/step-\d+\.h5$/ }).last();
+    await expect(link).toBeVisible();
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const saved = path.join(info.outputDir, 'checkpoint.h5');
+    await download.saveAs(saved);
+    const inspect = execFileSync(dojo_bin, ['inspect', saved], { encoding: 'utf8' });
+    expect(inspect).toContain(String(kTinySteps));
+  });
+
+test('cancel a second job: the button asks first, "Keep it" keeps it running, confirming cancels it', async ({ page, server }) => {
+  await sign_in(page, server.tokens.alice, 'alice');
+  const submit = await submit_job(page, { steps: 200000 });
+  story.job2 = await submit();
+  await expect(page.locator('main')).toHaveAttribute('data-state', 'running', { timeout: 60_000 });
+  const cancel = page.getByRole('button', { name: 'Cancel job' });
+  await cancel.click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog).toBeVisible();
+  await dialog.getByRole('button', { name: 'Keep it' }).click();
+  await expect(dialog).toHaveCount(0);
+  await page.waitForTimeout(1000);
+  expect(await state_of(page)).toBe('running');
+
+  await cancel.click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel job' }).click();
+  await expect(page.locator('main')).toHaveAttribute('data-state', 'cancelled', { timeout: 60_000 });
+  await expect(page.getByRole('button', { name: 'Resume job' })).toBeVisible();
+
+  // The jobs list: both jobs, their states, the owner column (alice is an admin).
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+  await expect(page.locator(`tr[data-job="${story.job1}"]`)).toHaveAttribute('data-state', 'succeeded');
+  await expect(page.locator(`tr[data-job="${story.job2}"]`)).toHaveAttribute('data-state', 'cancelled');
+  await expect(page.locator(`tr[data-job="${story.job1}"] td.owner`)).toHaveText('alice');
+  await expect(page.locator(`tr[data-job="${story.job1}"] .spark`)).not.toHaveAttribute('data-points', '0');
+  await screenshots(page, 'jobs');
+});
+
+test.describe('as bob', () => {
+  // Opening alice's job by its address gets the server's 404 (it does not say the job exists).
+  test.use({ expected_errors: [{ status: 404, url: /\/v1\/jobs\/[^/]+$/ }] });
+  test('a second user sees neither job nor the dataset, not even by the job\'s address', async ({ page, server }) => {
+    await sign_in(page, server.tokens.bob, 'bob');
+    await expect(page.locator('#whoami .badge')).toHaveCount(0);
+    await expect(page.getByText('No jobs yet')).toBeVisible();
+    await expect(page.locator('table.jobs tbody tr')).toHaveCount(0);
+    await page.goto(`/#/jobs/${encodeURIComponent(story.job1)}`);
+    await expect(page.getByRole('heading', { name: 'No such job' })).toBeVisible();
+    await page.getByRole('link', { name: 'Datasets' }).click();
+    await expect(page.getByText('No datasets yet')).toBeVisible();
+    const jobs = await (await api(server, 'bob', 'GET', '/v1/jobs')).json();
+    expect(Array.isArray(jobs) ? jobs : jobs.jobs).toEqual([]);
+  });
+});
+
+test('reloading a running job\'s page keeps following its log without losing a line', async ({ page, server }) => {
+  await sign_in(page, server.tokens.alice, 'alice');
+  const submit = await submit_job(page, { steps: kTinySteps });
+  const id = await submit();
+  await expect(page.locator('main')).toHaveAttribute('data-state', 'running', { timeout: 60_000 });
+  await expect.poll(async () => (await page.locator('#log').textContent()).split('\n').length, { timeout: 60_000 }).toBeGreaterThan(3);
+  await page.reload();
+  await expect(page.locator('main')).toHaveAttribute('data-state', /running|succeeded/);
+  await expect(page.locator('#log')).not.toBeEmpty();
+  const lines_after_reload = (await page.locator('#log').textContent()).split('\n').length;
+  await expect(page.locator('main')).toHaveAttribute('data-state', 'succeeded', { timeout: 120_000 });
+  // Everything the server has, once and in order: what the page shows is the whole log.
+  const res = await api(server, 'alice', 'GET', `/v1/jobs/${encodeURIComponent(id)}/logs?offset=0`);
+  expect(res.ok).toBe(true);
+  const whole = await res.text();
+  await expect.poll(() => page.locator('#log').textContent(), { timeout: 10_000 }).toBe(whole);
+  expect(whole.split('\n').length, 'the log went on after the reload').toBeGreaterThan(lines_after_reload);
+});
