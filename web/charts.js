@@ -13,6 +13,14 @@ import uPlot from './vendor/uPlot.esm.js';
 
 const kColors = ['#2b6cb0', '#d9480f', '#2f9e44', '#7048e8'];
 
+// Tick labels that stay readable over many decades (uPlot's default rounds 1e-4 to "0").
+function tick_label(v) {
+  if (v === null || v === undefined) return '';
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e4 || a < 1e-2 ? v.toExponential(0) : String(Number(v.toPrecision(3)));
+}
+
 export class StepChart {
   // series: [{label, points?}], y_label, log: log-scale y.
   constructor(container, { series, y_label, log = true, height = 280 }) {
@@ -36,7 +44,7 @@ export class StepChart {
       scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
       axes: [
         { label: 'step', stroke: '#444' },
-        { label: y_label, stroke: '#444', size: 70 },
+        { label: y_label, stroke: '#444', size: 70, values: (u, ticks) => ticks.map(tick_label) },
       ],
       series: [
         { label: 'step' },
