@@ -31,12 +31,10 @@ async function error_from(res) {
   let message = `${res.status} ${res.statusText}`;
   let field = null;
   try {
-    const body = await res.json();
-    const err = body && typeof body.error === 'object' && body.error !== null ? body.error : body;
+    // The server's errors: {"error": {"status", "field", "message"}}.
+    const err = (await res.json()).error;
     if (err && typeof err.message === 'string') message = err.message;
-    else if (body && typeof body.error === 'string') message = body.error;
-    if (err && typeof err.field === 'string') field = err.field;
-    else if (body && typeof body.field === 'string') field = body.field;
+    if (err && typeof err.field === 'string' && err.field) field = err.field;
   } catch (_) {
     // Not JSON: keep the status line.
   }

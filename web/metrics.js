@@ -10,8 +10,7 @@ export function artifact_url(job_id, name) {
 }
 
 export function artifact_list(body) {
-  const list = Array.isArray(body) ? body : (body && body.artifacts) || [];
-  return list.map((a) => ({ name: a.name || a.path, bytes: a.bytes ?? a.size ?? null }));
+  return body.artifacts;
 }
 
 export class MetricsReader {
@@ -25,7 +24,7 @@ export class MetricsReader {
   async read(artifacts) {
     if (!artifacts) artifacts = artifact_list(await request('GET', `/v1/jobs/${encodeURIComponent(this.job_id)}/artifacts`));
     const file = artifacts.find((a) => a.name === 'metrics.jsonl');
-    if (!file || file.bytes === null || file.bytes <= this.offset) return [];
+    if (!file || file.bytes <= this.offset) return [];
     const text = await fetch_text(artifact_url(this.job_id, 'metrics.jsonl'), this.offset);
     const bytes = new TextEncoder().encode(text);
     const last_newline = bytes.lastIndexOf(10);

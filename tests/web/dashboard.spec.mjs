@@ -17,6 +17,8 @@ async function submit_job(page, { steps, yaml_error = false }) {
   await page.getByRole('link', { name: 'Submit', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'Submit a job' })).toBeVisible();
   await page.getByLabel('Dataset', { exact: true }).selectOption(story.dataset);
+  // Held-out eval (and its reconstructions) on the same clips: this story has one dataset.
+  await page.getByLabel('Held-out dataset (optional)').selectOption(story.dataset);
   if (yaml_error) {
     // A config the server refuses: the message names the key and sits by the YAML box.
     await page.getByLabel('my own YAML').check();
@@ -79,7 +81,7 @@ test('upload a clip and a broken file with a progress bar each, ingest: clips, a
     }
 
     await page.getByLabel('Frames per clip').fill('4');
-    await page.getByLabel('Frame size (pixels, square)').fill('16');
+    await page.getByLabel('Frame size (WxH)').fill('16x16');
     await page.getByRole('button', { name: 'Start ingest' }).click();
     await expect(page.locator('main')).toHaveAttribute('data-ingest', 'succeeded', { timeout: 90_000 });
     const clips = Number(await page.locator('dd.ds-clips').textContent());
@@ -172,7 +174,8 @@ test.describe('as bob', () => {
     await page.getByRole('link', { name: 'Datasets' }).click();
     await expect(page.getByText('No datasets yet')).toBeVisible();
     const jobs = await (await api(server, 'bob', 'GET', '/v1/jobs')).json();
-    expect(Array.isArray(jobs) ? jobs : jobs.jobs).toEqual([]);
+    expect(jobs.jobs).toEqual([]);
+    expect((await api(server, 'bob', 'GET', `/v1/jobs/${story.job1}`)).status).toBe(404);
   });
 });
 

@@ -29,7 +29,8 @@ export function mount(el, { id }) {
     h('div', { class: 'buttons' }, upload_button), uploads);
 
   const frames = number_field('frames', 'Frames per clip', 4, 1);
-  const size = number_field('size', 'Frame size (pixels, square)', 16, 8);
+  const size = { input: h('input', { id: 'size', name: 'size', value: '16x16', pattern: '\\d+x\\d+', 'aria-describedby': 'size-error' }),
+    error: h('p', { id: 'size-error', class: 'field-error', role: 'alert' }), label: h('label', { for: 'size' }, 'Frame size (WxH)') };
   const frame_step = number_field('frame_step', 'Frame step', 1, 1);
   const ingest_error = h('p', { class: 'field-error', role: 'alert', id: 'ingest-error' });
   const ingest_button = h('button', { type: 'submit' }, 'Start ingest');
@@ -70,16 +71,17 @@ export function mount(el, { id }) {
       title.textContent = `Dataset ${d.name || d.id}`;
       const state = ingest_state(d);
       el.dataset.ingest = state;
-      const files = Array.isArray(d.files) ? d.files : [];
-      const skipped = Array.isArray(d.skipped) ? d.skipped : [];
+      const files = d.files;
+      const ingest = d.ingest || {};
+      const clips_of = new Map((ingest.ok || []).map((f) => [f.file, f.clips]));
+      const skipped = d.skipped;
       replace(summary, [['Clips', d.clips ?? 0], ['Files', files.length], ['Skipped', skipped.length], ['Ingest', state],
-        d.ingest_job ? ['Ingest job', h('a', { href: `#/jobs/${encodeURIComponent(d.ingest_job)}` }, d.ingest_job)] : null]
+        ingest.job ? ['Ingest job', h('a', { href: `#/jobs/${encodeURIComponent(ingest.job)}` }, `job ${ingest.job}`)] : null,
+        ingest.failure_reason ? ['Ingest failure', ingest.failure_reason] : null]
         .filter(Boolean).map(([k, v]) => [h('dt', {}, k), h('dd', { class: `ds-${k.toLowerCase().replace(/ /g, '-')}` }, v)]));
-      replace(files_body, files.map((f) => {
-        const file = typeof f === 'string' ? { name: f } : f;
-        return h('tr', {}, h('td', {}, file.name), h('td', { class: 'num' }, bytes(file.bytes ?? file.size)), h('td', { class: 'num' }, file.clips ?? '–'));
-      }));
-      replace(skipped_body, skipped.map((s) => h('tr', {}, h('td', {}, s.name || s.file || s.path || s.source), h('td', { class: 'reason' }, s.reason))));
+      replace(files_body, files.map((f) => h('tr', {}, h('td', {}, f.name), h('td', { class: 'num' }, bytes(f.bytes)),
+        h('td', { class: 'num' }, clips_of.get(f.name) ?? '–'))));
+      replace(skipped_body, skipped.map((s) => h('tr', {}, h('td', {}, s.file), h('td', { class: 'reason' }, s.reason))));
       skipped_empty.hidden = skipped.length > 0;
       const busy = ['queued', 'running'].includes(state);
       ingest_button.disabled = busy;
@@ -130,7 +132,7 @@ export function mount(el, { id }) {
     ingest_button.disabled = true;
     try {
       await request('POST', `${base}/ingest`, {
-        frames: Number(frames.input.value), size: Number(size.input.value), frame_step: Number(frame_step.input.value),
+        frames: Number(frames.input.value), size: size.input.value.trim(), frame_step: Number(frame_step.input.value),
       });
     } catch (err) {
       const f = ingest_fields[err.field];

@@ -5,7 +5,7 @@ import { h, replace } from '../dom.js';
 import { dataset_list } from './submit.js';
 
 export function ingest_state(d) {
-  return d.ingest_state || (d.ingest && d.ingest.state) || (d.clips ? 'ingested' : 'not ingested');
+  return d.ingest_state || 'not ingested';
 }
 
 export function mount(el) {
@@ -19,7 +19,7 @@ export function mount(el) {
   el.append(h('h1', {}, 'Datasets'), form,
     h('div', { class: 'table-wrap' }, h('table', { class: 'datasets' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Dataset'), h('th', { class: 'num' }, 'Files'), h('th', { class: 'num' }, 'Clips'),
-        h('th', { class: 'num' }, 'Skipped'), h('th', {}, 'Ingest'))), tbody)), empty);
+        h('th', {}, 'Ingest'))), tbody)), empty);
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -38,9 +38,8 @@ export function mount(el) {
       if (stopped) return;
       replace(tbody, all.map((d) => h('tr', { dataset: { dataset: d.id } },
         h('td', {}, h('a', { href: `#/datasets/${encodeURIComponent(d.id)}` }, d.name || d.id)),
-        h('td', { class: 'num' }, Array.isArray(d.files) ? d.files.length : (d.file_count ?? d.files ?? '–')),
+        h('td', { class: 'num' }, d.file_count ?? '–'),
         h('td', { class: 'num' }, d.clips ?? '–'),
-        h('td', { class: 'num' }, Array.isArray(d.skipped) ? d.skipped.length : (d.skipped_count ?? d.skipped ?? '–')),
         h('td', {}, ingest_state(d)))));
       empty.hidden = all.length > 0;
     } catch (err) {

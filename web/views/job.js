@@ -21,20 +21,19 @@ import { progress, state_badge } from './jobs.js';
 const kPollMs = 2000;
 const kLogPollMs = 1500;
 
-// One read of the log from byte `offset`: {text, next}.
+// One read of the log from byte `offset`: {text, next, more}. The body is the log's bytes from
+// `offset`; X-Next-Offset says where the next read starts, X-Log-Size how long the log is.
 async function read_log(job_id, offset) {
   const res = await fetch(`/v1/jobs/${encodeURIComponent(job_id)}/logs?offset=${offset}`, { credentials: 'same-origin' });
   if (!res.ok) throw new ApiError(res.status, `log: ${res.status} ${res.statusText}`);
-  const type = res.headers.get('Content-Type') || '';
-  if (type.includes('json')) {
-    const body = await res.json();
-    const text = body.text ?? body.data ?? (Array.isArray(body.lines) ? body.lines.map((l) => l + '\n').join('') : '');
-    const next = body.next_offset ?? body.end ?? offset + new TextEncoder().encode(text).length;
-    return { text, next };
-  }
   const buf = new Uint8Array(await res.arrayBuffer());
-  const header = res.headers.get('X-Next-Offset');
-  return { text: new TextDecoder().decode(buf), next: header ? Number(header) : offset + buf.length };
+  const next = res.headers.get('X-Next-Offset');
+  const size = res.headers.get('X-Log-Size');
+  return {
+    text: new TextDecoder().decode(buf),
+    next: next ? Number(next) : offset + buf.length,
+    more: next && size ? Number(next) < Number(size) : false, // the server sends at most 1 MB at once
+  };
 }
 
 export function mount(el, { id }) {
@@ -112,7 +111,7 @@ export function mount(el, { id }) {
     const sim = last_row && last_row.sim_step_s;
     const real = last_row && last_row.step_s;
     const items = [
-      ['Owner', job.owner || job.user],
+      ['Owner', job.user],
       ['Dataset', job.dataset],
       ['Ranks', job.ranks],
       ['Queue position', job.state === 'queued' && job.queue_position != null ? `#${job.queue_position}` : null],
@@ -124,9 +123,10 @@ export function mount(el, { id }) {
       ['ETA', job.state === 'running' ? duration(job.eta_s) : null],
       ['Failure', job.failure_reason],
       ['Executor', job.executor ? `${job.executor}${job.executor_id ? ` (${job.executor_id})` : ''}` : null],
-      ['Submitted', job.created_at ? when(job.created_at) : null],
-      ['Started', job.started_at ? when(job.started_at) : null],
-      ['Finished', job.finished_at ? when(job.finished_at) : null],
+      ['Submitted', job.created_s ? when(job.created_s) : null],
+      ['Started', job.started_s ? when(job.started_s) : null],
+      ['Finished', job.finished_s ? when(job.finished_s) : null],
+      ['Attempts', job.attempts > 1 ? job.attempts : null],
     ].filter(([, v]) => v !== null && v !== undefined && v !== '');
     replace(facts, items.map(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'Failure' ? 'error' : '' }, String(v))]));
   }
@@ -213,7 +213,8 @@ export function mount(el, { id }) {
     try {
       do {
         log_again = false;
-        const { text, next } = await read_log(id, log_offset);
+        const { text, next, more } = await read_log(id, log_offset);
+        if (more) log_again = true;
         if (stopped) return;
         if (next > log_offset && text) {
           log_offset = next;

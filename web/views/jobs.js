@@ -12,7 +12,7 @@ const kPollMs = 2000;
 const kSparkPoints = 200;
 
 export function job_list(body) {
-  return Array.isArray(body) ? body : (body && body.jobs) || [];
+  return body.jobs;
 }
 
 export function state_badge(state) {
@@ -89,8 +89,8 @@ export function mount(el) {
           h('td', {}, progress(job)),
           h('td', { class: 'num' }, number(job.loss)),
           h('td', { class: 'wide-only' }, spark),
-          admin ? h('td', { class: 'owner' }, job.owner || job.user || '–') : null,
-          h('td', { class: 'wide-only' }, when(job.created_at || job.submitted_at))));
+          admin ? h('td', { class: 'owner' }, job.user) : null,
+          h('td', { class: 'wide-only' }, when(job.created_s))));
       }
       replace(tbody, rows);
       empty.hidden = jobs.length > 0;

@@ -10,7 +10,7 @@ import { quote_table } from '../quote.js';
 const kPresets = ['tiny', 'demo', 'bench'];
 
 export function dataset_list(body) {
-  return Array.isArray(body) ? body : (body && body.datasets) || [];
+  return body.datasets;
 }
 
 function field(id, label_text, control, hint) {
@@ -51,8 +51,8 @@ export function mount(el) {
     h('section', { class: 'card' }, h('h2', {}, 'Mesh quote (dry run)'), quote_box)));
 
   function body(dry_run) {
-    const b = { kind: 'train', dataset: dataset.control.value, ranks: Number(ranks.control.value), dry_run };
-    if (eval_dataset.control.value) b.eval_dataset = eval_dataset.control.value;
+    const b = { kind: 'train', dataset: Number(dataset.control.value), ranks: Number(ranks.control.value), dry_run };
+    if (eval_dataset.control.value) b.eval_dataset = Number(eval_dataset.control.value);
     if (mode_yaml.checked) b.config = yaml.control.value;
     else b.preset = preset.control.value;
     if (steps.control.value !== '') b.set = { 'train.steps': Number(steps.control.value) };
