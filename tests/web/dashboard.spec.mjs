@@ -11,9 +11,23 @@ import { dojo_bin, repo, test_clip } from './server.mjs';
 test.describe.configure({ mode: 'serial' });
 
 const story = {};
-const kTinySteps = Number(process.env.DOJO_WEB_TEST_STEPS || 400);
+// Long enough (seconds) for the page to watch the job run, short enough for the suite.
+const kTinySteps = Number(process.env.DOJO_WEB_TEST_STEPS || 1500);
+// The first job's own config: the tiny model, held-out eval (and a reconstruction grid) every
+// 300 steps.
+const kYaml = `model: tiny
+train:
+  global_batch: 8
+  lr: 0.003
+  warmup_steps: 5
+  checkpoint_every: 500
+  eval_every: 300
+eval:
+  clips: 8
+  samples: 2
+`;
 
-async function submit_job(page, { steps, yaml_error = false }) {
+async function submit_job(page, { steps, yaml = null, yaml_error = false }) {
   await page.getByRole('link', { name: 'Submit', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'Submit a job' })).toBeVisible();
   await page.getByLabel('Dataset', { exact: true }).selectOption(story.dataset);
@@ -28,7 +42,12 @@ async function submit_job(page, { steps, yaml_error = false }) {
     await expect(page.getByRole('button', { name: 'Submit job' })).toBeDisabled();
     await page.getByLabel('a preset').check();
   }
-  await page.getByLabel('Preset').selectOption('tiny');
+  if (yaml) {
+    await page.getByLabel('my own YAML').check();
+    await page.getByLabel('YAML config').fill(yaml);
+  } else {
+    await page.getByLabel('Preset').selectOption('tiny');
+  }
   await page.getByLabel('Steps').fill(String(steps));
   await page.getByLabel('Ranks').fill('1');
   // The quote (a dry run) is on the page before anything is submitted.
@@ -101,7 +120,7 @@ test.describe('submitting', () => {
   test('submit a tiny job: a config error by its field, the quote first, a loss curve that grows while it runs, success, the checkpoint downloads',
     async ({ page, server }, info) => {
       await sign_in(page, server.tokens.alice, 'alice');
-      const submit = await submit_job(page, { steps: kTinySteps, yaml_error: true });
+      const submit = await submit_job(page, { steps: kTinySteps, yaml: kYaml, yaml_error: true });
       await screenshots(page, 'submit');
       story.job1 = await submit();
 
@@ -114,8 +133,10 @@ test.describe('submitting', () => {
 
       await expect(page.locator('main')).toHaveAttribute('data-state', 'succeeded', { timeout: 120_000 });
       await expect.poll(points(page)).toBe(kTinySteps);
-      await expect.poll(points(page, 'eval-points')).toBeGreaterThan(0);
+      // Held-out eval every 300 steps and at the end, on the same chart.
+      await expect.poll(points(page, 'eval-points')).toBe(Math.ceil(kTinySteps / 300));
       // The newest reconstruction grid is shown (and is a real image).
+      await expect(page.locator('#recon')).toHaveAttribute('data-name', `samples/step-${String(kTinySteps).padStart(6, '0')}.png`);
       await expect.poll(() => page.locator('#recon').evaluate((img) => img.complete && img.naturalWidth)).toBeGreaterThan(0);
       await screenshots(page, 'job');
       if (process.env.DOJO_UPDATE_DOCS_SCREENSHOT) {
@@ -123,7 +144,7 @@ test.describe('submitting', () => {
       }
 
       // The checkpoint downloads from its link and is a checkpoint dojo can read.
-      const link = page.locator('table.artifacts a', { hasText: /^checkpoints\/step-\d+\.h5$/ }).last();
+      const link = page.locator('table.artifacts a', { hasText: `checkpoints/step-${String(kTinySteps).padStart(6, '0')}.h5` });
       await expect(link).toBeVisible();
       const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
       const saved = path.join(info.outputDir, 'checkpoint.h5');
