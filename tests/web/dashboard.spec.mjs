@@ -159,12 +159,18 @@ test('cancel a second job: the button asks first, "Keep it" keeps it running, co
   const submit = await submit_job(page, { steps: 200000 });
   story.job2 = await submit();
   await expect(page.locator('main')).toHaveAttribute('data-state', 'running', { timeout: 60_000 });
+  // From the keyboard: Enter on the button asks; Escape (like "Keep it") keeps the job.
   const cancel = page.getByRole('button', { name: 'Cancel job' });
-  await cancel.click();
+  await cancel.focus();
+  await page.keyboard.press('Enter');
   const dialog = page.getByRole('dialog');
   await expect(dialog).toBeVisible();
-  await dialog.getByRole('button', { name: 'Keep it' }).click();
+  await expect(dialog.getByRole('button', { name: 'Keep it' })).toBeFocused();
+  await page.keyboard.press('Escape');
   await expect(dialog).toHaveCount(0);
+  await cancel.click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Keep it' }).click();
+  await expect(page.getByRole('dialog')).toHaveCount(0);
   await page.waitForTimeout(1000);
   expect(await state_of(page)).toBe('running');
 

@@ -230,12 +230,21 @@ export function mount(el, { id }) {
     }
   }
 
+  // A burst of state events (the stream replays a job's history) makes one refresh.
+  let refresh_timer = null;
+  function schedule_refresh() {
+    clearTimeout(refresh_timer);
+    refresh_timer = setTimeout(async () => {
+      if (await refresh_job()) schedule_artifacts(0);
+    }, 150);
+  }
+
   // --- the event stream ----------------------------------------------------------------------
   function on_event(type, data) {
     if (stopped) return;
     if (type === 'metrics' || type === 'eval') add_row(data.row || data);
     else if (type === 'log') read_more_log();
-    else if (type === 'state') refresh_job().then(() => refresh_artifacts());
+    else if (type === 'state') schedule_refresh();
     if (type === 'metrics' || type === 'eval') show_job();
   }
   function open_stream() {
@@ -277,6 +286,7 @@ export function mount(el, { id }) {
     source = null;
     timers.forEach(clearInterval);
     clearTimeout(artifact_timer);
+    clearTimeout(refresh_timer);
   }
 
   // --- actions --------------------------------------------------------------------------------

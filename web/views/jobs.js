@@ -74,7 +74,7 @@ export function mount(el) {
 
   async function refresh() {
     try {
-      const jobs = job_list(await request('GET', '/v1/jobs'));
+      const jobs = job_list(await request('GET', '/v1/jobs')).sort((a, b) => b.id - a.id); // newest first
       if (stopped) return;
       const rows = [];
       for (const job of jobs) {
