@@ -1,6 +1,6 @@
 // The mesh quote of a job (a dry run on the `host` preset and on mesh presets), as a table:
 // one row per preset, one column per figure the server gives. Keys ending in _s are
-// durations.
+// durations (but _per_s are rates).
 
 import { h } from './dom.js';
 import { duration, number } from './format.js';
@@ -14,12 +14,14 @@ function preset_rows(quote) {
   return Object.entries(quote || {}).filter(([, v]) => v && typeof v === 'object' && !Array.isArray(v));
 }
 
+const is_duration = (key) => key.endsWith('_s') && !key.endsWith('_per_s');
+
 function label(key) {
-  return key.replace(/_s$/, '').replace(/_/g, ' ');
+  return key.replace(/_per_s$/, '/s').replace(/_s$/, '').replace(/_/g, ' ');
 }
 
 function cell(key, value) {
-  if (typeof value === 'number') return key.endsWith('_s') ? duration(value) : number(value);
+  if (typeof value === 'number') return is_duration(key) ? duration(value) : number(value);
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   return value === null || value === undefined ? '–' : String(value);
 }
@@ -37,7 +39,7 @@ export function quote_table(quote) {
   const scalars = Object.entries(quote || {}).filter(([, v]) => v === null || typeof v !== 'object');
   return h('div', { class: 'quote' },
     h('div', { class: 'table-wrap' }, h('table', { class: 'quote-table' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'preset'), columns.map((c) => h('th', { class: 'num' }, label(c) + (c.endsWith('_s') ? '' : ''))))),
+      h('thead', {}, h('tr', {}, h('th', {}, 'preset'), columns.map((c) => h('th', { class: 'num' }, label(c))))),
       h('tbody', {}, rows.map(([name, q]) => h('tr', { dataset: { preset: name } },
         h('th', { scope: 'row' }, name), columns.map((c) => h('td', { class: 'num' }, cell(c, q[c])))))))),
     scalars.length ? h('dl', { class: 'facts' }, scalars.map(([k, v]) => [h('dt', {}, label(k)), h('dd', {}, cell(k, v))])) : null);

@@ -46,7 +46,7 @@ async function submit_job(page, { steps, yaml = null, yaml_error = false }) {
     await page.getByLabel('my own YAML').check();
     await page.getByLabel('YAML config').fill(yaml);
   } else {
-    await page.getByLabel('Preset').selectOption('tiny');
+    await page.getByLabel('Preset', { exact: true }).selectOption('tiny');
   }
   await page.getByLabel('Steps').fill(String(steps));
   await page.getByLabel('Ranks').fill('1');

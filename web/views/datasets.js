@@ -12,7 +12,7 @@ export function mount(el) {
   let stopped = false;
   const name = h('input', { id: 'dataset-name', name: 'name', required: true, autocomplete: 'off', 'aria-describedby': 'dataset-name-error' });
   const error = h('p', { id: 'dataset-name-error', class: 'field-error', role: 'alert' });
-  const form = h('form', { class: 'card inline-form', 'aria-label': 'New dataset' },
+  const form = h('form', { class: 'card inline-form', 'aria-label': 'Create a dataset' },
     h('label', { for: 'dataset-name' }, 'New dataset'), name, h('button', { type: 'submit' }, 'Create'), error);
   const tbody = h('tbody');
   const empty = h('p', { class: 'empty', hidden: true }, 'No datasets yet: create one, then upload videos into it.');

@@ -179,7 +179,7 @@ export function mount(el, { id }) {
     if (stopped) return;
     let list;
     try {
-      list = artifact_list(await request('GET', `${base}/artifacts`));
+      list = artifact_list(await request('GET', `${base}/artifacts`)).sort((a, b) => a.name.localeCompare(b.name));
     } catch (_) {
       return;
     }
