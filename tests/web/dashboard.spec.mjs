@@ -154,7 +154,7 @@ test.describe('submitting', () => {
     });
 });
 
-test('cancel a second job: the button asks first, "Keep it" keeps it running, confirming cancels it', async ({ page, server }) => {
+test('cancel a second job: the button asks first, "Keep it" keeps it running, confirming cancels it; resume asks and runs it again', async ({ page, server }) => {
   await sign_in(page, server.tokens.alice, 'alice');
   const submit = await submit_job(page, { steps: 200000 });
   story.job2 = await submit();
@@ -177,7 +177,17 @@ test('cancel a second job: the button asks first, "Keep it" keeps it running, co
   await cancel.click();
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel job' }).click();
   await expect(page.locator('main')).toHaveAttribute('data-state', 'cancelled', { timeout: 60_000 });
-  await expect(page.getByRole('button', { name: 'Resume job' })).toBeVisible();
+  const step_at_cancel = Number((await page.locator('.progress-box progress').getAttribute('value')) || 0);
+  expect(step_at_cancel).toBeGreaterThan(0);
+
+  // Resume asks too, then the job runs again from its checkpoint; cancel it for good.
+  await page.getByRole('button', { name: 'Resume job' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Resume job' }).click();
+  await expect(page.locator('main')).toHaveAttribute('data-state', /queued|running/);
+  await expect(page.locator('main')).toHaveAttribute('data-state', 'running', { timeout: 60_000 });
+  await cancel.click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel job' }).click();
+  await expect(page.locator('main')).toHaveAttribute('data-state', 'cancelled', { timeout: 60_000 });
 
   // The jobs list: both jobs, their states, the owner column (alice is an admin).
   await page.getByRole('link', { name: 'Jobs', exact: true }).click();

@@ -112,7 +112,8 @@ export function mount(el, { id }) {
     const real = last_row && last_row.step_s;
     const items = [
       ['Owner', job.user],
-      ['Dataset', job.dataset],
+      ['Dataset', job.dataset ? h('a', { href: `#/datasets/${job.dataset}` }, `dataset ${job.dataset}`) : null],
+      ['Held-out dataset', job.eval_dataset ? h('a', { href: `#/datasets/${job.eval_dataset}` }, `dataset ${job.eval_dataset}`) : null],
       ['Ranks', job.ranks],
       ['Queue position', job.state === 'queued' && job.queue_position != null ? `#${job.queue_position}` : null],
       ['Last loss', number(job.loss ?? (last_row && last_row.loss))],
@@ -128,7 +129,7 @@ export function mount(el, { id }) {
       ['Finished', job.finished_s ? when(job.finished_s) : null],
       ['Attempts', job.attempts > 1 ? job.attempts : null],
     ].filter(([, v]) => v !== null && v !== undefined && v !== '');
-    replace(facts, items.map(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'Failure' ? 'error' : '' }, String(v))]));
+    replace(facts, items.map(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'Failure' ? 'error' : '' }, v instanceof Node ? v : String(v))]));
   }
 
   let shown_quote = false;

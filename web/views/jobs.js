@@ -20,13 +20,14 @@ export function state_badge(state) {
 }
 
 export function progress(job) {
+  if (job.kind === 'ingest') return h('span', { class: 'progress-text' }, 'ingest');
   const steps = job.steps || 0;
   const step = Math.min(job.step || 0, steps || Infinity);
   const pct = steps ? Math.round((100 * step) / steps) : 0;
   const eta = job.state === 'running' && Number.isFinite(job.eta_s) ? ` · ETA ${duration(job.eta_s)}` : '';
   return h('div', { class: 'progress-cell' },
     h('progress', { max: steps || 1, value: step, 'aria-label': `step ${step} of ${steps}` }),
-    h('span', { class: 'progress-text' }, steps ? `${step} / ${steps}${eta}` : (job.kind === 'ingest' ? 'ingest' : '–')));
+    h('span', { class: 'progress-text' }, steps ? `${step} / ${steps}${eta}` : '–'));
 }
 
 export function mount(el) {
