@@ -36,7 +36,7 @@ export function mount(el) {
   const tbody = h('tbody');
   const table = h('table', { class: 'jobs' },
     h('thead', {}, h('tr', {},
-      h('th', {}, 'Job'), h('th', {}, 'State'), h('th', { class: 'num' }, 'Queue'),
+      h('th', {}, 'Job'), h('th', {}, 'State'), h('th', { class: 'num wide-only' }, 'Queue'),
       h('th', {}, 'Progress'), h('th', { class: 'num' }, 'Loss'), h('th', { class: 'wide-only' }, 'Loss curve'),
       admin ? h('th', {}, 'Owner') : null, h('th', { class: 'wide-only' }, 'Submitted'))),
     tbody);
@@ -80,13 +80,15 @@ export function mount(el) {
       const rows = [];
       for (const job of jobs) {
         const spark = await refresh_spark(job);
+        const queued = job.state === 'queued' && job.queue_position != null;
         if (stopped) return;
         rows.push(h('tr', { dataset: { job: job.id, state: job.state } },
           h('td', {}, h('a', { href: `#/jobs/${encodeURIComponent(job.id)}` }, job.name || job.id),
             h('div', { class: 'sub' }, job.kind || 'train')),
           h('td', {}, state_badge(job.state),
+            queued ? h('div', { class: 'sub narrow-only' }, `#${job.queue_position} in the queue`) : null,
             job.failure_reason ? h('div', { class: 'sub error' }, job.failure_reason) : null),
-          h('td', { class: 'num queue' }, job.state === 'queued' && job.queue_position != null ? `#${job.queue_position}` : '–'),
+          h('td', { class: 'num queue wide-only' }, queued ? `#${job.queue_position}` : '–'),
           h('td', {}, progress(job)),
           h('td', { class: 'num' }, number(job.loss)),
           h('td', { class: 'wide-only' }, spark),

@@ -114,8 +114,15 @@ export function mount(el) {
       show_error(err);
     }
   }
+  // Asks again only when what would be submitted changed: a `change` event that follows the
+  // `input` events (a field losing focus, e.g. to the Submit button) must not take the quote
+  // away under the pointer.
   let debounce = null;
+  let quoted_for = null;
   function requote() {
+    const key = JSON.stringify(body(true));
+    if (key === quoted_for) return;
+    quoted_for = key;
     delete quote_box.dataset.ready;
     submit_button.disabled = true;
     clearTimeout(debounce);
@@ -131,6 +138,7 @@ export function mount(el) {
   });
   quote_button.addEventListener('click', () => {
     clearTimeout(debounce);
+    quoted_for = JSON.stringify(body(true));
     quote();
   });
 
@@ -158,7 +166,10 @@ export function mount(el) {
       replace(eval_dataset.control, h('option', { value: '' }, 'none (the training set)'), options);
       const wanted = new URLSearchParams(location.hash.split('?')[1] || '').get('dataset');
       if (wanted) dataset.control.value = wanted;
-      if (dataset.control.value) quote();
+      if (dataset.control.value) {
+        quoted_for = JSON.stringify(body(true));
+        quote();
+      }
     } catch (err) {
       form_error.textContent = `Could not load the datasets: ${err.message}`;
     }
