@@ -18,12 +18,12 @@ export function quote_table(quote) {
     t.available
       ? [h('td', { class: 'num' }, duration(t.step_s)), h('td', { class: 'num' }, duration(t.total_s)),
         h('td', { class: 'num' }, number(t.clips_per_s, 3)), h('td', { class: 'num' }, percent(t.utilization)),
-        h('td', { class: 'num' }, `${t.ranks} × ${t.replicas}`)]
+        h('td', { class: 'num' }, `${t.ranks}×${t.replicas}`)]
       : h('td', { colspan: 5, class: 'reason' }, `not available: ${t.reason}`)));
   return h('div', { class: 'quote' },
     h('div', { class: 'table-wrap' }, h('table', { class: 'quote-table' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Preset'), h('th', { class: 'num' }, 'Step'), h('th', { class: 'num' }, 'Whole job'),
-        h('th', { class: 'num' }, 'Clips/s'), h('th', { class: 'num' }, 'FLOP use'), h('th', { class: 'num', title: 'ranks × replicas' }, 'Ranks × replicas'))),
+        h('th', { class: 'num' }, 'Clips/s'), h('th', { class: 'num' }, 'FLOP use'), h('th', { class: 'num', title: 'ranks × data-parallel replicas' }, 'Ranks×repl.'))),
       h('tbody', {}, rows))),
     h('p', { class: 'hint' }, `Model ${quote.model}, ${quote.steps} steps, global batch ${quote.global_batch}; projected by dojo's mesh simulation.`));
 }
