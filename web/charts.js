@@ -7,7 +7,8 @@
 // series) so that a test can watch the data grow.
 //
 // Zoom: drag across the plot to zoom into a range of steps; "Reset zoom" or a double click
-// shows everything again. While zoomed, new points do not move the view.
+// shows everything again. While zoomed, new points do not move the view. The container's
+// data-zoomed and data-x-range ("min..max" steps on view) say what is shown.
 
 import uPlot from './vendor/uPlot.esm.js';
 
@@ -38,6 +39,7 @@ export class StepChart {
     reset.addEventListener('click', () => this.reset_zoom());
     container.append(plot, reset);
     container.dataset.points = '0';
+    container.dataset.zoomed = 'false';
     const opts = {
       width: this.width(),
       height,
@@ -57,10 +59,15 @@ export class StepChart {
         })),
       ],
       cursor: { drag: { x: true, y: false, setScale: true } },
-      hooks: { setSelect: [() => { this.zoomed = true; }] },
+      hooks: {
+        setSelect: [(u) => { if (u.select.width > 0) this.set_zoomed(true); }],
+        setScale: [(u, key) => {
+          if (key === 'x') container.dataset.xRange = `${u.scales.x.min}..${u.scales.x.max}`;
+        }],
+      },
     };
     this.plot = new uPlot(opts, this.data(), plot);
-    plot.addEventListener('dblclick', () => { this.zoomed = false; });
+    plot.addEventListener('dblclick', () => this.set_zoomed(false));
     this.resize_observer = new ResizeObserver(() => this.plot.setSize({ width: this.width(), height }));
     this.resize_observer.observe(container);
   }
@@ -113,8 +120,13 @@ export class StepChart {
     return columns;
   }
 
+  set_zoomed(zoomed) {
+    this.zoomed = zoomed;
+    this.container.dataset.zoomed = String(zoomed);
+  }
+
   reset_zoom() {
-    this.zoomed = false;
+    this.set_zoomed(false);
     this.plot.setData(this.data(), true);
   }
 

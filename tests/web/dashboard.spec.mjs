@@ -150,6 +150,21 @@ test.describe('submitting', () => {
       // The newest reconstruction grid is shown (and is a real image).
       await expect(page.locator('#recon')).toHaveAttribute('data-name', `samples/step-${String(kTinySteps).padStart(6, '0')}.png`);
       await expect.poll(() => page.locator('#recon').evaluate((img) => img.complete && img.naturalWidth)).toBeGreaterThan(0);
+      // Zoom: a drag across the middle of the plot shows fewer steps; "Reset zoom" all again.
+      const range = async () => (await page.locator('#loss-chart').getAttribute('data-x-range')).split('..').map(Number);
+      const [full_min, full_max] = await range();
+      const over = await page.locator('#loss-chart .u-over').boundingBox();
+      await page.mouse.move(over.x + over.width * 0.3, over.y + over.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(over.x + over.width * 0.6, over.y + over.height / 2, { steps: 5 });
+      await page.mouse.up();
+      await expect(page.locator('#loss-chart')).toHaveAttribute('data-zoomed', 'true');
+      const [zoom_min, zoom_max] = await range();
+      expect(zoom_min).toBeGreaterThan(full_min);
+      expect(zoom_max).toBeLessThan(full_max);
+      await page.locator('#loss-chart').getByRole('button', { name: 'Reset zoom' }).click();
+      await expect(page.locator('#loss-chart')).toHaveAttribute('data-zoomed', 'false');
+      expect(await range()).toEqual([full_min, full_max]);
       await screenshots(page, 'job');
       if (process.env.DOJO_UPDATE_DOCS_SCREENSHOT) {
         await page.screenshot({ path: path.join(repo, 'docs/dashboard.png') });
