@@ -19,6 +19,14 @@ export function current_session() {
   return session;
 }
 
+// A 401 on any request but the sign-in itself means the session has ended (expired, or
+// signed out in another tab): the shell listens for this and shows the sign-in form.
+function session_lost() {
+  if (!session) return;
+  session = null;
+  window.dispatchEvent(new Event('dojo:signed-out'));
+}
+
 const kStateChanging = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 function headers_for(method, extra) {
@@ -49,6 +57,7 @@ export async function request(method, path, body) {
     init.body = JSON.stringify(body);
   }
   const res = await fetch(path, init);
+  if (res.status === 401 && path !== '/v1/session') session_lost();
   if (!res.ok) throw await error_from(res);
   const text = await res.text();
   return text ? JSON.parse(text) : null;

@@ -80,6 +80,7 @@ signout_button.addEventListener('click', async () => {
 });
 
 window.addEventListener('hashchange', render);
+window.addEventListener('dojo:signed-out', render);
 
 (async () => {
   try {

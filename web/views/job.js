@@ -58,6 +58,13 @@ export function mount(el, { id }) {
   const artifacts_body = h('tbody');
   const follow = h('input', { type: 'checkbox', id: 'follow', checked: true });
   const log_pre = h('pre', { id: 'log', class: 'log', tabindex: '0', 'aria-label': 'Job log' });
+  // Scrolling up to read stops following; scrolling back to the end follows again.
+  log_pre.addEventListener('scroll', () => {
+    follow.checked = log_pre.scrollHeight - log_pre.scrollTop - log_pre.clientHeight < 24;
+  });
+  follow.addEventListener('change', () => {
+    if (follow.checked) log_pre.scrollTop = log_pre.scrollHeight;
+  });
 
   el.append(
     h('div', { class: 'title-row' }, title, badge, h('span', { class: 'spacer' }), cancel_button, resume_button),
