@@ -59,6 +59,10 @@ void add_event_routes(Service& service, std::vector<Route>& routes) {
              if (!write("retry: 1000\n\n")) return false;
            }
            const auto seen = bus.version();
+           // The job's state is read before its events: a job that ends in between still
+           // has its last events sent before the stream ends.
+           const auto job = service.store().job(state->job_id);
+           const bool finished = !job || terminal(job->state);
            const auto events = service.store().events_after(state->job_id, state->last_id, 500);
            if (!events.empty()) {
              std::string out;
@@ -69,9 +73,8 @@ void add_event_routes(Service& service, std::vector<Route>& routes) {
              state->last_write = std::chrono::steady_clock::now();
              return write(out);
            }
-           const auto job = service.store().job(state->job_id);
-           if (!job || terminal(job->state)) return false;  // everything has been sent
-           if (bus.closed()) return false;
+           if (finished) return false;  // everything has been sent
+           if (bus.closed()) return false;  // the server is stopping
            const auto heartbeat = std::chrono::duration<double>(service.options().heartbeat_s);
            const auto since = std::chrono::steady_clock::now() - state->last_write;
            if (since >= heartbeat) {

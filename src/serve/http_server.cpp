@@ -102,7 +102,7 @@ void to_http_response(ApiResponse&& api, httplib::Response& res) {
     }
     file->seekg(0, std::ios::end);
     const auto size = static_cast<std::size_t>(file->tellg());
-    res.status = api.status;
+    // Left unset, httplib answers 200, or 206 for a Range request.
     res.set_header("Accept-Ranges", "bytes");
     if (size == 0) {
       res.set_content("", api.content_type);
@@ -236,8 +236,16 @@ void run_http_server(Service& service, const std::function<bool()>& stop_request
   log::info("dojo serve: listening on http://{}:{} (state {}, executor {}, {} slots)", host, port,
             o.state_dir, o.executor, o.slots);
   if (on_listening) on_listening(port);
-  std::thread listener([&server] { server.listen_after_bind(); });
-  while (!stop_requested() && server.is_running()) {
+  std::atomic<bool> listener_done{false};
+  std::thread listener([&] {
+    server.listen_after_bind();
+    listener_done = true;
+  });
+  // is_running() turns true only once the listener thread is inside its accept loop.
+  while (!server.is_running() && !listener_done) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  while (!stop_requested() && !listener_done) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   // Stop accepting; event streams end; running jobs are not touched.

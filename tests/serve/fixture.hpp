@@ -161,7 +161,7 @@ inline RawResponse raw_get(int port, const std::string& target, const std::strin
 inline fs::path synth_clips(const fs::path& dir, int clips) {
   if (!fs::exists(dir / "done")) {
     const auto r = dojo::testing::run_command(fmt::format(
-        "{} synth --out {} --clips {} --seconds 1 --size 64x64 --fps 10", dojo::testing::dojo_bin(),
+        "{} synth --out {} --clips {} --seconds 2 --size 64x64 --fps 10", dojo::testing::dojo_bin(),
         dir.string(), clips));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     std::ofstream(dir / "done") << "1";
@@ -181,16 +181,22 @@ inline json job_of(ApiClient& c, std::int64_t id) {
   return c.get(fmt::format("/v1/jobs/{}", id)).json();
 }
 
-// Waits for the job to reach `state`; the job's JSON when it did (else null).
+inline bool finished(const std::string& state) {
+  return state == "succeeded" || state == "failed" || state == "cancelled";
+}
+
+// Waits for the job to reach `state`; the job's JSON when it did, null when it ended in
+// another state or the time ran out.
 inline json wait_state(ApiClient& c, std::int64_t id, const std::string& state, double seconds) {
   json job;
   const bool ok = wait_until(
       [&] {
         job = job_of(c, id);
-        return job.value("state", "") == state;
+        const auto now = job.value("state", "");
+        return now == state || finished(now);
       },
       seconds, 200);
-  return ok ? job : json();
+  return ok && job.value("state", "") == state ? job : json();
 }
 
 // A dataset of the caller's with the given clips uploaded and ingested for the tiny model.
