@@ -17,11 +17,20 @@ export class MetricsReader {
   constructor(job_id) {
     this.job_id = job_id;
     this.offset = 0; // bytes of complete lines consumed
+    this.queue = Promise.resolve();
   }
 
   // Returns the new rows (parsed JSON objects) since the last call. `artifacts` may be given
-  // when the caller has just listed them.
-  async read(artifacts) {
+  // when the caller has just listed them. Calls run one after another (each starts at the
+  // offset the previous one reached), so overlapping callers never read a row twice or skip
+  // one.
+  read(artifacts) {
+    const next = this.queue.then(() => this.read_now(artifacts));
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  async read_now(artifacts) {
     if (!artifacts) artifacts = artifact_list(await request('GET', `/v1/jobs/${encodeURIComponent(this.job_id)}/artifacts`));
     const file = artifacts.find((a) => a.name === 'metrics.jsonl');
     if (!file || file.bytes <= this.offset) return [];

@@ -11,7 +11,7 @@ const kPollMs = 2000;
 function number_field(id, label, value, min) {
   const input = h('input', { id, name: id, type: 'number', min, step: 1, value, inputmode: 'numeric', 'aria-describedby': `${id}-error` });
   return { input, error: h('p', { id: `${id}-error`, class: 'field-error', role: 'alert' }),
-    row: null, label: h('label', { for: id }, label) };
+    label: h('label', { for: id }, label) };
 }
 
 export function mount(el, { id }) {
