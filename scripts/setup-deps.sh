@@ -22,25 +22,41 @@ if [[ "${1:-}" == "--reference" ]]; then
   packages+=(python3-torch python3-h5py python3-numpy)
 fi
 
+# npm comes with the machine's Node.js (20+, which @playwright/test needs); Debian's own
+# nodejs package ships it separately.
+command -v npm >/dev/null || packages+=(npm)
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "setup-deps: installing ${#missing[@]} package(s): ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian enables the slurm/munge services on install; dojo starts its own
+  # daemons under a temporary directory, so the system ones must not run.
+  for svc in slurmctld slurmd munge; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+      "${sudo_cmd[@]}" systemctl stop "$svc" || true
+    fi
+  done
+  echo "setup-deps: done"
+fi
 
-echo "setup-deps: installing ${#missing[@]} package(s): ${missing[*]}"
-sudo_cmd=()
-[[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian enables the slurm/munge services on install; dojo starts its own
-# daemons under a temporary directory, so the system ones must not run.
-for svc in slurmctld slurmd munge; do
-  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
-    "${sudo_cmd[@]}" systemctl stop "$svc" || true
-  fi
-done
-echo "setup-deps: done"
+# npm: the dashboard's charting library and the browser tests' runner, pinned in
+# package-lock.json. Playwright is pointed at Debian's chromium, so it downloads no browser.
+# `npm ci` runs again only when node_modules is missing or older than the lock file's content.
+cd "$(dirname "$0")/.."
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+stamp=node_modules/.dojo-lock.sha256
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
+  echo "setup-deps: npm ci (package-lock.json)"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$lock_sum" > "$stamp"
+fi

@@ -1,0 +1,67 @@
+#pragma once
+// Executors run a job's command as a process tree outside the server, and find it again
+// after a restart from what the database kept (executor_id, start_ticks). Like the
+// communicator backends, each lives behind this one small interface in its own file:
+//   local_executor.cpp  fork/exec (mpirun for more than one rank) within N CPU slots
+//
+// Threading: called from the scheduler thread only.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "serve/store.hpp"
+
+namespace dojo::serve {
+
+struct LaunchRequest {
+  std::int64_t job_id = 0;
+  std::string kind;               // train | ingest
+  std::vector<std::string> argv;  // the dojo command for one rank ({dojo, train, ...})
+  std::int64_t ranks = 1;
+  std::string dir;       // the job folder (working directory)
+  std::string log_path;  // stdout and stderr go here (appended)
+};
+
+struct Launched {
+  std::string id;                // process group id or Slurm job id
+  std::int64_t start_ticks = 0;  // local: the process's start time, to tell a reused pid
+  std::vector<std::string> command;  // what was run (for the job's record)
+};
+
+struct Probe {
+  enum class State { kRunning, kExited, kLost } state = State::kRunning;
+  int exit_code = -1;
+  std::string reason;  // kLost: why
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual std::string name() const = 0;
+  // CPU slots a job of `ranks` ranks takes from the executor's budget (0: none, Slurm
+  // schedules them itself).
+  virtual std::int64_t slots_for(std::int64_t ranks) const = 0;
+  virtual Launched launch(const LaunchRequest& request) = 0;
+  virtual Probe probe(const JobRecord& job) = 0;
+  // Asks the job to checkpoint and stop (SIGUSR1).
+  virtual void request_stop(const JobRecord& job) = 0;
+  // Stops it now.
+  virtual void kill(const JobRecord& job) = 0;
+  // A job marked running whose launch was not recorded (the server died during launch):
+  // its process, if one was started.
+  virtual std::optional<Launched> find_started(const JobRecord& job) = 0;
+};
+
+struct LocalExecutorOptions {
+  std::string jobs_root;  // job N's folder is jobs_root/N
+  std::string mpirun;     // "" = found on PATH
+};
+std::unique_ptr<Executor> make_local_executor(const LocalExecutorOptions& options);
+
+
+// The path of `program` on $PATH ("" if none).
+std::string find_on_path(const std::string& program);
+
+}  // namespace dojo::serve
