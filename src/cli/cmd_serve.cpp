@@ -60,7 +60,8 @@ Runner setup(CLI::App& app) {
   auto& s = opts->serve;
   app.add_option("--state", s.state_dir, "folder for the database, datasets and jobs");
   app.add_option("--listen", s.listen, "HOST:PORT (port 0: any free port)")->capture_default_str();
-  app.add_option("--executor", s.executor, "local")->capture_default_str();
+  app.add_option("--executor", s.executor, "local (processes here) or slurm (sbatch)")
+      ->capture_default_str();
   app.add_option("--slots", s.slots, "CPU slots for running ranks (default: the cores)");
   app.add_option("--web-dir", s.web_dir, "the dashboard's files (default: share/dojo/web)");
   app.add_option("--configs-dir", s.configs_dir, "presets and model configs (default: configs/)");

@@ -121,7 +121,7 @@ BenchServeResult bench_serve(const BenchServeOptions& options) {
   // Data: a few synthetic clips, ingested for the tiny model.
   const auto dojo = service.options().dojo_bin;
   const auto clips = state / "clips";
-  DOJO_CHECK(run_argv({dojo, "synth", "--out", clips.string(), "--clips", "2", "--seconds", "1",
+  DOJO_CHECK(run_argv({dojo, "synth", "--out", clips.string(), "--clips", "3", "--seconds", "2",
                        "--size", "64x64", "--fps", "10"}) == 0,
              IoError, "dojo synth failed");
   const auto dataset = client.post("/v1/datasets", {{"name", "bench"}}).json()["id"].get<std::int64_t>();
@@ -204,6 +204,12 @@ BenchServeResult bench_serve(const BenchServeOptions& options) {
   for (auto& t : pollers) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   end_streams = true;
+  for (const auto id : jobs) {
+    const auto j = client.get(fmt::format("/v1/jobs/{}", id)).json();
+    DOJO_CHECK(j.value("state", "") == "running", IoError,
+               "bench job {} did not run through the measurement: {} ({})", id, j.value("state", ""),
+               j.value("failure_reason", nlohmann::json("")).dump());
+  }
   for (const auto id : jobs) client.post(fmt::format("/v1/jobs/{}/cancel", id), nlohmann::json::object());
   for (auto& t : streams) t.join();
   for (const auto id : jobs) wait_for([&] { return state_of(id) == "cancelled"; }, 60);

@@ -3,6 +3,7 @@
 // after a restart from what the database kept (executor_id, start_ticks). Like the
 // communicator backends, each lives behind this one small interface in its own file:
 //   local_executor.cpp  fork/exec (mpirun for more than one rank) within N CPU slots
+//   slurm_executor.cpp  sbatch --parsable, squeue/scontrol, scancel
 //
 // Threading: called from the scheduler thread only.
 #include <cstdint>
@@ -59,6 +60,12 @@ struct LocalExecutorOptions {
   std::string mpirun;     // "" = found on PATH
 };
 std::unique_ptr<Executor> make_local_executor(const LocalExecutorOptions& options);
+
+struct SlurmExecutorOptions {
+  std::string jobs_root;
+  std::string scripts_dir;  // train.sbatch and ingest.sbatch (scripts/slurm)
+};
+std::unique_ptr<Executor> make_slurm_executor(const SlurmExecutorOptions& options);
 
 
 // The path of `program` on $PATH ("" if none).

@@ -283,6 +283,7 @@ void Scheduler::start_queued() {
       // Recorded as running before the process exists: a server that dies now finds the
       // job through the executor (recover) instead of starting it twice.
       job.state = "running";
+      job.started_s = now_s();
       job.executor = executor_.name();
       job.executor_id.clear();
       job.cancel_requested = false;

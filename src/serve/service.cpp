@@ -37,8 +37,8 @@ ServeOptions with_defaults(ServeOptions o) {
   if (o.configs_dir.empty()) o.configs_dir = installed_or_source("configs", "configs");
   if (o.web_dir.empty()) o.web_dir = installed_or_source("web", "web");
   if (o.slurm_dir.empty()) o.slurm_dir = installed_or_source("slurm", "scripts/slurm");
-  DOJO_CHECK(o.executor == "local", InvalidArgument,
-             "--executor '{}': this build runs jobs with the local executor only", o.executor);
+  DOJO_CHECK(o.executor == "local" || o.executor == "slurm", InvalidArgument,
+             "--executor '{}': expected local or slurm", o.executor);
   return o;
 }
 
@@ -49,7 +49,11 @@ Service::Service(ServeOptions options)
   fs::create_directories(fs::path(options_.state_dir) / "datasets");
   fs::create_directories(jobs_root());
   store_ = std::make_unique<Store>((fs::path(options_.state_dir) / "dojo.db").string());
-  executor_ = make_local_executor({jobs_root(), ""});
+  if (options_.executor == "slurm") {
+    executor_ = make_slurm_executor({jobs_root(), options_.slurm_dir});
+  } else {
+    executor_ = make_local_executor({jobs_root(), ""});
+  }
   scheduler_ = std::make_unique<Scheduler>(
       *store_, *executor_, bus_,
       SchedulerOptions{jobs_root(), options_.slots, options_.poll_interval_s,

@@ -12,6 +12,10 @@
 #include "serve/safe_path.hpp"
 #include "serve/scheduler.hpp"
 #include "serve/store.hpp"
+#include "accel/presets.hpp"
+#include "comm/local_communicator.hpp"
+#include "model/config.hpp"
+#include "train/quote.hpp"
 
 namespace dojo::serve {
 namespace {
@@ -262,6 +266,48 @@ TEST(ServeScheduler, QuotasAtStartHoldJobsBackWithoutBlockingOthers) {
   EXPECT_EQ(executor.launched, (std::vector<std::int64_t>{a1, b1}));
   EXPECT_EQ(store.job(a2)->state, "queued");
   EXPECT_EQ(store.job(b2)->state, "queued");
+}
+
+// The job quote (train/quote.hpp), which POST /v1/jobs answers.
+TEST(TrainQuote, ListsHostTileAndExapodWithTotalTimeStepsTimesStep) {
+  train::TrainConfig cfg;
+  cfg.model = "tiny";
+  cfg.train.steps = 100;
+  cfg.train.global_batch = 8;
+  const auto q = train::quote_job(cfg, model::load_model_config("tiny"), 2);
+  ASSERT_EQ(q.targets.size(), 3u);
+  EXPECT_EQ(q.targets[0].preset, "host");
+  EXPECT_EQ(q.targets[1].preset, "tile");
+  EXPECT_EQ(q.targets[2].preset, "exapod");
+  EXPECT_TRUE(q.targets[1].available);
+  EXPECT_TRUE(q.targets[2].available);
+  for (const auto& t : q.targets) {
+    if (!t.available) {
+      EXPECT_NE(t.reason.find("host"), std::string::npos) << t.reason;
+      continue;
+    }
+    EXPECT_GT(t.step_s, 0);
+    EXPECT_DOUBLE_EQ(t.total_s, 100 * t.step_s);
+    EXPECT_GE(t.global_batch, 8);
+  }
+  EXPECT_EQ(q.targets[0].blocks, 2);  // the job's ranks on the host mesh
+  const auto j = q.to_json();
+  EXPECT_EQ(j["targets"].size(), 3u);
+}
+
+TEST(TrainQuote, OneProcessProjectionEqualsTheCollectiveOneOnASingleRank) {
+  const auto spec = accel::resolve_preset("tile");
+  const auto mc = model::load_model_config("tiny");
+  train::StepProjectionOptions options;
+  options.global_batch = 64;
+  auto world = comm::make_local_world(1);
+  const auto collective = train::project_step(spec, mc, options, *world[0]);
+  ASSERT_TRUE(collective.has_value());
+  const auto local = train::project_step(spec, mc, options, 1);
+  EXPECT_DOUBLE_EQ(collective->step_s, local.step_s);
+  EXPECT_EQ(collective->replicas, local.replicas);
+  EXPECT_EQ(collective->global_batch, local.global_batch);
+  EXPECT_EQ(collective->to_json()["step_s"], local.to_json()["step_s"]);
 }
 
 }  // namespace
