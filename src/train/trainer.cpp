@@ -196,26 +196,6 @@ void check_shape(const data::ClipShape& s, const model::ModelConfig& mc, const s
              mc.channels, mc.frames, mc.width, mc.height);
 }
 
-// The first `count` clips of held-out shards `path` (fewer if it has fewer), as floats in
-// [0, 1], (count, T, H, W, C), checked against the model's clip shape.
-std::vector<float> load_eval_clips(const std::string& path, std::int64_t count,
-                                   const model::ModelConfig& mc) {
-  data::LoaderOptions options;
-  options.source = path;
-  options.batch = 1;
-  options.shuffle = false;
-  options.workers = 1;
-  options.prefetch = 1;
-  data::Loader loader(options);
-  check_shape(loader.shape(), mc, path);
-  count = std::min(count, loader.total_clips());
-  std::vector<float> out;
-  for (std::int64_t i = 0; i < count; ++i) {
-    for (auto v : loader.read_clip(i)) out.push_back(static_cast<float>(v) / 255.0f);
-  }
-  return out;
-}
-
 // Debug mode: central finite differences of a few parameters against backward's gradient.
 void check_gradients(model::VideoMAE& model, std::span<const float> clips,
                      const model::TubeMask& mask) {
@@ -417,15 +397,13 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
   // --- rank 0's outputs ---------------------------------------------------------------
   std::unique_ptr<MetricsLog> metrics;
   std::unique_ptr<Progress> progress;
-  std::vector<float> eval_clips;
-  std::int64_t eval_count = 0;
+  EvalSet eval_set;
   if (rank == 0) {
     metrics = std::make_unique<MetricsLog>((fs::path(run_dir) / "metrics.jsonl").string(),
                                            start_step > 0);
     progress = std::make_unique<Progress>(start_step, cfg.train.steps);
     if (!cfg.data.eval_shards.empty()) {
-      eval_clips = load_eval_clips(cfg.data.eval_shards, cfg.eval.clips, mc);
-      eval_count = static_cast<std::int64_t>(eval_clips.size() / mc.clip_elems());
+      eval_set = load_eval_set(cfg.data.eval_shards, cfg.eval.clips, mc);
     }
     log::info(
         "training '{}' ({} parameters) on {} rank(s): global batch {} = {} rank(s) x {} "
@@ -435,34 +413,23 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
   }
 
   auto run_eval = [&](std::int64_t step) {
-    if (rank != 0 || eval_count == 0) return;
+    if (rank != 0 || eval_set.count == 0) return;
     std::vector<Reconstruction> recon;
     // Evaluation is not part of a training step: keep it off the simulated mesh.
     device.set_sink(nullptr);
-    summary.eval =
-        evaluate(model, eval_clips, eval_count, cfg.train.seed, &recon, cfg.eval.samples);
+    summary.eval = evaluate(model, eval_set, cfg.train.seed, &recon, cfg.eval.samples);
     summary.has_eval = true;
-    const auto& e = summary.eval;
-    metrics->write({{"kind", "eval"},
-                    {"step", step},
-                    {"eval_loss", e.loss},
-                    {"masked_mse", e.masked_mse},
-                    {"psnr", e.psnr},
-                    {"baseline_mean_mse", e.baseline_mean_mse},
-                    {"baseline_copy_mse", e.baseline_copy_mse},
-                    {"clips", e.clips}});
+    // The eval row: metrics_json's keys, with "loss" as "eval_loss" ("loss" is the
+    // training curve's key in metrics.jsonl).
+    nlohmann::json row = metrics_json(summary.eval.all);
+    row["eval_loss"] = row["loss"];
+    row.erase("loss");
+    row["kind"] = "eval";
+    row["step"] = step;
+    metrics->write(row);
     device.set_sink(&mesh.sink());
-    std::vector<SampleClip> samples;
-    for (std::size_t i = 0; i < recon.size(); ++i) {
-      samples.push_back(
-          {std::span<const float>(eval_clips).subspan(i * mc.clip_elems(), mc.clip_elems()),
-           recon[i].pixels, recon[i].is_masked});
-    }
-    if (!samples.empty()) {
-      write_sample_grid(
-          (fs::path(run_dir) / "samples" / fmt::format("step-{:06d}.png", step)).string(), samples,
-          mc.frames, mc.height, mc.width, mc.channels, mc.tubelet_frames, mc.patch, 4);
-    }
+    write_reconstructions((fs::path(run_dir) / "samples").string(), fmt::format("step-{:06d}", step),
+                          eval_set, recon, mc);
   };
 
   // --- the loop -----------------------------------------------------------------------
@@ -602,51 +569,13 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
     }
     plot_loss((fs::path(run_dir) / "loss.png").string(), train_curve, eval_curve);
     if (summary.has_eval) {
-      const auto& e = summary.eval;
-      write_text((fs::path(run_dir) / "eval.json").string(),
-                 nlohmann::json{{"masked_mse", e.masked_mse},
-                                {"psnr", e.psnr},
-                                {"baseline_mean_mse", e.baseline_mean_mse},
-                                {"baseline_copy_mse", e.baseline_copy_mse},
-                                {"clips", e.clips},
-                                {"step", summary.steps_done}}
-                         .dump(2) +
-                     "\n");
+      nlohmann::json eval = to_json(summary.eval);
+      eval["step"] = summary.steps_done;
+      write_text((fs::path(run_dir) / "eval.json").string(), eval.dump(2) + "\n");
     }
   }
   world.barrier();
   return summary;
-}
-
-EvalResult evaluate_run(const EvalOptions& options) {
-  const fs::path config_path = fs::path(options.run_dir) / "config.yaml";
-  DOJO_CHECK(fs::exists(config_path), IoError, "{}: not a dojo run directory (no config.yaml)",
-             options.run_dir);
-  const TrainConfig cfg = load_train_config(config_path.string(), {});
-  model::ModelConfig mc = model::load_model_config(cfg.model);
-  mc.precision = accel::parse_precision(cfg.precision);
-  std::optional<Checkpoint> ckpt;
-  if (!options.checkpoint.empty()) {
-    ckpt = read_checkpoint(options.checkpoint);
-  } else {
-    ckpt = load_latest_checkpoint(options.run_dir);
-  }
-  DOJO_CHECK(ckpt.has_value(), IoError, "{}: no usable checkpoint to evaluate", options.run_dir);
-  const std::string data = options.data.empty() ? cfg.data.eval_shards : options.data;
-  DOJO_CHECK(
-      !data.empty(), InvalidArgument,
-      "dojo eval: no held-out data (pass --data, or set data.eval_shards in the run's config)");
-  const auto clips = load_eval_clips(data, options.clips > 0 ? options.clips : cfg.eval.clips, mc);
-  const std::int64_t count = static_cast<std::int64_t>(clips.size() / mc.clip_elems());
-  accel::HostDevice device(
-      {.threads = cfg.train.threads, .dry_run = false, .precision = mc.precision});
-  const std::int64_t batch = std::max<std::int64_t>(1, std::min<std::int64_t>(8, count));
-  model::VideoMAE model(mc, device, batch);
-  DOJO_CHECK(ckpt->params.size() == model.params().size(), FormatError,
-             "checkpoint {} has {} parameters, model '{}' has {}", ckpt->path, ckpt->params.size(),
-             mc.name, model.params().size());
-  std::copy(ckpt->params.begin(), ckpt->params.end(), model.params().begin());
-  return evaluate(model, clips, count, cfg.train.seed);
 }
 
 }  // namespace dojo::train

@@ -56,13 +56,4 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world);
 // checkpoint and returns (all ranks agree on the step). Called once by the CLI.
 void install_stop_signals();
 
-struct EvalOptions {
-  std::string run_dir;
-  std::string data;        // shards to evaluate on (default: the run's data.eval_shards)
-  std::string checkpoint;  // default: the run's newest valid checkpoint
-  std::int64_t clips = 0;  // 0: the run's eval.clips
-};
-// `dojo eval`: loads the run's config and checkpoint and evaluates on held-out clips.
-EvalResult evaluate_run(const EvalOptions& options);
-
 }  // namespace dojo::train
