@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
-#include "train/eval.hpp"
+#include "train/eval_run.hpp"
 
 namespace dojo::cli {
 namespace {

@@ -295,9 +295,8 @@ double VideoMAE::forward(std::span<const float> clips, const TubeMask& mask, boo
   accel::BackwardScope forward_pass(device_, false);
   {
     LayerScope scope(device_, "embed");
-    const TubeletLayout layout(c);
-    device_.permute<float>(layout.clip_dims(b), TubeletLayout::kClipToTubelets, clips.data(),
-                           a.patches);
+    // (B, T', tp, H', p, W', p, C) -> (B, T', H', W', tp, p, p, C)
+    device_.permute<float>(clip_dims(c, b), kClipToTubelets, clips.data(), a.patches);
     device_.row_normalize<float>(b * nm, p, c.target_eps, a.patches, masked_rows_, a.target);
     device_.copy_rows<float>(b * nv, p, a.patches, visible_rows_, a.visible, {}, false);
     linear_forward(device_, w.embed, b * nv, a.visible, a.enc_x0);
@@ -470,9 +469,7 @@ std::vector<float> VideoMAE::embed(std::span<const float> clips) {
 
   accel::BackwardScope forward_pass(device_, false);
   const Weights& w = *w_;
-  const TubeletLayout layout(c);
-  device_.permute<float>(layout.clip_dims(b), TubeletLayout::kClipToTubelets, clips.data(),
-                         a.patches);
+  device_.permute<float>(clip_dims(c, b), kClipToTubelets, clips.data(), a.patches);
   linear_forward(device_, w.embed, b * n, a.patches, a.x0);
   device_.add_rows(b * n, n, de, encoder_pos_.data(), a.x0);
   const float* x = a.x0;

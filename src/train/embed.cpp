@@ -10,6 +10,7 @@
 #include "data/clip_source.hpp"
 #include "data/h5_handles.hpp"
 #include "data/shard.hpp"
+#include "train/eval_run.hpp"
 #include "train/run_model.hpp"
 
 namespace dojo::train {
@@ -23,13 +24,7 @@ struct ClipBatches::Impl {
 
 ClipBatches::ClipBatches(const std::string& path, const model::ModelConfig& mc)
     : impl_(std::make_unique<Impl>(path)) {
-  const data::ClipShape& s = impl_->shards.shape();
-  DOJO_CHECK(s.frames == mc.frames && s.height == mc.height && s.width == mc.width &&
-                 s.channels == mc.channels,
-             InvalidArgument,
-             "{} holds clips of {}x{}x{}x{} (T x H x W x C), model '{}' needs {}x{}x{}x{}", path,
-             s.frames, s.height, s.width, s.channels, mc.name, mc.frames, mc.height, mc.width,
-             mc.channels);
+  check_clip_shape(impl_->shards.shape(), mc, path);
   DOJO_CHECK(impl_->shards.size() > 0, InvalidArgument, "{}: no clips", path);
 }
 

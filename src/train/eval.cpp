@@ -14,19 +14,20 @@ namespace dojo::train {
 namespace {
 
 namespace fs = std::filesystem;
-using model::TubeletLayout;
+using model::ModelConfig;
 using model::TubeletStats;
 
 // The visible tubelet in `token`'s time slot nearest on the patch grid.
-std::int64_t nearest_visible(const TubeletLayout& l, std::span<const std::uint8_t> is_masked,
+std::int64_t nearest_visible(const ModelConfig& c, std::span<const std::uint8_t> is_masked,
                              std::int64_t token) {
-  const std::int64_t slot = l.slot_of(token), row = l.row_of(token), col = l.col_of(token);
+  const std::int64_t slot = model::token_slot(c, token), row = model::token_row(c, token),
+                     col = model::token_col(c, token);
   std::int64_t best = -1, best_d = std::numeric_limits<std::int64_t>::max();
-  for (std::int64_t r = 0; r < l.rows; ++r) {
-    for (std::int64_t c = 0; c < l.cols; ++c) {
-      const std::int64_t v = l.token(slot, r, c);
+  for (std::int64_t y = 0; y < c.grid_h(); ++y) {
+    for (std::int64_t x = 0; x < c.grid_w(); ++x) {
+      const std::int64_t v = model::token_index(c, slot, y, x);
       if (is_masked[static_cast<std::size_t>(v)]) continue;
-      const std::int64_t d = (r - row) * (r - row) + (c - col) * (c - col);
+      const std::int64_t d = (y - row) * (y - row) + (x - col) * (x - col);
       if (d < best_d) best_d = d, best = v;
     }
   }
@@ -50,20 +51,21 @@ struct Hidden {
 };
 
 template <typename Fn>
-void for_each_hidden(const TubeletLayout& l, double eps, std::span<const float> tubelets,
+void for_each_hidden(const ModelConfig& c, std::span<const float> tubelets,
                      std::span<const std::uint8_t> is_masked,
                      std::span<const std::int64_t> masked_index, std::span<const float> predictions,
                      Fn&& fn) {
-  const auto p = static_cast<std::size_t>(l.elems());
+  const auto p = static_cast<std::size_t>(c.patch_dim());
+  const double eps = c.target_eps;
   DOJO_CHECK(predictions.size() == masked_index.size() * p &&
-                 is_masked.size() == static_cast<std::size_t>(l.tokens()),
+                 is_masked.size() == static_cast<std::size_t>(c.tokens()),
              InvalidArgument,
              "eval: {} predictions and {} mask flags for {} hidden tubelets of {} elements "
              "among {} tokens",
-             predictions.size(), is_masked.size(), masked_index.size(), p, l.tokens());
+             predictions.size(), is_masked.size(), masked_index.size(), p, c.tokens());
   for (std::size_t i = 0; i < masked_index.size(); ++i) {
     const std::int64_t k = masked_index[i];
-    const std::int64_t v = nearest_visible(l, is_masked, k);
+    const std::int64_t v = nearest_visible(c, is_masked, k);
     Hidden h;
     h.truth = tubelets.subspan(static_cast<std::size_t>(k) * p, p);
     h.pred = predictions.subspan(i * p, p);
@@ -72,12 +74,6 @@ void for_each_hidden(const TubeletLayout& l, double eps, std::span<const float> 
     h.visible = model::tubelet_stats(h.copy, eps);
     fn(k, h);
   }
-}
-
-std::vector<float> tubelets_of(const TubeletLayout& l, std::span<const float> clip) {
-  std::vector<float> out(clip.size());
-  model::patchify(l, clip, out);
-  return out;
 }
 
 }  // namespace
@@ -106,11 +102,11 @@ EvalMetrics metrics(const EvalSums& s) {
   return m;
 }
 
-void score_clip(const TubeletLayout& l, double eps, std::span<const float> clip,
+void score_clip(const ModelConfig& c, std::span<const float> clip,
                 std::span<const std::uint8_t> is_masked, std::span<const std::int64_t> masked_index,
                 std::span<const float> predictions, EvalSums& sums) {
-  const auto tubelets = tubelets_of(l, clip);
-  for_each_hidden(l, eps, tubelets, is_masked, masked_index, predictions,
+  const auto tubelets = model::clip_to_tubelets(c, clip);
+  for_each_hidden(c, tubelets, is_masked, masked_index, predictions,
                   [&](std::int64_t, const Hidden& h) {
                     for (std::size_t e = 0; e < h.truth.size(); ++e) {
                       const double x = h.truth[e];
@@ -137,14 +133,14 @@ const char* stats_name(StatsSource s) {
   return s == StatsSource::kOracle ? "oracle-stats" : "visible-stats";
 }
 
-std::vector<float> reconstruct_clip(const TubeletLayout& l, double eps, std::span<const float> clip,
+std::vector<float> reconstruct_clip(const ModelConfig& c, std::span<const float> clip,
                                     std::span<const std::uint8_t> is_masked,
                                     std::span<const std::int64_t> masked_index,
                                     std::span<const float> predictions, StatsSource stats) {
-  auto tubelets = tubelets_of(l, clip);
+  auto tubelets = model::clip_to_tubelets(c, clip);
   const auto truth = tubelets;
-  const auto p = static_cast<std::size_t>(l.elems());
-  for_each_hidden(l, eps, truth, is_masked, masked_index, predictions,
+  const auto p = static_cast<std::size_t>(c.patch_dim());
+  for_each_hidden(c, truth, is_masked, masked_index, predictions,
                   [&](std::int64_t k, const Hidden& h) {
                     const TubeletStats& s = stats == StatsSource::kOracle ? h.oracle : h.visible;
                     float* out = tubelets.data() + static_cast<std::size_t>(k) * p;
@@ -152,15 +148,12 @@ std::vector<float> reconstruct_clip(const TubeletLayout& l, double eps, std::spa
                       out[e] = static_cast<float>(pixel(h.pred[e], s));
                     }
                   });
-  std::vector<float> out(clip.size());
-  model::unpatchify(l, tubelets, out);
-  return out;
+  return model::tubelets_to_clip(c, tubelets);
 }
 
 EvalResult evaluate(model::VideoMAE& model, const EvalSet& set, std::uint64_t seed,
                     std::vector<Reconstruction>* recon, std::int64_t keep) {
   const auto& c = model.config();
-  const TubeletLayout layout(c);
   const std::int64_t B = model.batch();
   const auto clip_elems = static_cast<std::size_t>(c.clip_elems());
   DOJO_CHECK(set.count > 0, InvalidArgument, "evaluate: no held-out clips");
@@ -197,15 +190,14 @@ EvalResult evaluate(model::VideoMAE& model, const EvalSet& set, std::uint64_t se
       const auto preds =
           pred.subspan(static_cast<std::size_t>(j * nm) * p, static_cast<std::size_t>(nm) * p);
       EvalSums one;
-      score_clip(layout, c.target_eps, clip, is_masked, hidden, preds, one);
+      score_clip(c, clip, is_masked, hidden, preds, one);
       all.add(one);
       by_source[set.source[static_cast<std::size_t>(first + j)]].add(one);
       if (recon != nullptr && first + j < keep) {
-        recon->push_back({reconstruct_clip(layout, c.target_eps, clip, is_masked, hidden, preds,
-                                           StatsSource::kOracle),
-                          reconstruct_clip(layout, c.target_eps, clip, is_masked, hidden, preds,
-                                           StatsSource::kVisible),
-                          std::vector<std::uint8_t>(is_masked.begin(), is_masked.end())});
+        recon->push_back(
+            {reconstruct_clip(c, clip, is_masked, hidden, preds, StatsSource::kOracle),
+             reconstruct_clip(c, clip, is_masked, hidden, preds, StatsSource::kVisible),
+             std::vector<std::uint8_t>(is_masked.begin(), is_masked.end())});
       }
     }
   }
@@ -252,7 +244,7 @@ std::string table(const char* title, const char* what, double model_v, const cha
   const double best = std::min(a, b);
   const bool wins = model_v < a && model_v < b;
   return fmt::format(
-      "{}\n  {}\n  model {:.6f}   {} {:.6f}   {} {:.6f}\n  -> the model {} ({:.2f} x the better "
+      "{}\n  {}\n  model {:.6f}   {} {:.6f}   {} {:.6f}\n  -> the model {} ({:.3f} x the better "
       "baseline)\n",
       title, what, model_v, a_name, a, b_name, b,
       wins ? "beats both baselines" : "does NOT beat both baselines", model_v / best);

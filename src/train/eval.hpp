@@ -64,7 +64,7 @@ EvalMetrics metrics(const EvalSums& sums);
 // Scores one clip. clip (T, H, W, C) in [0, 1]; is_masked (N); masked_index (Nm) the
 // hidden tokens in the order of `predictions` (Nm, P), the model's normalised outputs.
 // Adds to `sums`.
-void score_clip(const model::TubeletLayout& layout, double target_eps, std::span<const float> clip,
+void score_clip(const model::ModelConfig& config, std::span<const float> clip,
                 std::span<const std::uint8_t> is_masked, std::span<const std::int64_t> masked_index,
                 std::span<const float> predictions, EvalSums& sums);
 
@@ -73,8 +73,7 @@ enum class StatsSource { kOracle, kVisible };
 const char* stats_name(StatsSource s);  // "oracle-stats" / "visible-stats"
 // The clip with every hidden tubelet replaced by its prediction de-normalised with
 // `stats` (clamped to [0, 1]); visible tubelets copied. (T, H, W, C).
-std::vector<float> reconstruct_clip(const model::TubeletLayout& layout, double target_eps,
-                                    std::span<const float> clip,
+std::vector<float> reconstruct_clip(const model::ModelConfig& config, std::span<const float> clip,
                                     std::span<const std::uint8_t> is_masked,
                                     std::span<const std::int64_t> masked_index,
                                     std::span<const float> predictions, StatsSource stats);
@@ -109,15 +108,5 @@ std::string format_report(const EvalResult& result);
 void write_reconstructions(const std::string& dir, const std::string& stem, const EvalSet& set,
                            const std::vector<Reconstruction>& recon,
                            const model::ModelConfig& config);
-
-struct EvalOptions {
-  std::string run_dir;     // used to find the newest checkpoint when `checkpoint` is empty
-  std::string data;        // shards to evaluate on (default: the run's data.eval_shards)
-  std::string checkpoint;  // default: the run's newest valid checkpoint
-  std::int64_t clips = 0;  // 0: the run's eval.clips
-};
-// `dojo eval`: loads the checkpoint (its config and model travel with it; see
-// run_model.hpp) and evaluates on held-out clips spread over every source.
-EvalResult evaluate_run(const EvalOptions& options);
 
 }  // namespace dojo::train

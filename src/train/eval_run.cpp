@@ -1,9 +1,37 @@
-// `dojo eval` on a checkpoint: everything it needs comes from the checkpoint file.
+#include "train/eval_run.hpp"
+
+#include <nlohmann/json.hpp>
+
 #include "core/error.hpp"
-#include "train/eval.hpp"
 #include "train/run_model.hpp"
 
 namespace dojo::train {
+
+void check_clip_shape(const data::ClipShape& s, const model::ModelConfig& mc,
+                      const std::string& what) {
+  DOJO_CHECK(s.frames == mc.frames && s.height == mc.height && s.width == mc.width &&
+                 s.channels == mc.channels,
+             InvalidArgument,
+             "{} holds clips of {}x{}x{}x{} (T x H x W x C), model '{}' needs {}x{}x{}x{}: ingest "
+             "with --frames {} --size {}x{}",
+             what, s.frames, s.height, s.width, s.channels, mc.name, mc.frames, mc.height, mc.width,
+             mc.channels, mc.frames, mc.width, mc.height);
+}
+
+nlohmann::json eval_json(const EvalResult& result, std::int64_t step) {
+  nlohmann::json j = to_json(result);
+  j["step"] = step;
+  return j;
+}
+
+nlohmann::json eval_metrics_row(const EvalResult& result, std::int64_t step) {
+  nlohmann::json row = metrics_json(result.all);
+  row["eval_loss"] = row["loss"];
+  row.erase("loss");
+  row["kind"] = "eval";
+  row["step"] = step;
+  return row;
+}
 
 EvalResult evaluate_run(const EvalOptions& options) {
   std::string path = options.checkpoint;

@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "data/clip_source.hpp"
+#include "train/eval_run.hpp"
 
 namespace dojo::train {
 
@@ -44,14 +45,7 @@ std::vector<std::int64_t> pick_evenly(const std::vector<std::int64_t>& source_of
 
 EvalSet load_eval_set(const std::string& path, std::int64_t count, const model::ModelConfig& mc) {
   data::ShardSet shards(path);
-  const data::ClipShape& s = shards.shape();
-  DOJO_CHECK(s.frames == mc.frames && s.height == mc.height && s.width == mc.width &&
-                 s.channels == mc.channels,
-             InvalidArgument,
-             "{} holds clips of {}x{}x{}x{} (T x H x W x C), model '{}' needs {}x{}x{}x{}: ingest "
-             "with --frames {} --size {}x{}",
-             path, s.frames, s.height, s.width, s.channels, mc.name, mc.frames, mc.height, mc.width,
-             mc.channels, mc.frames, mc.width, mc.height);
+  check_clip_shape(shards.shape(), mc, path);
   DOJO_CHECK(shards.size() > 0, InvalidArgument, "{}: no clips to evaluate on", path);
   // Source ids by name: shards written by different ranks number their sources apart.
   std::map<std::string, std::int64_t> id_of;

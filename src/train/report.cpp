@@ -133,7 +133,6 @@ void plot_loss(const std::string& path, const std::vector<CurvePoint>& train,
 void write_sample_grid(const std::string& path, const std::vector<SampleClip>& clips,
                        const model::ModelConfig& config, int frames,
                        const std::string& reconstruction_title) {
-  const model::TubeletLayout layout(config);
   const std::int64_t T = config.frames, H = config.height, W = config.width, C = config.channels;
   DOJO_CHECK(C == 1 || C == 3, InvalidArgument, "sample grid: {} channels (1 or 3 supported)", C);
   const int scale = std::max<int>(1, static_cast<int>(std::ceil(96.0 / static_cast<double>(H))));
@@ -156,8 +155,8 @@ void write_sample_grid(const std::string& path, const std::vector<SampleClip>& c
         const auto& source = band == 2 ? clips[c].reconstruction : clips[c].input;
         for (std::int64_t y = 0; y < H; ++y) {
           for (std::int64_t x = 0; x < W; ++x) {
-            const std::int64_t token =
-                layout.token(t / layout.tubelet_frames, y / layout.patch, x / layout.patch);
+            const std::int64_t token = model::token_index(config, t / config.tubelet_frames,
+                                                          y / config.patch, x / config.patch);
             const bool grey = band == 1 && clips[c].is_masked[static_cast<std::size_t>(token)];
             auto& px = frame.at<cv::Vec3b>(static_cast<int>(y), static_cast<int>(x));
             for (int ch = 0; ch < 3; ++ch) {

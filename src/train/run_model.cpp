@@ -23,7 +23,8 @@ TrainConfig train_config_of(const Checkpoint& ckpt) {
                tmp.string(), ckpt.path);
   }
   try {
-    TrainConfig cfg = load_train_config(tmp.string(), {});
+    // Files the config names are checked where it is used (model_config_of), not here.
+    TrainConfig cfg = load_train_config(tmp.string(), {}, /*check_files=*/false);
     fs::remove(tmp);
     return cfg;
   } catch (const Error& e) {
@@ -37,7 +38,12 @@ model::ModelConfig model_config_of(const Checkpoint& ckpt, const TrainConfig& cf
   std::string where = cfg.model;
   const fs::path given(cfg.model);
   const bool builtin = cfg.model == "tiny" || cfg.model == "bench" || cfg.model == "small";
-  if (!builtin && given.is_relative() && !fs::exists(given)) {
+  // A run folder keeps the model config it trained: <run>/model.yaml next to checkpoints/.
+  const fs::path run_model_yaml =
+      fs::absolute(ckpt.path).parent_path().parent_path() / "model.yaml";
+  if (fs::exists(run_model_yaml)) {
+    where = run_model_yaml.string();
+  } else if (!builtin && given.is_relative() && !fs::exists(given)) {
     // Folders above the checkpoint: <run>/checkpoints/step-N.h5 -> <run>/checkpoints, <run>, ...
     for (fs::path dir = fs::absolute(ckpt.path).parent_path(); !dir.empty();
          dir = dir.parent_path()) {

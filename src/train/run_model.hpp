@@ -3,13 +3,13 @@
 // effective configuration (stored in the checkpoint) and the model it names, with the
 // checkpoint's parameters loaded.
 //
-// Where the model config comes from: the checkpoint's /config holds the run's effective
-// train config, whose `model` is a built-in name (tiny, bench, small) or the path of a
-// model YAML as given to `dojo train`. A built-in name works from any folder. A relative
-// path is looked up against the current folder and then against each folder above the
-// checkpoint (a run directory usually lies below the folder training started in). The
-// loaded config must carry the checkpoint's model name and parameter count, else this
-// throws. (When checkpoints store the whole model config, model_config_of reads it.)
+// Where the model config comes from, first found: the run folder's model.yaml (the
+// checkpoint's folder's parent, as `dojo train` writes it); else the stored train config's
+// `model`, a built-in name (tiny, bench, small) or the path of a model YAML as given to
+// `dojo train`, looked up against the current folder and then each folder above the
+// checkpoint. The loaded config must carry the checkpoint's model name and parameter
+// count, else this throws. (When checkpoints store the whole model config, model_config_of
+// reads it first.)
 #include <memory>
 #include <string>
 

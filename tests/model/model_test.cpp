@@ -187,16 +187,17 @@ TEST(VideoMAETest, LossIsTheMeanSquaredErrorOfPredictionsAgainstTubeletTargets) 
   EXPECT_LT(loss, 0.5f * first);
   // The loss, recomputed from predictions() against targets made with tubelet.hpp's
   // layout and statistics: both describe the same tubelets.
-  const TubeletLayout layout(c);
-  std::vector<float> tubelets(clips.size());
-  patchify(layout, clips, tubelets);
+  const std::span<const float> all(clips);
+  std::vector<float> tubelets = clip_to_tubelets(c, all.first(std::size_t(c.clip_elems())));
+  const auto second = clip_to_tubelets(c, all.subspan(std::size_t(c.clip_elems())));
+  tubelets.insert(tubelets.end(), second.begin(), second.end());
   const auto pred = model.predictions();
   ASSERT_EQ(pred.size(), std::size_t(2 * c.masked_tokens() * c.patch_dim()));
-  const std::int64_t p = layout.elems();
+  const std::int64_t p = c.patch_dim();
   double sq = 0;
   for (std::size_t r = 0; r < mask.masked_index.size(); ++r) {
     const std::int64_t sample = std::int64_t(r) / mask.masked;
-    const float* x = tubelets.data() + (sample * layout.tokens() + mask.masked_index[r]) * p;
+    const float* x = tubelets.data() + (sample * c.tokens() + mask.masked_index[r]) * p;
     const TubeletStats st = tubelet_stats({x, std::size_t(p)}, c.target_eps);
     for (std::int64_t e = 0; e < p; ++e) {
       const double d = pred[r * std::size_t(p) + std::size_t(e)] - (x[e] - st.mean) / st.scale;
@@ -206,32 +207,30 @@ TEST(VideoMAETest, LossIsTheMeanSquaredErrorOfPredictionsAgainstTubeletTargets) 
   EXPECT_NEAR(sq / double(pred.size()), loss, 1e-4 * loss);
 }
 
-TEST(TubeletLayoutTest, PatchifyPutsEachPixelInItsTokenAndUnpatchifyInvertsIt) {
+TEST(TubeletLayoutTest, EachPixelLandsInItsTokenAndTheInverseRestoresTheClip) {
   const ModelConfig c = load_model_config("tiny");
-  const TubeletLayout l(c);
   std::vector<float> clip(std::size_t(c.clip_elems()));
   for (std::size_t i = 0; i < clip.size(); ++i) clip[i] = float(i);
-  std::vector<float> tubelets(clip.size()), back(clip.size());
-  patchify(l, clip, tubelets);
+  const auto tubelets = clip_to_tubelets(c, clip);
   for (std::int64_t t = 0; t < c.frames; ++t) {
     for (std::int64_t y = 0; y < c.height; ++y) {
       for (std::int64_t x = 0; x < c.width; ++x) {
         for (std::int64_t ch = 0; ch < c.channels; ++ch) {
-          const std::int64_t token = l.token(t / c.tubelet_frames, y / c.patch, x / c.patch);
+          const std::int64_t token =
+              token_index(c, t / c.tubelet_frames, y / c.patch, x / c.patch);
           const std::int64_t e =
               (((t % c.tubelet_frames) * c.patch + y % c.patch) * c.patch + x % c.patch) *
                   c.channels + ch;
           const std::int64_t pixel = ((t * c.height + y) * c.width + x) * c.channels + ch;
-          ASSERT_EQ(tubelets[std::size_t(token * l.elems() + e)], float(pixel));
-          ASSERT_EQ(l.slot_of(token), t / c.tubelet_frames);
-          ASSERT_EQ(l.row_of(token), y / c.patch);
-          ASSERT_EQ(l.col_of(token), x / c.patch);
+          ASSERT_EQ(tubelets[std::size_t(token * c.patch_dim() + e)], float(pixel));
+          ASSERT_EQ(token_slot(c, token), t / c.tubelet_frames);
+          ASSERT_EQ(token_row(c, token), y / c.patch);
+          ASSERT_EQ(token_col(c, token), x / c.patch);
         }
       }
     }
   }
-  unpatchify(l, tubelets, back);
-  EXPECT_EQ(back, clip);
+  EXPECT_EQ(tubelets_to_clip(c, tubelets), clip);
 }
 
 TEST(VideoMAETest, EmbedIsOneRowPerClipIndependentOfTheOtherClips) {

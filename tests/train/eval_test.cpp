@@ -17,12 +17,10 @@ namespace dojo::train {
 namespace {
 
 using model::ModelConfig;
-using model::TubeletLayout;
 
 // A clip of values in [0.2, 0.8] (so no prediction below is clamped) and one mask.
 struct Case {
   ModelConfig c = model::load_model_config("tiny");
-  TubeletLayout layout{c};
   std::vector<float> clip;
   model::TubeMask mask;
   std::vector<float> tubelets;
@@ -32,12 +30,11 @@ struct Case {
     clip.resize(std::size_t(c.clip_elems()));
     for (auto& x : clip) x = u(gen);
     mask = model::make_tube_mask(c, 1, 11);
-    tubelets.resize(clip.size());
-    model::patchify(layout, clip, tubelets);
+    tubelets = model::clip_to_tubelets(c, clip);
   }
   std::span<const float> tubelet(std::int64_t k) const {
-    return std::span<const float>(tubelets).subspan(std::size_t(k * layout.elems()),
-                                                    std::size_t(layout.elems()));
+    return std::span<const float>(tubelets).subspan(std::size_t(k * c.patch_dim()),
+                                                    std::size_t(c.patch_dim()));
   }
   // Nearest visible token in the same slot, computed here without eval's code.
   std::int64_t nearest(std::int64_t k) const {
@@ -57,13 +54,13 @@ struct Case {
   std::vector<float> predictions(Fn&& fn) const {
     std::vector<float> out;
     for (const std::int64_t k : mask.masked_index) {
-      for (std::int64_t e = 0; e < layout.elems(); ++e) out.push_back(float(fn(k, e)));
+      for (std::int64_t e = 0; e < c.patch_dim(); ++e) out.push_back(float(fn(k, e)));
     }
     return out;
   }
   EvalMetrics score(const std::vector<float>& pred) const {
     EvalSums sums;
-    score_clip(layout, c.target_eps, clip, mask.is_masked, mask.masked_index, pred, sums);
+    score_clip(c, clip, mask.is_masked, mask.masked_index, pred, sums);
     return metrics(sums);
   }
   double normalised(std::int64_t k, std::int64_t e, std::int64_t stats_of) const {
@@ -103,14 +100,14 @@ TEST(EvalTest, AZeroOutputScoresTheZeroBaselineInEveryVariant) {
   double by_hand = 0, oracle_mean = 0;
   for (const std::int64_t k : t.mask.masked_index) {
     const auto s = model::tubelet_stats(t.tubelet(k), t.c.target_eps);
-    for (std::int64_t e = 0; e < t.layout.elems(); ++e) {
+    for (std::int64_t e = 0; e < t.c.patch_dim(); ++e) {
       by_hand += std::pow(t.normalised(k, e, k), 2);
       oracle_mean += std::pow(t.tubelet(k)[std::size_t(e)] - s.mean, 2);
     }
   }
-  const double n = double(t.mask.masked_index.size() * std::size_t(t.layout.elems()));
+  const double n = double(t.mask.masked_index.size() * std::size_t(t.c.patch_dim()));
   EXPECT_NEAR(m.baseline_zero_loss, by_hand / n, 1e-12);
-  EXPECT_NEAR(m.baseline_zero_loss, double(t.layout.elems() - 1) / double(t.layout.elems()), 1e-3);
+  EXPECT_NEAR(m.baseline_zero_loss, double(t.c.patch_dim() - 1) / double(t.c.patch_dim()), 1e-3);
   EXPECT_NEAR(m.baseline_oracle_mean_mse, oracle_mean / n, 1e-12);
 }
 
@@ -153,19 +150,18 @@ TEST(EvalTest, ReconstructionsKeepVisibleTubeletsAndSayWhichStatsTheyUse) {
   const Case t;
   const auto pred =
       t.predictions([&](std::int64_t k, std::int64_t e) { return t.normalised(k, e, k); });
-  const auto oracle = reconstruct_clip(t.layout, t.c.target_eps, t.clip, t.mask.is_masked,
-                                       t.mask.masked_index, pred, StatsSource::kOracle);
+  const auto oracle = reconstruct_clip(t.c, t.clip, t.mask.is_masked, t.mask.masked_index, pred,
+                                       StatsSource::kOracle);
   // The oracle-stats reconstruction of the perfect prediction is the clip.
   ASSERT_EQ(oracle.size(), t.clip.size());
   for (std::size_t i = 0; i < oracle.size(); ++i) ASSERT_NEAR(oracle[i], t.clip[i], 1e-5);
-  const auto visible = reconstruct_clip(t.layout, t.c.target_eps, t.clip, t.mask.is_masked,
-                                        t.mask.masked_index, pred, StatsSource::kVisible);
-  std::vector<float> vt(visible.size());
-  model::patchify(t.layout, visible, vt);
-  for (std::int64_t k = 0; k < t.layout.tokens(); ++k) {
+  const auto visible = reconstruct_clip(t.c, t.clip, t.mask.is_masked, t.mask.masked_index, pred,
+                                        StatsSource::kVisible);
+  const auto vt = model::clip_to_tubelets(t.c, visible);
+  for (std::int64_t k = 0; k < t.c.tokens(); ++k) {
     if (t.mask.is_masked[std::size_t(k)]) continue;
-    for (std::int64_t e = 0; e < t.layout.elems(); ++e) {
-      ASSERT_EQ(vt[std::size_t(k * t.layout.elems() + e)], t.tubelet(k)[std::size_t(e)]);
+    for (std::int64_t e = 0; e < t.c.patch_dim(); ++e) {
+      ASSERT_EQ(vt[std::size_t(k * t.c.patch_dim() + e)], t.tubelet(k)[std::size_t(e)]);
     }
   }
   EXPECT_STREQ(stats_name(StatsSource::kOracle), "oracle-stats");
