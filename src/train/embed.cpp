@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "data/clip_source.hpp"
 #include "data/h5_handles.hpp"
@@ -203,7 +204,8 @@ std::vector<T> read_set(hid_t file, const char* name, hid_t type, std::vector<hs
 void write_embeddings(const std::string& path, const Embeddings& e) {
   std::lock_guard lock(data::hdf5_mutex());
   h5::silence_errors();
-  const std::string partial = path + ".partial";
+  AtomicFile out(path);
+  const std::string partial = out.temp_path().string();
   {
     auto file = h5::check_id(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
                              partial, "H5Fcreate");
@@ -225,8 +227,7 @@ void write_embeddings(const std::string& path, const Embeddings& e) {
     write_attr(f, "step", e.step, partial);
     h5::check_status(H5Fclose(file.release()), partial, "H5Fclose");
   }
-  DOJO_CHECK(std::rename(partial.c_str(), path.c_str()) == 0, IoError, "rename {} -> {} failed",
-             partial, path);
+  out.commit();
 }
 
 Embeddings read_embeddings(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 
 namespace dojo::train {
@@ -83,7 +84,8 @@ void write_safetensors(const std::string& path, const SafeTensors& file) {
   text.append((8 - (8 + text.size()) % 8) % 8, ' ');  // data starts 8-byte aligned
   const std::uint64_t n = text.size();
 
-  const std::string partial = path + ".partial";
+  AtomicFile file_out(path);
+  const std::string partial = file_out.temp_path().string();
   {
     std::ofstream out(partial, std::ios::binary | std::ios::trunc);
     DOJO_CHECK(out.good(), IoError, "{}: cannot open for writing", partial);
@@ -96,9 +98,7 @@ void write_safetensors(const std::string& path, const SafeTensors& file) {
     out.flush();
     DOJO_CHECK(out.good(), IoError, "{}: write failed (disk full?)", partial);
   }
-  std::error_code ec;
-  std::filesystem::rename(partial, path, ec);
-  DOJO_CHECK(!ec, IoError, "{}: cannot rename into place: {}", path, ec.message());
+  file_out.commit();
 }
 
 SafeTensors read_safetensors(const std::string& path) {

@@ -35,7 +35,7 @@ SafeTensor f32_tensor(std::string name, std::vector<std::int64_t> shape, const f
 SafeTensor i64_tensor(std::string name, std::vector<std::int64_t> shape, const std::int64_t* data);
 std::vector<float> as_f32(const SafeTensor& t);  // throws FormatError unless dtype is F32
 
-// Writes `<path>.partial`, then renames it to `path`; throws IoError naming the file.
+// Writes atomically (core/atomic_file.hpp); throws IoError naming the file.
 void write_safetensors(const std::string& path, const SafeTensors& file);
 SafeTensors read_safetensors(const std::string& path);
 
