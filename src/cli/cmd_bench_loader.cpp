@@ -1,6 +1,8 @@
 // `dojo bench loader`: clips/s the Loader delivers (16x96x96x3 clips, augmentation on) per
 // worker-thread count, next to the anchor measured in the same run: the reader thread
 // alone (HDF5 read + checksum, no conversion) and the rate the trainer consumes.
+// `--streaming`: the same from video files (streaming_source.hpp), per decode-worker count,
+// with the time the index took (no decoding).
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -16,6 +18,8 @@
 #include "core/log.hpp"
 #include "data/loader.hpp"
 #include "data/shard.hpp"
+#include "data/streaming_source.hpp"
+#include "data/synth.hpp"
 #include "data/synth_scene.hpp"
 
 namespace {
@@ -31,6 +35,9 @@ struct Options {
   int repeats = 3;
   bool augment = true;
   double trainer_clips_per_s = 100.0;
+  bool streaming = false;
+  std::vector<std::string> videos;  // streaming: files or folders; empty: synthetic videos
+  std::int64_t synth_videos = 8;    // streaming: how many synthetic videos to make
 };
 
 double median(std::vector<double> v) {
@@ -60,6 +67,12 @@ std::string make_shard(const fs::path& dir, std::int64_t clips) {
 double loader_rate(const Options& o, const std::string& source, int workers, bool augment) {
   dojo::data::LoaderOptions lo;
   lo.source = source;
+  if (o.streaming) {
+    lo.streaming = true;
+    lo.videos = o.videos;
+    lo.shape = dojo::data::ClipShape{16, 96, 96, 3, 1};
+    lo.decode_workers = workers;
+  }
   lo.batch = o.batch;
   lo.workers = workers;
   lo.prefetch = 2 * workers + 2;
@@ -89,10 +102,47 @@ double reader_rate(const Options& o, const std::string& source) {
   return static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// Streaming: clips/s per decode-worker count (one loader worker per decode worker).
+int run_streaming(Options& o) {
+  std::unique_ptr<fs::path> temp;
+  if (o.videos.empty()) {
+    temp = std::make_unique<fs::path>(fs::temp_directory_path() /
+                                      fmt::format("dojo-bench-streaming-{}", ::getpid()));
+    dojo::data::SynthOptions so;
+    so.out_dir = temp->string();
+    so.clips = o.synth_videos;
+    so.seconds = 8.0;
+    so.width = 320;
+    so.height = 240;
+    so.fps = 15;
+    dojo::data::synthesize(so);
+    o.videos = {temp->string()};
+  }
+  const auto t0 = Clock::now();
+  dojo::data::StreamingSource index(o.videos, dojo::data::ClipShape{16, 96, 96, 3, 1}, 0, 0.0);
+  const double index_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  fmt::print("bench loader --streaming: {} files, {} clips of 16x96x96x3, indexed in {:.3f} s "
+             "(no decoding); batch {}, augment {}, {} repeats (median)\n",
+             index.files(), index.size(), index_s, o.batch, o.augment ? "on" : "off", o.repeats);
+  fmt::print("  {:>14} {:>10} {:>14}\n", "decode workers", "clips/s", "x trainer");
+  std::stringstream list(o.workers);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    const int workers = std::stoi(item);
+    std::vector<double> rates;
+    for (int r = 0; r < o.repeats; ++r) rates.push_back(loader_rate(o, "", workers, o.augment));
+    const double rate = median(rates);
+    fmt::print("  {:>14} {:>10.1f} {:>14.2f}\n", workers, rate, rate / o.trainer_clips_per_s);
+  }
+  if (temp) fs::remove_all(*temp);
+  return 0;
+}
+
 dojo::cli::Runner setup(CLI::App& app) {
   auto o = std::make_shared<Options>();
   app.add_option("--source", o->source, "ingest folder or shards (default: a synthetic shard)");
-  app.add_option("--workers", o->workers, "worker thread counts to measure, comma-separated")
+  app.add_option("--workers", o->workers,
+                 "worker thread counts to measure, comma-separated (streaming: decode workers)")
       ->capture_default_str();
   app.add_option("--batch", o->batch, "clips per batch")->capture_default_str();
   app.add_option("--batches", o->batches, "batches timed per measurement")->capture_default_str();
@@ -103,9 +153,15 @@ dojo::cli::Runner setup(CLI::App& app) {
                  "clips/s the trainer consumes (the target is 10x this)")
       ->capture_default_str();
   app.add_flag("!--no-augment", o->augment, "measure without augmentation");
+  app.add_flag("--streaming", o->streaming,
+               "decode video files directly (--workers then counts decode workers)");
+  app.add_option("--videos", o->videos, "streaming: video files or folders (default: synthetic)");
+  app.add_option("--synth-videos", o->synth_videos, "streaming: synthetic videos to make")
+      ->capture_default_str();
   return [o](dojo::cli::Context&) {
     DOJO_CHECK(o->repeats >= 1 && o->batches >= 1, InvalidArgument,
                "bench loader: repeats and batches must be >= 1");
+    if (o->streaming) return run_streaming(*o);
     std::unique_ptr<fs::path> temp;
     std::string source = o->source;
     if (source.empty()) {

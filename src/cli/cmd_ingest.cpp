@@ -3,7 +3,10 @@
 #include <cstdio>
 #include <algorithm>
 #include <memory>
+#include <span>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "cli/command.hpp"
 #include "comm/communicator.hpp"
@@ -47,13 +50,27 @@ dojo::cli::Runner setup(CLI::App& app) {
       const auto cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
       opts->threads = std::max(1, cores / std::max(1, ctx.local_size));
     }
-    const auto report = dojo::data::ingest(*opts, *ctx.world);
+    // Ranks coordinate through the world communicator; data itself knows no communicator.
+    dojo::comm::Communicator& world = *ctx.world;
+    opts->rank = world.rank();
+    opts->size = world.size();
+    opts->all_gather = [&world](const std::string& mine) {
+      const auto all = dojo::comm::all_gather_bytes(world, std::as_bytes(std::span(mine)));
+      std::vector<std::string> out;
+      for (const auto& bytes : all)
+        out.emplace_back(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      return out;
+    };
+    const auto report = dojo::data::ingest(*opts);
     const double fps = report.seconds > 0 ? report.frames_decoded / report.seconds : 0.0;
     dojo::log::info0(
-        "ingest: {} inputs found, {} already done, {} ok, {} skipped; {} clips in {} shards; "
-        "{} frames in {:.2f} s ({:.0f} frames/s)",
+        "ingest: {} inputs found, {} already done, {} ok, {} skipped, {} not videos; {} clips in "
+        "{} shards; {} frames in {:.2f} s ({:.0f} frames/s){}",
         report.inputs_found, report.inputs_already_done, report.inputs_ok, report.inputs_skipped,
-        report.clips_written, report.shards_written, report.frames_decoded, report.seconds, fps);
+        report.inputs_ignored, report.clips_written, report.shards_written, report.frames_decoded, report.seconds, fps,
+        report.strays.empty()
+            ? ""
+            : fmt::format("; {} leftover file(s) of an earlier run ignored", report.strays.size()));
     return 0;
   };
 }

@@ -19,7 +19,27 @@ struct Options {
   bool json = false;
 };
 
-// Reads (and so verifies: format, version, three checksums) a checkpoint and prints it.
+nlohmann::json model_config_json(const dojo::model::ModelConfig& m) {
+  return {{"name", m.name},
+          {"frames", m.frames},
+          {"height", m.height},
+          {"width", m.width},
+          {"channels", m.channels},
+          {"tubelet_frames", m.tubelet_frames},
+          {"patch", m.patch},
+          {"mask_ratio", m.mask_ratio},
+          {"encoder_dim", m.encoder_dim},
+          {"encoder_depth", m.encoder_depth},
+          {"encoder_heads", m.encoder_heads},
+          {"decoder_dim", m.decoder_dim},
+          {"decoder_depth", m.decoder_depth},
+          {"decoder_heads", m.decoder_heads},
+          {"mlp_ratio", m.mlp_ratio},
+          {"precision", dojo::accel::to_string(m.precision)}};
+}
+
+// Reads (and so verifies: the whole-file digest, format, version, checksums) a checkpoint
+// and prints it.
 int inspect_checkpoint(const Options& opts) {
   const auto c = dojo::train::read_checkpoint(opts.path);
   const std::string params_hash = fmt::format("{:016x}", c.params_xxh64);
@@ -33,15 +53,18 @@ int inspect_checkpoint(const Options& opts) {
                                 {"adam_steps", c.meta.adam_steps},
                                 {"loader_epoch", c.meta.loader_epoch},
                                 {"loader_position", c.meta.loader_position},
-                                {"seed", c.meta.seed}}
+                                {"seed", c.meta.seed},
+                                {"model_config", model_config_json(c.model_config)}}
                      .dump()
               << "\n";
   } else {
     std::cout << fmt::format(
         "checkpoint   {}\nstep         {}\nmodel        {} ({} parameters)\nconfig hash  {}\n"
-        "params xxh64 {}\nadam steps   {}\nloader       epoch {}, position {}\nchecksums    ok\n",
+        "params xxh64 {}\nadam steps   {}\nloader       epoch {}, position {}\nclips        {} "
+        "frames of {}x{}x{}\ndigest       ok\n",
         c.path, c.meta.step, c.meta.model, c.params.size(), c.meta.config_hash, params_hash,
-        c.meta.adam_steps, c.meta.loader_epoch, c.meta.loader_position);
+        c.meta.adam_steps, c.meta.loader_epoch, c.meta.loader_position, c.model_config.frames,
+        c.model_config.width, c.model_config.height, c.model_config.channels);
   }
   return 0;
 }

@@ -12,14 +12,23 @@ std::int64_t clips_in(std::int64_t frames, const ClipShape& shape, std::int64_t 
   return frames < span ? 0 : (frames - span) / stride + 1;
 }
 
+namespace {
+
+// The checks that must come before the ring and clip buffers are allocated.
+const ClipShape& checked(const ClipShape& shape) {
+  check_clip_shape(shape, "clip cutter");
+  check_clip_memory(shape, shape.span_frames() + shape.frames, "clip cutter");
+  return shape;
+}
+
+}  // namespace
+
 ClipCutter::ClipCutter(const ClipShape& shape, std::int64_t stride)
-    : shape_(shape),
+    : shape_(checked(shape)),
       stride_(stride > 0 ? stride : shape.frames * shape.frame_step),
       span_(shape.span_frames()),
       ring_(static_cast<std::size_t>(span_ * shape.frame_bytes())),
-      clip_(static_cast<std::size_t>(shape.clip_bytes())) {
-  check_clip_shape(shape, "clip cutter");
-}
+      clip_(static_cast<std::size_t>(shape.clip_bytes())) {}
 
 std::span<std::uint8_t> ClipCutter::slot() {
   const std::int64_t bytes = shape_.frame_bytes();

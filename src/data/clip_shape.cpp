@@ -1,5 +1,9 @@
 #include "data/clip_shape.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/error.hpp"
@@ -23,6 +27,25 @@ void check_clip_shape(const ClipShape& shape, const std::string& what) {
 
 std::string to_string(const ClipShape& s) {
   return fmt::format("{}x{}x{}x{} step {}", s.frames, s.height, s.width, s.channels, s.frame_step);
+}
+
+
+void check_clip_memory(const ClipShape& shape, std::int64_t frames_held, const std::string& what) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_bytes = ::sysconf(_SC_PAGE_SIZE);
+  const double memory_bytes =
+      pages > 0 && page_bytes > 0 ? static_cast<double>(pages) * static_cast<double>(page_bytes)
+                                  : 16.0 * (1LL << 30);
+  // In double: frames * H * W * C can pass 2^63 for shapes that check_clip_shape allows.
+  const double need = static_cast<double>(std::max<std::int64_t>(1, frames_held)) *
+                      static_cast<double>(shape.height) * static_cast<double>(shape.width) *
+                      static_cast<double>(shape.channels);
+  DOJO_CHECK(need <= 0.5 * memory_bytes, InvalidArgument,
+             "{}: --frames {} --size {}x{} --channels {} --frame-step {} needs {:.1f} GiB for "
+             "the {} frames held in memory, more than half of this machine's {:.1f} GiB: use "
+             "fewer frames or a smaller size",
+             what, shape.frames, shape.width, shape.height, shape.channels, shape.frame_step,
+             need / (1LL << 30), frames_held, memory_bytes / (1LL << 30));
 }
 
 }  // namespace dojo::data

@@ -28,4 +28,10 @@ void check_clip_shape(const ClipShape& shape, const std::string& what);
 
 std::string to_string(const ClipShape& shape);  // "16x96x96x3 step 1"
 
+// Throws InvalidArgument when `frames_held` frames of `shape` (what the caller keeps in
+// memory at once) need more than half of this machine's physical memory, naming the flags
+// that set the shape (--frames, --size, --channels, --frame-step) and the sizes. Call
+// before allocating.
+void check_clip_memory(const ClipShape& shape, std::int64_t frames_held, const std::string& what);
+
 }  // namespace dojo::data

@@ -4,6 +4,7 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -15,15 +16,19 @@ using nlohmann::json;
 
 namespace {
 
-ShardSummary summarize(const std::string& path, bool verify) {
+// `digest`: from the manifest, checked before HDF5 opens the file.
+ShardSummary summarize(const std::string& path, bool verify,
+                       const std::optional<h5::FileDigest>& digest) {
   ShardSummary s;
   s.path = path;
   try {
-    ShardReader reader(path);
+    s.digest_checked = digest.has_value();
+    ShardReader reader(path, digest);
     s.clips = reader.size();
     s.version = reader.version();
     s.shape = reader.shape();
     s.sources = reader.sources();
+    s.label_names = reader.label_names();
     s.file_bytes = static_cast<std::int64_t>(fs::file_size(path));
     if (verify) {
       std::vector<std::uint8_t> clip(static_cast<std::size_t>(s.shape.clip_bytes()));
@@ -63,7 +68,7 @@ InspectReport inspect(const std::string& path, bool verify) {
     report.is_manifest = true;
     report.manifest = read_manifest(path);
     for (const auto& entry : report.manifest.shards) {
-      ShardSummary s = summarize((fs::path(path) / entry.path).string(), verify);
+      ShardSummary s = summarize((fs::path(path) / entry.path).string(), verify, entry.digest);
       if (s.error.empty() && s.clips != entry.clips) {
         s.error =
             fmt::format("{}: holds {} clips, the manifest says {}", s.path, s.clips, entry.clips);
@@ -77,9 +82,11 @@ InspectReport inspect(const std::string& path, bool verify) {
     }
   } else {
     DOJO_CHECK(fs::exists(path), IoError, "inspect {}: no such file or folder", path);
-    ShardSummary s = summarize(path, verify);
-    // A lone file that is not a shard at all is an error of the path, not of a shard.
-    if (!s.error.empty() && s.clips == 0 && s.version == 0) throw FormatError(s.error);
+    ShardSummary s = summarize(path, verify, manifest_digest_for(path));
+    // A lone file that is not a shard at all is an error of the path, not of a shard; a
+    // shard its manifest says is damaged stays a problem of that shard.
+    if (!s.error.empty() && s.clips == 0 && s.version == 0 && !s.digest_checked)
+      throw FormatError(s.error);
     report.total_clips = s.clips;
     report.shards.push_back(std::move(s));
   }
@@ -108,6 +115,8 @@ std::string InspectReport::to_json() const {
                              {"frame_step", s.shape.frame_step}}},
                            {"file_bytes", s.file_bytes},
                            {"sources", s.sources},
+                           {"label_names", s.label_names},
+                           {"digest_checked", s.digest_checked},
                            {"clips_verified", s.clips_verified},
                            {"bad_clips", s.bad_clips},
                            {"error", s.error}});
@@ -121,10 +130,12 @@ std::string InspectReport::to_text() const {
     std::map<std::string, std::int64_t> status;
     for (const auto& in : manifest.inputs) ++status[in.status];
     out += fmt::format(
-        "{}: ingest folder, clips {}, {} shards, {} clips; inputs: {} ok, {} skipped\n", path,
-        to_string(manifest.clip), shards.size(), total_clips, status["ok"], status["skipped"]);
+        "{}: ingest folder, clips {}, {} shards, {} clips; inputs: {} ok, {} skipped, {} not "
+        "videos\n",
+        path, to_string(manifest.clip), shards.size(), total_clips, status["ok"],
+        status["skipped"], status["ignored"]);
     for (const auto& in : manifest.inputs) {
-      if (in.status != "ok") out += fmt::format("  skipped {}: {}\n", in.path, in.reason);
+      if (in.status != "ok") out += fmt::format("  {} {}: {}\n", in.status, in.path, in.reason);
     }
   }
   for (const auto& s : shards) {
@@ -132,8 +143,12 @@ std::string InspectReport::to_text() const {
       out += fmt::format("  {}: ERROR {}\n", s.path, s.error);
       continue;
     }
-    out += fmt::format("  {}: {} clips of {}, version {}, {:.1f} MiB, {} sources", s.path, s.clips,
-                       to_string(s.shape), s.version, s.file_bytes / 1048576.0, s.sources.size());
+    out += fmt::format("  {}: {} clips of {}, version {}, {:.1f} MiB, {} sources, {}", s.path,
+                       s.clips, to_string(s.shape), s.version, s.file_bytes / 1048576.0,
+                       s.sources.size(),
+                       s.label_names.empty() ? std::string("no labels")
+                                             : fmt::format("labels {}", fmt::join(s.label_names, ",")));
+    if (s.digest_checked) out += ", digest ok";
     if (verified) {
       out += s.bad_clips.empty()
                  ? fmt::format(", {} checksums ok", s.clips_verified)

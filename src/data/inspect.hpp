@@ -1,6 +1,8 @@
 #pragma once
 // `dojo inspect`: what a shard file or an ingest folder (manifest.json) holds, and with
-// `verify` whether every clip still matches its checksum.
+// `verify` whether every clip still matches its checksum. A shard its folder's manifest
+// lists is first checked against the manifest's digest (size + xxh64), before HDF5 opens
+// it: a damaged shard is a problem naming the file, never a crash.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,6 +19,8 @@ struct ShardSummary {
   ClipShape shape;
   std::int64_t file_bytes = 0;
   std::vector<std::string> sources;
+  std::vector<std::string> label_names;
+  bool digest_checked = false;  // size + xxh64 matched the manifest before HDF5 opened it
   std::int64_t clips_verified = 0;
   std::vector<std::int64_t> bad_clips;  // clip indices whose checksum does not match
   std::string error;  // the shard could not be opened / disagrees with the manifest

@@ -135,12 +135,10 @@ void Loader::Impl::read_loop(Cursor at) {
     const std::int64_t n = batch_size_at(at);
     try {
       job->raw.resize(static_cast<std::size_t>(n * clip_bytes));
+      for (std::int64_t b = 0; b < n; ++b)
+        job->ids.push_back(sampler->clip_at(at.epoch, at.position + b));
       std::lock_guard source_lock(source_mutex);
-      for (std::int64_t b = 0; b < n; ++b) {
-        const std::int64_t id = sampler->clip_at(at.epoch, at.position + b);
-        job->ids.push_back(id);
-        source->read(id, {job->raw.data() + b * clip_bytes, static_cast<std::size_t>(clip_bytes)});
-      }
+      source->read_many(job->ids, job->raw);
     } catch (...) {
       job->error = std::current_exception();
     }
@@ -233,8 +231,10 @@ Loader::Loader(LoaderOptions options) : impl_(std::make_unique<Impl>()) {
   DOJO_CHECK(options.world_size >= 1 && options.rank >= 0 && options.rank < options.world_size,
              InvalidArgument, "loader: rank {} of world size {}", options.rank, options.world_size);
   if (options.streaming) {
+    DOJO_CHECK(options.decode_workers >= 1 && options.decode_workers <= 64, InvalidArgument,
+               "loader: decode_workers = {}, expected 1..64", options.decode_workers);
     s.source = std::make_unique<StreamingSource>(options.videos, options.shape, options.clip_stride,
-                                                 options.fps);
+                                                 options.fps, options.decode_workers);
   } else {
     s.source = std::make_unique<ShardSet>(options.source);
     DOJO_CHECK(options.shape.frames == 0 || options.shape == s.source->shape(), InvalidArgument,
@@ -337,6 +337,17 @@ std::vector<std::uint8_t> Loader::read_clip(std::int64_t i) const {
                "loader: {}: checksum mismatch (global clip {})", s.source->describe(i), i);
   }
   return clip;
+}
+
+const std::vector<std::string>& Loader::label_names() const {
+  return impl_->source->label_names();
+}
+
+std::vector<float> Loader::labels(std::int64_t i) const {
+  const Impl& s = *impl_;
+  DOJO_CHECK(i >= 0 && i < s.source->size(), InvalidArgument, "loader: clip {} of {}", i,
+             s.source->size());
+  return s.source->labels(i);
 }
 
 }  // namespace dojo::data

@@ -35,6 +35,7 @@ struct LoaderOptions {
   std::vector<std::string> videos;  // streaming: files and folders
   double fps = 0.0;                 // streaming: sampling rate (0: every frame)
   std::int64_t clip_stride = 0;     // streaming: 0 = T * frame_step
+  int decode_workers = 1;           // streaming: decode threads (streaming_source.hpp)
   // Expected clip shape. frames == 0 takes the shards' shape; otherwise it must match.
   // Streaming mode cuts clips of this shape (frames must be set).
   ClipShape shape{0, 0, 0, 0, 0};
@@ -88,8 +89,15 @@ class Loader {
   double wait_seconds() const;  // total time next() spent blocked
 
   // Reads global clip i as uint8 (T, H, W, C), verified, on the calling thread (for eval
-  // and sample grids; not while another thread uses HDF5 without hdf5_mutex()).
+  // and sample grids; not while another thread uses HDF5 without h5::mutex()).
   std::vector<std::uint8_t> read_clip(std::int64_t i) const;
+
+  // Ground truth (labels.hpp): the label columns of the source (empty: no labels; throws
+  // FormatError when its shards disagree on them) and global clip i's values, one per
+  // column (NaN where the clip's source video had no labels file). Batch::clip_ids are the
+  // indices to pass. From memory, any time.
+  const std::vector<std::string>& label_names() const;
+  std::vector<float> labels(std::int64_t i) const;
 
  private:
   struct Impl;

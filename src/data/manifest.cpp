@@ -1,10 +1,5 @@
 #include "data/manifest.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "data/write_atomic.hpp"
 
 namespace dojo::data {
 namespace fs = std::filesystem;
@@ -39,7 +35,12 @@ std::string manifest_to_json(const Manifest& m, int indent) {
   j["fps"] = m.fps;
   j["clip_stride"] = m.clip_stride;
   j["shards"] = json::array();
-  for (const auto& s : m.shards) j["shards"].push_back({{"path", s.path}, {"clips", s.clips}});
+  for (const auto& s : m.shards) {
+    j["shards"].push_back({{"path", s.path},
+                           {"clips", s.clips},
+                           {"bytes", s.digest.bytes},
+                           {"xxh64", h5::to_hex(s.digest.xxh64)}});
+  }
   j["inputs"] = json::array();
   for (const auto& in : m.inputs) {
     j["inputs"].push_back({{"path", in.path},
@@ -47,9 +48,10 @@ std::string manifest_to_json(const Manifest& m, int indent) {
                            {"reason", in.reason},
                            {"frames_decoded", in.frames_decoded},
                            {"clips", in.clips},
-                           {"decode_errors", in.decode_errors}});
+                           {"decode_errors", in.decode_errors},
+                           {"labels", in.labels}});
   }
-  return j.dump(indent);
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
 Manifest manifest_from_json(const std::string& text, const std::string& origin) {
@@ -60,8 +62,9 @@ Manifest manifest_from_json(const std::string& text, const std::string& origin) 
                "{}: not a dojo manifest (format field is not 'dojo-manifest')", origin);
     m.version = j.at("version").get<std::int64_t>();
     DOJO_CHECK(m.version == kManifestVersion, FormatError,
-               "{}: manifest version {}, this dojo reads version {}", origin, m.version,
-               kManifestVersion);
+               "{}: manifest version {}, this dojo reads version {}: re-ingest the videos into "
+               "a new folder (dojo ingest ... --out NEW_FOLDER)",
+               origin, m.version, kManifestVersion);
     const json& c = j.at("clip");
     m.clip.frames = c.at("T").get<std::int64_t>();
     m.clip.height = c.at("H").get<std::int64_t>();
@@ -71,13 +74,23 @@ Manifest manifest_from_json(const std::string& text, const std::string& origin) 
     m.fps = j.at("fps").get<double>();
     m.clip_stride = j.at("clip_stride").get<std::int64_t>();
     for (const json& s : j.at("shards")) {
-      m.shards.push_back({s.at("path").get<std::string>(), s.at("clips").get<std::int64_t>()});
+      ManifestShard shard{s.at("path").get<std::string>(), s.at("clips").get<std::int64_t>(), {}};
+      shard.digest.bytes = s.at("bytes").get<std::int64_t>();
+      const auto hash = h5::from_hex(s.at("xxh64").get<std::string>());
+      DOJO_CHECK(hash.has_value(), FormatError, "{}: shard {}: xxh64 '{}' is not 16 hex digits",
+                 origin, shard.path, s.at("xxh64").get<std::string>());
+      shard.digest.xxh64 = *hash;
+      DOJO_CHECK(shard.path.find('/') == std::string::npos && shard.path != ".." &&
+                     !shard.path.empty(),
+                 FormatError, "{}: shard path '{}' must be a file name in the manifest's folder",
+                 origin, shard.path);
+      m.shards.push_back(std::move(shard));
     }
     for (const json& in : j.at("inputs")) {
       m.inputs.push_back({in.at("path").get<std::string>(), in.at("status").get<std::string>(),
                           in.value("reason", ""), in.value("frames_decoded", std::int64_t{0}),
                           in.value("clips", std::int64_t{0}),
-                          in.value("decode_errors", std::int64_t{0})});
+                          in.value("decode_errors", std::int64_t{0}), in.value("labels", "")});
     }
     return m;
   } catch (const json::exception& e) {
@@ -97,20 +110,19 @@ Manifest read_manifest(const std::string& dir) {
   return m;
 }
 
+std::optional<h5::FileDigest> manifest_digest_for(const std::string& shard_path) {
+  const fs::path path(shard_path);
+  const std::string dir = path.has_parent_path() ? path.parent_path().string() : ".";
+  if (!manifest_exists(dir)) return std::nullopt;
+  const Manifest manifest = read_manifest(dir);
+  for (const auto& s : manifest.shards) {
+    if (s.path == path.filename().string()) return s.digest;
+  }
+  return std::nullopt;
+}
+
 void write_manifest(const std::string& dir, const Manifest& manifest) {
-  const fs::path path = fs::path(dir) / kManifestName;
-  const std::string partial = path.string() + ".partial";
-  const std::string text = manifest_to_json(manifest) + "\n";
-  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  DOJO_CHECK(fd >= 0, IoError, "{}: cannot create: {}", partial, std::strerror(errno));
-  const ssize_t written = ::write(fd, text.data(), text.size());
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  DOJO_CHECK(written == static_cast<ssize_t>(text.size()) && synced, IoError,
-             "{}: write failed: {}", partial, std::strerror(errno));
-  std::error_code ec;
-  fs::rename(partial, path, ec);
-  DOJO_CHECK(!ec, IoError, "{}: cannot rename into place: {}", path.string(), ec.message());
+  write_text_atomic((fs::path(dir) / kManifestName).string(), manifest_to_json(manifest) + "\n");
 }
 
 }  // namespace dojo::data

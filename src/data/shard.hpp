@@ -3,33 +3,46 @@
 //
 //   /clips        uint8  (N, T, H, W, C), one chunk per clip, no filters
 //   /checksum     uint64 (N)   xxhash64 (seed 0) of each clip's T*H*W*C bytes
-//   /source       int64  (N)   index into /sources
-//   /sources      string (S)   the input file each clip came from
+//   /source       int64  (N)   index into the meta's "sources"
 //   /start_frame  int64  (N)   first sampled frame of the clip in its source
 //   /fps          float64 (N)  rate of the sampled frames
+//   /meta         uint8  (bytes) JSON {"sources": [file, ...], "label_names": [name, ...]},
+//                              with attribute xxh64 (h5::write_blob): no variable-length
+//                              strings, whose damaged heap can crash HDF5
+//   /labels       float32 (N, L) per-clip ground truth (labels.hpp), only when L > 0;
+//                              a row of NaN: that clip's source had no labels file
 //   attributes on /: format = "dojo-shard", version = kShardVersion, T, H, W, C,
-//                    frame_step (int64)
+//                    frame_step, labels = L (int64)
+//
+// Version 2 (this one) replaced version 1's variable-length /sources strings with /meta
+// and added /labels; a version-1 shard is refused with a message to re-ingest.
+//
+// Integrity: commit() returns the file's digest (h5/digest.hpp), which ingest records in
+// manifest.json; a reader given a digest checks it before HDF5 opens the file.
 //
 // A writer writes `<path>.partial` and renames it to `<path>` in commit(); a writer
 // destroyed without commit() removes the partial file, so a shard on disk is complete.
 //
 // Threads: the Debian HDF5 build is not thread-safe. Every HDF5 call in the process must
-// hold hdf5_mutex(); ShardWriter and ShardReader take it in each member function, and
-// other code that calls HDF5 directly (checkpoints) must take it too.
+// hold h5::mutex() (h5/handles.hpp); ShardWriter and ShardReader take it in each member
+// function.
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "data/clip_shape.hpp"
+#include "h5/digest.hpp"
 
 namespace dojo::data {
 
-inline constexpr std::int64_t kShardVersion = 1;
+inline constexpr std::int64_t kShardVersion = 2;
 inline constexpr const char* kShardFormat = "dojo-shard";
 
+// Transitional alias of h5::mutex() for callers outside data (checkpoints).
 std::recursive_mutex& hdf5_mutex();
 
 // xxhash64 (seed 0) of a clip's bytes: the value stored in /checksum.
@@ -37,20 +50,25 @@ std::uint64_t clip_checksum(std::span<const std::uint8_t> clip);
 
 class ShardWriter {
  public:
-  ShardWriter(std::string path, const ClipShape& shape);
+  // `label_names`: the columns of /labels (empty: the shard has no labels).
+  ShardWriter(std::string path, const ClipShape& shape,
+              std::vector<std::string> label_names = {});
   ~ShardWriter();
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;
 
   // Registers a source file name; returns its index (the same name gives the same index).
   std::int64_t add_source(const std::string& name);
-  // Appends one clip of shape().clip_bytes() bytes, (T, H, W, C).
+  // Appends one clip of shape().clip_bytes() bytes, (T, H, W, C), with its labels (one
+  // value per label name; empty: unknown, stored as NaN).
   void append(std::span<const std::uint8_t> clip, std::int64_t source, std::int64_t start_frame,
-              double fps);
+              double fps, std::span<const float> labels = {});
   std::int64_t size() const;  // clips appended so far
   const std::string& path() const;
-  // Writes the metadata, closes the file and renames it into place.
-  void commit();
+  const std::vector<std::string>& label_names() const;
+  // Writes the metadata, closes and fsyncs the file, renames it into place; returns the
+  // digest of the file as written.
+  h5::FileDigest commit();
 
  private:
   struct Impl;
@@ -60,8 +78,9 @@ class ShardWriter {
 class ShardReader {
  public:
   // Opens and checks format, version and shape attributes; throws FormatError naming the
-  // file and what is wrong.
-  explicit ShardReader(std::string path);
+  // file and what is wrong. With `digest` (from the manifest), the whole file is checked
+  // against it first, before HDF5 reads a byte of it.
+  explicit ShardReader(std::string path, std::optional<h5::FileDigest> digest = std::nullopt);
   ~ShardReader();
   ShardReader(ShardReader&&) noexcept;
   ShardReader& operator=(ShardReader&&) noexcept;
@@ -83,6 +102,9 @@ class ShardReader {
   std::int64_t start_frame(std::int64_t i) const;
   double fps(std::int64_t i) const;
   const std::vector<std::string>& sources() const;
+  // Label columns (empty when the shard has none) and clip i's L values (NaN: unknown).
+  const std::vector<std::string>& label_names() const;
+  std::span<const float> labels(std::int64_t i) const;
   // Byte offset of clip i's data inside the file (for diagnostics and corruption tests).
   std::int64_t clip_file_offset(std::int64_t i) const;
 

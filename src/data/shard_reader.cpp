@@ -1,56 +1,19 @@
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.hpp"
-#include "data/h5_handles.hpp"
 #include "data/shard.hpp"
+#include "h5/handles.hpp"
 
 namespace dojo::data {
 namespace {
 
 using Lock = std::lock_guard<std::recursive_mutex>;
 
-std::int64_t read_int_attr(hid_t file, const char* name, const std::string& path) {
-  DOJO_CHECK(H5Aexists(file, name) > 0, FormatError, "{}: not a dojo shard: attribute '{}' missing",
-             path, name);
-  h5::Handle attr = h5::check_id(H5Aopen(file, name, H5P_DEFAULT), path, name);
-  std::int64_t value = 0;
-  h5::check_status(H5Aread(attr.get(), H5T_NATIVE_INT64, &value), path, name);
-  return value;
-}
-
-std::string read_string_attr(hid_t file, const char* name, const std::string& path) {
-  DOJO_CHECK(H5Aexists(file, name) > 0, FormatError, "{}: not a dojo shard: attribute '{}' missing",
-             path, name);
-  h5::Handle attr = h5::check_id(H5Aopen(file, name, H5P_DEFAULT), path, name);
-  h5::Handle type = h5::check_id(H5Aget_type(attr.get()), path, name);
-  DOJO_CHECK(H5Tget_class(type.get()) == H5T_STRING && H5Tis_variable_str(type.get()) == 0,
-             FormatError, "{}: attribute '{}' is not a fixed-length string", path, name);
-  std::string value(H5Tget_size(type.get()), '\0');
-  h5::check_status(H5Aread(attr.get(), type.get(), value.data()), path, name);
-  while (!value.empty() && value.back() == '\0') value.pop_back();
-  return value;
-}
-
-template <typename T>
-std::vector<T> read_vector(hid_t file, const char* name, hid_t type, std::int64_t expected,
-                           const std::string& path) {
-  DOJO_CHECK(H5Lexists(file, name, H5P_DEFAULT) > 0, FormatError,
-             "{}: not a dojo shard: dataset '/{}' missing", path, name);
-  h5::Handle set = h5::check_id(H5Dopen2(file, name, H5P_DEFAULT), path, name);
-  h5::Handle space = h5::check_id(H5Dget_space(set.get()), path, name);
-  hsize_t n = 0;
-  DOJO_CHECK(H5Sget_simple_extent_ndims(space.get()) == 1, FormatError,
-             "{}: dataset '/{}' is not one-dimensional", path, name);
-  H5Sget_simple_extent_dims(space.get(), &n, nullptr);
-  DOJO_CHECK(expected < 0 || static_cast<std::int64_t>(n) == expected, FormatError,
-             "{}: dataset '/{}' has {} entries, /clips has {}", path, name, n, expected);
-  std::vector<T> values(n);
-  if (n > 0) {
-    h5::check_status(H5Dread(set.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), path,
-                     name);
-  }
-  return values;
-}
+// Largest plausible counts, so a damaged size field cannot ask for terabytes.
+constexpr std::int64_t kMaxClips = 1LL << 24;
+constexpr std::int64_t kMaxLabels = 1024;
 
 }  // namespace
 
@@ -66,6 +29,8 @@ struct ShardReader::Impl {
   std::vector<std::int64_t> start_frames;
   std::vector<double> fps;
   std::vector<std::string> sources;
+  std::vector<std::string> label_names;
+  std::vector<float> labels;  // (N, L)
 
   void check_index(std::int64_t i) const {
     DOJO_CHECK(i >= 0 && i < clips, InvalidArgument, "{}: clip index {} out of range [0, {})", path,
@@ -73,32 +38,40 @@ struct ShardReader::Impl {
   }
 };
 
-ShardReader::ShardReader(std::string path) : impl_(std::make_unique<Impl>()) {
-  Lock lock(hdf5_mutex());
-  h5::silence_errors();
+ShardReader::ShardReader(std::string path, std::optional<h5::FileDigest> digest)
+    : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.path = std::move(path);
   DOJO_CHECK(std::filesystem::is_regular_file(s.path), IoError, "{}: no such shard file", s.path);
+  if (digest) h5::check_file_digest(s.path, *digest, "shard");
+  Lock lock(h5::mutex());
+  h5::silence_errors();
   DOJO_CHECK(H5Fis_hdf5(s.path.c_str()) > 0, FormatError, "{}: not an HDF5 file (truncated?)",
              s.path);
   s.file = h5::Handle(H5Fopen(s.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   DOJO_CHECK(s.file.valid(), FormatError, "{}: cannot open shard: {}", s.path, h5::last_error());
   const hid_t f = s.file.get();
-  const std::string format = read_string_attr(f, "format", s.path);
+  DOJO_CHECK(h5::has_attr(f, "format"), FormatError,
+             "{}: not a dojo shard: attribute 'format' missing", s.path);
+  const std::string format = h5::read_string_attr(f, "format", s.path);
   DOJO_CHECK(format == kShardFormat, FormatError, "{}: format attribute is '{}', expected '{}'",
              s.path, format, kShardFormat);
-  s.version = read_int_attr(f, "version", s.path);
+  s.version = h5::read_int_attr(f, "version", s.path);
   DOJO_CHECK(s.version == kShardVersion, FormatError,
-             "{}: shard version {}, this dojo reads version {} (re-ingest the videos)", s.path,
-             s.version, kShardVersion);
-  s.shape.frames = read_int_attr(f, "T", s.path);
-  s.shape.height = read_int_attr(f, "H", s.path);
-  s.shape.width = read_int_attr(f, "W", s.path);
-  s.shape.channels = read_int_attr(f, "C", s.path);
-  s.shape.frame_step = read_int_attr(f, "frame_step", s.path);
+             "{}: shard version {}, this dojo reads version {}: re-ingest the videos (dojo ingest "
+             "... --out NEW_FOLDER)",
+             s.path, s.version, kShardVersion);
+  s.shape.frames = h5::read_int_attr(f, "T", s.path);
+  s.shape.height = h5::read_int_attr(f, "H", s.path);
+  s.shape.width = h5::read_int_attr(f, "W", s.path);
+  s.shape.channels = h5::read_int_attr(f, "C", s.path);
+  s.shape.frame_step = h5::read_int_attr(f, "frame_step", s.path);
   check_clip_shape(s.shape, s.path);
+  const std::int64_t label_count = h5::read_int_attr(f, "labels", s.path);
+  DOJO_CHECK(label_count >= 0 && label_count <= kMaxLabels, FormatError,
+             "{}: labels attribute is {}, expected 0..{}", s.path, label_count, kMaxLabels);
 
-  DOJO_CHECK(H5Lexists(f, "clips", H5P_DEFAULT) > 0, FormatError,
+  DOJO_CHECK(h5::has_dataset(f, "clips"), FormatError,
              "{}: not a dojo shard: dataset '/clips' missing", s.path);
   s.clip_set = h5::check_id(H5Dopen2(f, "clips", H5P_DEFAULT), s.path, "open /clips");
   h5::Handle space = h5::check_id(H5Dget_space(s.clip_set.get()), s.path, "/clips space");
@@ -111,20 +84,43 @@ ShardReader::ShardReader(std::string path) : impl_(std::make_unique<Impl>()) {
                  std::int64_t(dims[4]) == s.shape.channels,
              FormatError, "{}: /clips is {}x{}x{}x{} per clip, attributes say {}", s.path, dims[1],
              dims[2], dims[3], dims[4], to_string(s.shape));
+  DOJO_CHECK(std::int64_t(dims[0]) <= kMaxClips, FormatError,
+             "{}: /clips claims {} clips, at most {} expected", s.path, dims[0], kMaxClips);
   s.clips = static_cast<std::int64_t>(dims[0]);
-  s.checksums = read_vector<std::uint64_t>(f, "checksum", H5T_NATIVE_UINT64, s.clips, s.path);
-  s.source_index = read_vector<std::int64_t>(f, "source", H5T_NATIVE_INT64, s.clips, s.path);
-  s.start_frames = read_vector<std::int64_t>(f, "start_frame", H5T_NATIVE_INT64, s.clips, s.path);
-  s.fps = read_vector<double>(f, "fps", H5T_NATIVE_DOUBLE, s.clips, s.path);
+  s.checksums = h5::read_vector<std::uint64_t>(f, "checksum", H5T_NATIVE_UINT64, s.clips, s.path);
+  s.source_index = h5::read_vector<std::int64_t>(f, "source", H5T_NATIVE_INT64, s.clips, s.path);
+  s.start_frames =
+      h5::read_vector<std::int64_t>(f, "start_frame", H5T_NATIVE_INT64, s.clips, s.path);
+  s.fps = h5::read_vector<double>(f, "fps", H5T_NATIVE_DOUBLE, s.clips, s.path);
 
-  h5::Handle str = h5::check_id(H5Tcopy(H5T_C_S1), s.path, "string type");
-  h5::check_status(H5Tset_size(str.get(), H5T_VARIABLE), s.path, "string type");
-  std::vector<char*> names = read_vector<char*>(f, "sources", str.get(), -1, s.path);
-  for (char* name : names) s.sources.emplace_back(name != nullptr ? name : "");
-  if (!names.empty()) {
-    h5::Handle set = h5::check_id(H5Dopen2(f, "sources", H5P_DEFAULT), s.path, "sources");
-    h5::Handle names_space = h5::check_id(H5Dget_space(set.get()), s.path, "sources");
-    H5Dvlen_reclaim(str.get(), names_space.get(), H5P_DEFAULT, names.data());
+  const std::string meta_text = h5::read_blob(f, "meta", s.path);
+  try {
+    const auto meta = nlohmann::json::parse(meta_text);
+    s.sources = meta.at("sources").get<std::vector<std::string>>();
+    s.label_names = meta.at("label_names").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(fmt::format("{}: /meta is not the expected JSON: {}", s.path, e.what()));
+  }
+  DOJO_CHECK(std::ssize(s.label_names) == label_count, FormatError,
+             "{}: /meta names {} labels, the labels attribute says {}", s.path,
+             s.label_names.size(), label_count);
+  if (label_count > 0) {
+    DOJO_CHECK(h5::has_dataset(f, "labels"), FormatError, "{}: dataset '/labels' missing", s.path);
+    h5::Handle set = h5::check_id(H5Dopen2(f, "labels", H5P_DEFAULT), s.path, "labels");
+    h5::Handle label_space = h5::check_id(H5Dget_space(set.get()), s.path, "labels");
+    hsize_t label_dims[2] = {};
+    DOJO_CHECK(H5Sget_simple_extent_ndims(label_space.get()) == 2, FormatError,
+               "{}: /labels is not 2-dimensional (N, L)", s.path);
+    H5Sget_simple_extent_dims(label_space.get(), label_dims, nullptr);
+    DOJO_CHECK(std::int64_t(label_dims[0]) == s.clips && std::int64_t(label_dims[1]) == label_count,
+               FormatError, "{}: /labels is {}x{}, expected {}x{} (clips x labels)", s.path,
+               label_dims[0], label_dims[1], s.clips, label_count);
+    s.labels.resize(static_cast<std::size_t>(s.clips * label_count));
+    if (!s.labels.empty()) {
+      h5::check_status(H5Dread(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                               s.labels.data()),
+                       s.path, "read /labels");
+    }
   }
   for (std::int64_t i = 0; i < s.clips; ++i) {
     const std::int64_t src = s.source_index[static_cast<std::size_t>(i)];
@@ -136,13 +132,13 @@ ShardReader::ShardReader(std::string path) : impl_(std::make_unique<Impl>()) {
 
 ShardReader::~ShardReader() {
   if (!impl_) return;
-  Lock lock(hdf5_mutex());
+  Lock lock(h5::mutex());
   impl_.reset();
 }
 ShardReader::ShardReader(ShardReader&&) noexcept = default;
 ShardReader& ShardReader::operator=(ShardReader&& other) noexcept {
   if (this != &other) {
-    Lock lock(hdf5_mutex());
+    Lock lock(h5::mutex());
     impl_ = std::move(other.impl_);
   }
   return *this;
@@ -166,7 +162,7 @@ void ShardReader::read_clip(std::int64_t i, std::span<std::uint8_t> out, bool ve
   s.check_index(i);
   DOJO_ASSERT(std::ssize(out) == s.shape.clip_bytes(), "clip buffer of {} bytes", out.size());
   {
-    Lock lock(hdf5_mutex());
+    Lock lock(h5::mutex());
     const hsize_t offset[5] = {static_cast<hsize_t>(i), 0, 0, 0, 0};
     hsize_t stored = 0;
     h5::check_status(H5Dget_chunk_storage_size(s.clip_set.get(), offset, &stored), s.path,
@@ -219,10 +215,18 @@ double ShardReader::fps(std::int64_t i) const {
 const std::vector<std::string>& ShardReader::sources() const {
   return impl_->sources;
 }
+const std::vector<std::string>& ShardReader::label_names() const {
+  return impl_->label_names;
+}
+std::span<const float> ShardReader::labels(std::int64_t i) const {
+  impl_->check_index(i);
+  const auto width = impl_->label_names.size();
+  return {impl_->labels.data() + static_cast<std::size_t>(i) * width, width};
+}
 
 std::int64_t ShardReader::clip_file_offset(std::int64_t i) const {
   impl_->check_index(i);
-  Lock lock(hdf5_mutex());
+  Lock lock(h5::mutex());
   const hsize_t offset[5] = {static_cast<hsize_t>(i), 0, 0, 0, 0};
   unsigned filters = 0;
   haddr_t address = 0;

@@ -1,44 +1,32 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <limits>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.hpp"
-#include "data/h5_handles.hpp"
 #include "data/shard.hpp"
+#include "h5/handles.hpp"
 
 namespace dojo::data {
 namespace {
 
 using Lock = std::lock_guard<std::recursive_mutex>;
 
-void write_int_attr(hid_t file, const char* name, std::int64_t value, const std::string& path) {
-  h5::Handle space = h5::check_id(H5Screate(H5S_SCALAR), path, "attribute space");
-  h5::Handle attr = h5::check_id(
-      H5Acreate2(file, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT), path, name);
-  h5::check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), path, name);
-}
-
-void write_string_attr(hid_t file, const char* name, const std::string& value,
-                       const std::string& path) {
-  h5::Handle type = h5::check_id(H5Tcopy(H5T_C_S1), path, "string type");
-  h5::check_status(H5Tset_size(type.get(), value.size()), path, "string size");
-  h5::Handle space = h5::check_id(H5Screate(H5S_SCALAR), path, "attribute space");
-  h5::Handle attr = h5::check_id(
-      H5Acreate2(file, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), path, name);
-  h5::check_status(H5Awrite(attr.get(), type.get(), value.data()), path, name);
-}
-
-template <typename T>
-void write_vector(hid_t file, const char* name, hid_t type, const std::vector<T>& values,
-                  const std::string& path) {
-  const hsize_t n = values.size();
-  h5::Handle space = h5::check_id(H5Screate_simple(1, &n, nullptr), path, name);
-  h5::Handle set = h5::check_id(
-      H5Dcreate2(file, name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path, name);
-  if (n > 0) {
-    h5::check_status(H5Dwrite(set.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), path,
-                     name);
-  }
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  DOJO_CHECK(fd >= 0, IoError, "{}: cannot open to sync: {}", path, std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  DOJO_CHECK(rc == 0, IoError, "{}: fsync failed: {}", path, std::strerror(err));
 }
 
 }  // namespace
@@ -53,15 +41,19 @@ struct ShardWriter::Impl {
   std::vector<std::int64_t> source_index;
   std::vector<std::int64_t> start_frames;
   std::vector<double> fps;
+  std::vector<std::string> label_names;
+  std::vector<float> labels;  // (N, L)
   std::vector<std::string> sources;
   std::unordered_map<std::string, std::int64_t> source_ids;
   bool committed = false;
 };
 
-ShardWriter::ShardWriter(std::string path, const ClipShape& shape)
+ShardWriter::ShardWriter(std::string path, const ClipShape& shape,
+                         std::vector<std::string> label_names)
     : impl_(std::make_unique<Impl>()) {
   check_clip_shape(shape, path);
-  Lock lock(hdf5_mutex());
+  Lock lock(h5::mutex());
+  impl_->label_names = std::move(label_names);
   h5::silence_errors();
   Impl& s = *impl_;
   s.path = std::move(path);
@@ -84,7 +76,7 @@ ShardWriter::ShardWriter(std::string path, const ClipShape& shape)
 
 ShardWriter::~ShardWriter() {
   if (impl_->committed) return;
-  Lock lock(hdf5_mutex());
+  Lock lock(h5::mutex());
   impl_->clips.reset();
   impl_->file.reset();
   std::remove(impl_->partial_path.c_str());
@@ -97,13 +89,15 @@ std::int64_t ShardWriter::add_source(const std::string& name) {
 }
 
 void ShardWriter::append(std::span<const std::uint8_t> clip, std::int64_t source,
-                         std::int64_t start_frame, double fps) {
+                         std::int64_t start_frame, double fps, std::span<const float> labels) {
   Impl& s = *impl_;
   DOJO_CHECK(!s.committed, InvalidArgument, "{}: append after commit", s.path);
   DOJO_ASSERT(std::ssize(clip) == s.shape.clip_bytes(), "clip of {} bytes, shard expects {}",
               clip.size(), s.shape.clip_bytes());
   DOJO_ASSERT(source >= 0 && source < std::ssize(s.sources), "source index {}", source);
-  Lock lock(hdf5_mutex());
+  DOJO_ASSERT(labels.empty() || labels.size() == s.label_names.size(),
+              "{} label values, shard has {} label columns", labels.size(), s.label_names.size());
+  Lock lock(h5::mutex());
   const auto n = static_cast<hsize_t>(s.checksums.size());
   const hsize_t dims[5] = {n + 1, hsize_t(s.shape.frames), hsize_t(s.shape.height),
                            hsize_t(s.shape.width), hsize_t(s.shape.channels)};
@@ -116,6 +110,11 @@ void ShardWriter::append(std::span<const std::uint8_t> clip, std::int64_t source
   s.source_index.push_back(source);
   s.start_frames.push_back(start_frame);
   s.fps.push_back(fps);
+  if (labels.empty()) {
+    s.labels.insert(s.labels.end(), s.label_names.size(), std::numeric_limits<float>::quiet_NaN());
+  } else {
+    s.labels.insert(s.labels.end(), labels.begin(), labels.end());
+  }
 }
 
 std::int64_t ShardWriter::size() const {
@@ -124,36 +123,55 @@ std::int64_t ShardWriter::size() const {
 const std::string& ShardWriter::path() const {
   return impl_->path;
 }
+const std::vector<std::string>& ShardWriter::label_names() const {
+  return impl_->label_names;
+}
 
-void ShardWriter::commit() {
+h5::FileDigest ShardWriter::commit() {
   Impl& s = *impl_;
   DOJO_CHECK(!s.committed, InvalidArgument, "{}: committed twice", s.path);
   {
-    Lock lock(hdf5_mutex());
+    Lock lock(h5::mutex());
     const hid_t f = s.file.get();
-    write_vector(f, "checksum", H5T_NATIVE_UINT64, s.checksums, s.path);
-    write_vector(f, "source", H5T_NATIVE_INT64, s.source_index, s.path);
-    write_vector(f, "start_frame", H5T_NATIVE_INT64, s.start_frames, s.path);
-    write_vector(f, "fps", H5T_NATIVE_DOUBLE, s.fps, s.path);
-    h5::Handle str = h5::check_id(H5Tcopy(H5T_C_S1), s.path, "string type");
-    h5::check_status(H5Tset_size(str.get(), H5T_VARIABLE), s.path, "string type");
-    std::vector<const char*> names;
-    for (const auto& name : s.sources) names.push_back(name.c_str());
-    write_vector(f, "sources", str.get(), names, s.path);
-    write_string_attr(f, "format", kShardFormat, s.path);
-    write_int_attr(f, "version", kShardVersion, s.path);
-    write_int_attr(f, "T", s.shape.frames, s.path);
-    write_int_attr(f, "H", s.shape.height, s.path);
-    write_int_attr(f, "W", s.shape.width, s.path);
-    write_int_attr(f, "C", s.shape.channels, s.path);
-    write_int_attr(f, "frame_step", s.shape.frame_step, s.path);
+    h5::write_vector(f, "checksum", H5T_NATIVE_UINT64, s.checksums, s.path);
+    h5::write_vector(f, "source", H5T_NATIVE_INT64, s.source_index, s.path);
+    h5::write_vector(f, "start_frame", H5T_NATIVE_INT64, s.start_frames, s.path);
+    h5::write_vector(f, "fps", H5T_NATIVE_DOUBLE, s.fps, s.path);
+    const nlohmann::json meta{{"sources", s.sources}, {"label_names", s.label_names}};
+    h5::write_blob(f, "meta", meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                   s.path);
+    if (!s.label_names.empty()) {
+      const hsize_t dims[2] = {s.checksums.size(), s.label_names.size()};
+      h5::Handle space = h5::check_id(H5Screate_simple(2, dims, nullptr), s.path, "labels");
+      h5::Handle set = h5::check_id(H5Dcreate2(f, "labels", H5T_NATIVE_FLOAT, space.get(),
+                                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                    s.path, "labels");
+      if (!s.labels.empty()) {
+        h5::check_status(H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                  s.labels.data()),
+                         s.path, "write /labels");
+      }
+    }
+    h5::write_string_attr(f, "format", kShardFormat, s.path);
+    h5::write_int_attr(f, "version", kShardVersion, s.path);
+    h5::write_int_attr(f, "T", s.shape.frames, s.path);
+    h5::write_int_attr(f, "H", s.shape.height, s.path);
+    h5::write_int_attr(f, "W", s.shape.width, s.path);
+    h5::write_int_attr(f, "C", s.shape.channels, s.path);
+    h5::write_int_attr(f, "frame_step", s.shape.frame_step, s.path);
+    h5::write_int_attr(f, "labels", std::ssize(s.label_names), s.path);
     s.clips.reset();
     h5::check_status(H5Fclose(s.file.release()), s.path, "close");
   }
+  fsync_path(s.partial_path);
+  const h5::FileDigest digest = h5::digest_file(s.partial_path);
   std::error_code ec;
   std::filesystem::rename(s.partial_path, s.path, ec);
   DOJO_CHECK(!ec, IoError, "{}: cannot rename from {}: {}", s.path, s.partial_path, ec.message());
+  const std::string dir = std::filesystem::path(s.path).parent_path().string();
+  fsync_path(dir.empty() ? "." : dir);
   s.committed = true;
+  return digest;
 }
 
 }  // namespace dojo::data

@@ -7,10 +7,21 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "data/labels.hpp"
 #include "data/synth_scene.hpp"
 #include "data/video_writer.hpp"
 
 namespace dojo::data {
+
+FrameLabels synth_label_columns() {
+  FrameLabels labels;
+  labels.columns = {{"curvature", "1/m", "mean"},
+                    {"ego_speed", "m/s", "mean"},
+                    {"lane_change", "0/1", "majority"},
+                    {"cars_in_view", "cars", "mean"},
+                    {"light", "factor", "mean"}};
+  return labels;
+}
 
 std::vector<std::string> synthesize(const SynthOptions& options) {
   DOJO_CHECK(!options.out_dir.empty(), InvalidArgument, "synth: --out is empty");
@@ -43,11 +54,18 @@ std::vector<std::string> synthesize(const SynthOptions& options) {
     writer_options.encoder = options.encoder;
     writer_options.crf = options.crf;
     VideoWriter writer(path, writer_options);
+    FrameLabels labels = synth_label_columns();
+    labels.fps = options.fps;
+    labels.values.reserve(static_cast<std::size_t>(frames * labels.width()));
     for (std::int64_t f = 0; f < frames; ++f) {
-      scene.render_next(bgr);
+      const FrameTruth truth = scene.render_next(bgr);
       writer.write_bgr(bgr);
+      labels.values.insert(labels.values.end(),
+                           {truth.curvature_per_m, truth.ego_speed_mps, truth.lane_change ? 1.0 : 0.0,
+                            static_cast<double>(truth.cars_in_view), truth.light});
     }
     writer.finish();
+    write_labels(labels_path_for(path), labels);
     log::debug("synth: wrote {} ({} frames)", path, frames);
     paths.push_back(path);
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <utility>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -98,9 +99,38 @@ struct DrivingScene::State {
     return c;
   }
 
+  double dusk() const { return std::clamp((t - dusk_start) * dusk_rate, 0.0, 1.0); }
+  double light() const { return 1.0 - 0.6 * dusk(); }
+  double horizon() const { return 0.45 * h + 0.004 * h * std::sin(traveled_m * 0.9); }
+  // A car's body in pixels: (left, top) and (right, bottom).
+  std::pair<cv::Point, cv::Point> car_box(const Car& c) const {
+    const double z = c.ahead_m;
+    const double px_per_m = focal() / z;
+    const double x_m = road_x(z) + lane_center(c.lane);
+    const double cx = w / 2.0 + x_m * px_per_m;
+    const double ground_y = horizon() + kCameraHeightM * focal() / z;
+    const double half_w = 0.9 * px_per_m, body_h = 1.4 * px_per_m;
+    return {cv::Point(static_cast<int>(cx - half_w), static_cast<int>(ground_y - body_h)),
+            cv::Point(static_cast<int>(cx + half_w), static_cast<int>(ground_y))};
+  }
+
   void advance();
   void draw();
+  FrameTruth truth() const;
 };
+
+FrameTruth DrivingScene::State::truth() const {
+  FrameTruth truth;
+  truth.curvature_per_m = curvature();
+  truth.ego_speed_mps = speed();
+  truth.lane_change = t - lane_change_t >= 0.0 && t - lane_change_t < 3.0;
+  for (const Car& c : cars) {
+    const auto [tl, br] = car_box(c);
+    if (br.x >= 0 && tl.x < w && br.y >= 0 && tl.y < h) ++truth.cars_in_view;
+  }
+  truth.light = light();
+  return truth;
+}
 
 void DrivingScene::State::advance() {
   t += dt;
@@ -128,10 +158,10 @@ void DrivingScene::State::advance() {
 
 void DrivingScene::State::draw() {
   const double f = focal();
-  const double dusk = std::clamp((t - dusk_start) * dusk_rate, 0.0, 1.0);
-  const double light = 1.0 - 0.6 * dusk;
+  const double dusk = this->dusk();
+  const double light = this->light();
   // Horizon with a small pitch bob from the road surface.
-  const double horizon = 0.45 * h + 0.004 * h * std::sin(traveled_m * 0.9);
+  const double horizon = this->horizon();
   const int hy = static_cast<int>(std::round(horizon));
 
   // Sky: vertical gradient, blue by day, orange-violet at dusk.
@@ -215,14 +245,10 @@ void DrivingScene::State::draw() {
   std::sort(cars.begin(), cars.end(),
             [](const Car& a, const Car& b) { return a.ahead_m > b.ahead_m; });
   for (const Car& c : cars) {
-    const double z = c.ahead_m;
-    const double px_per_m = f / z;
-    const double x_m = road_x(z) + lane_center(c.lane);
-    const double cx = w / 2.0 + x_m * px_per_m;
-    const double ground_y = horizon + kCameraHeightM * f / z;
+    const double px_per_m = f / c.ahead_m;
+    const auto [tl, br] = car_box(c);
+    const double ground_y = horizon + kCameraHeightM * f / c.ahead_m;
     const double half_w = 0.9 * px_per_m, body_h = 1.4 * px_per_m;
-    const cv::Point tl(static_cast<int>(cx - half_w), static_cast<int>(ground_y - body_h));
-    const cv::Point br(static_cast<int>(cx + half_w), static_cast<int>(ground_y));
     cv::rectangle(frame, tl, br, scale(c.color, light), cv::FILLED);
     cv::rectangle(frame, {tl.x + static_cast<int>(0.25 * half_w), tl.y},
                   {br.x - static_cast<int>(0.25 * half_w), tl.y + static_cast<int>(0.4 * body_h)},
@@ -274,13 +300,15 @@ DrivingScene::DrivingScene(std::int64_t width, std::int64_t height, double fps, 
 
 DrivingScene::~DrivingScene() = default;
 
-void DrivingScene::render_next(std::span<std::uint8_t> bgr) {
+FrameTruth DrivingScene::render_next(std::span<std::uint8_t> bgr) {
   State& s = *state_;
   DOJO_ASSERT(static_cast<std::int64_t>(bgr.size()) == std::int64_t{s.w} * s.h * 3,
               "BGR buffer of {} bytes", bgr.size());
   s.frame = cv::Mat(s.h, s.w, CV_8UC3, bgr.data());
   s.draw();
+  const FrameTruth truth = s.truth();
   s.advance();
+  return truth;
 }
 
 }  // namespace dojo::data

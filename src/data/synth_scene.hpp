@@ -10,11 +10,23 @@
 // lanes at their own speeds (the ego overtakes them or falls behind), trees and poles line
 // the road, and the light goes from day toward dusk (sky colour, overall brightness, tail
 // lights). Everything follows from (seed, clip index): the same inputs give the same frames.
+//
+// Ground truth. render_next() also returns the scene's own state for the frame it drew
+// (FrameTruth): what a representation probe can try to read back from the pixels.
 #include <cstdint>
 #include <memory>
 #include <span>
 
 namespace dojo::data {
+
+// The state behind one rendered frame.
+struct FrameTruth {
+  double curvature_per_m = 0.0;  // road curvature at the camera (1/m, signed: + bends left)
+  double ego_speed_mps = 0.0;    // ego car's speed
+  bool lane_change = false;      // a lane change is under way (the 3 s blend is running)
+  std::int64_t cars_in_view = 0; // other cars whose body lies at least partly in the frame
+  double light = 1.0;            // overall brightness factor: 1 by day, 0.4 at full dusk
+};
 
 class DrivingScene {
  public:
@@ -24,7 +36,8 @@ class DrivingScene {
   DrivingScene& operator=(const DrivingScene&) = delete;
 
   // Renders the next frame, (height, width, 3) BGR, into `bgr`, and advances time by 1/fps.
-  void render_next(std::span<std::uint8_t> bgr);
+  // Returns the truth of the frame just drawn.
+  FrameTruth render_next(std::span<std::uint8_t> bgr);
 
  private:
   struct State;

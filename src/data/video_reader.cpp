@@ -4,10 +4,13 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "core/error.hpp"
 #include "data/av_handles.hpp"
+#include "data/file_kind.hpp"
+#include "data/frame_sampler.hpp"
 
 namespace dojo::data {
 namespace {
@@ -53,6 +56,12 @@ void rotate_into(const std::uint8_t* src, std::int64_t h, std::int64_t w, std::i
 
 using SharedFrame = std::shared_ptr<AVFrame>;
 
+// A decoded frame and its ordinal (0-based, in decoder output order).
+struct Decoded {
+  SharedFrame frame;
+  std::int64_t index = -1;
+};
+
 }  // namespace
 
 struct VideoReader::Impl {
@@ -67,29 +76,36 @@ struct VideoReader::Impl {
   AVRational time_base{0, 1};
   double stream_fps = 0.0;
   std::int64_t frames_decoded = 0;
+  std::int64_t next_index = 0;                   // ordinal the next decoded frame gets
+  std::int64_t skip_before_pts = AV_NOPTS_VALUE;  // after a seek: frames before the target
   std::int64_t decode_errors = 0;
   bool truncated = false;
   bool input_done = false;    // no more packets will be read
   bool decoder_done = false;  // decoder fully drained
 
   // Timestamp sampling state (fps > 0).
-  std::deque<SharedFrame> ready;  // frames to hand out, in order
-  SharedFrame previous;
-  double previous_t = 0.0;
-  double first_t = 0.0;
-  bool have_first = false;
-  std::int64_t tick = 0;
+  std::deque<Decoded> ready;  // frames to hand out, in order
+  std::unique_ptr<FrameSampler> sampler;
+  Decoded previous;  // the frame the sampler saw last
+  std::vector<std::int64_t> picked;
+  bool finished_sampling = false;
+  std::int64_t last_index = -1;  // ordinal of the frame next() returned last
   std::int64_t unrotated_w = 0, unrotated_h = 0;  // scale target before rotation
   std::vector<std::uint8_t> rotate_scratch;
 
   void open();
-  bool decode_one(SharedFrame& out);
+  bool decode_one(Decoded& out);
   void crop_to_aspect(AVFrame* frame) const;
-  void push_sampled(SharedFrame frame);
+  void push_sampled(Decoded frame);
+  void file_picked(const Decoded& current);
   void convert(const AVFrame* frame, std::span<std::uint8_t> out);
 };
 
 void VideoReader::Impl::open() {
+  // libavformat would block for ever reading a FIFO: only regular files are opened.
+  if (const auto reason = confirm_regular_file(path)) {
+    throw FormatError(fmt::format("{}: {}", path, *reason));
+  }
   av::quiet_ffmpeg_log();
   AVFormatContext* raw = nullptr;
   int ret = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
@@ -142,16 +158,24 @@ void VideoReader::Impl::open() {
 }
 
 // Pulls one decoded frame; false when the decoder is drained.
-bool VideoReader::Impl::decode_one(SharedFrame& out) {
+bool VideoReader::Impl::decode_one(Decoded& out) {
   auto frame = av::make_frame();
   while (!decoder_done) {
     const int ret = avcodec_receive_frame(codec.get(), frame.get());
     if (ret >= 0) {
-      ++frames_decoded;
       if (frame->decode_error_flags != 0 || (frame->flags & AV_FRAME_FLAG_CORRUPT) != 0) {
         ++decode_errors;
       }
-      out = SharedFrame(frame.release(), av::FrameDeleter{});
+      ++frames_decoded;
+      if (skip_before_pts != AV_NOPTS_VALUE) {
+        const std::int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
+                                     ? frame->best_effort_timestamp
+                                     : frame->pts;
+        if (pts != AV_NOPTS_VALUE && pts < skip_before_pts) continue;  // before the target
+        skip_before_pts = AV_NOPTS_VALUE;
+      }
+      out.frame = SharedFrame(frame.release(), av::FrameDeleter{});
+      out.index = next_index++;
       return true;
     }
     if (ret == AVERROR_EOF) {
@@ -201,31 +225,27 @@ void VideoReader::Impl::crop_to_aspect(AVFrame* frame) const {
   av_frame_apply_cropping(frame, AV_FRAME_CROP_UNALIGNED);
 }
 
-// Nearest-frame sampling at options.fps: tick n (time n / fps after the first frame) gets
-// whichever of the previous and the current frame is closer in time.
-void VideoReader::Impl::push_sampled(SharedFrame frame) {
+// Sampling at options.fps (frame_sampler.hpp): the sampler names which of the previous
+// and the current frame each tick takes.
+void VideoReader::Impl::push_sampled(Decoded frame) {
   if (options.fps <= 0.0) {
     ready.push_back(std::move(frame));
     return;
   }
-  const std::int64_t pts =
-      frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp : frame->pts;
-  double t = pts != AV_NOPTS_VALUE ? static_cast<double>(pts) * av_q2d(time_base)
-                                   : previous_t + (stream_fps > 0 ? 1.0 / stream_fps : 0.0);
-  if (!have_first) {
-    have_first = true;
-    first_t = t;
-  }
-  t -= first_t;
-  if (previous && t <= previous_t) return;  // out-of-order or duplicate timestamp
-  while (static_cast<double>(tick) / options.fps <= t) {
-    const double target = static_cast<double>(tick) / options.fps;
-    const bool take_previous = previous && target - previous_t < t - target;
-    ready.push_back(take_previous ? previous : frame);
-    ++tick;
-  }
+  if (!sampler) sampler = std::make_unique<FrameSampler>(options.fps, stream_fps);
+  const std::int64_t pts = frame.frame->best_effort_timestamp != AV_NOPTS_VALUE
+                               ? frame.frame->best_effort_timestamp
+                               : frame.frame->pts;
+  std::optional<double> t;
+  if (pts != AV_NOPTS_VALUE) t = static_cast<double>(pts) * av_q2d(time_base);
+  picked.clear();
+  sampler->push(t, frame.index, picked);
+  file_picked(frame);
   previous = std::move(frame);
-  previous_t = t;
+}
+
+void VideoReader::Impl::file_picked(const Decoded& current) {
+  for (const std::int64_t id : picked) ready.push_back(id == current.index ? current : previous);
 }
 
 void VideoReader::Impl::convert(const AVFrame* frame, std::span<std::uint8_t> out) {
@@ -276,26 +296,26 @@ bool VideoReader::next(std::span<std::uint8_t> out) {
                   s.options.width * s.options.height * s.options.channels,
               "frame buffer of {} bytes", out.size());
   while (s.ready.empty()) {
-    SharedFrame frame;
+    Decoded frame;
     if (!s.decode_one(frame)) {
       // End of stream: the last frame still covers ticks up to half a frame past it.
-      if (s.options.fps > 0.0 && s.previous) {
-        const double frame_s = s.stream_fps > 0 ? 1.0 / s.stream_fps : 0.0;
-        while (static_cast<double>(s.tick) / s.options.fps < s.previous_t + 0.5 * frame_s) {
-          s.ready.push_back(s.previous);
-          ++s.tick;
-        }
-        s.previous.reset();
+      if (s.sampler && !s.finished_sampling) {
+        s.picked.clear();
+        s.sampler->finish(s.picked);
+        s.file_picked(s.previous);
+        s.finished_sampling = true;
+        s.previous = {};
       }
       if (s.ready.empty()) return false;
       break;
     }
-    s.crop_to_aspect(frame.get());
+    s.crop_to_aspect(frame.frame.get());
     s.push_sampled(std::move(frame));
   }
-  SharedFrame frame = std::move(s.ready.front());
+  Decoded frame = std::move(s.ready.front());
   s.ready.pop_front();
-  s.convert(frame.get(), out);
+  s.last_index = frame.index;
+  s.convert(frame.frame.get(), out);
   return true;
 }
 
@@ -310,6 +330,28 @@ std::int64_t VideoReader::decode_errors() const {
 }
 bool VideoReader::truncated() const {
   return impl_->truncated;
+}
+void VideoReader::seek_frame(std::int64_t index, std::int64_t pts) {
+  Impl& s = *impl_;
+  DOJO_CHECK(s.options.fps <= 0.0, InvalidArgument,
+             "{}: seek_frame needs every frame (fps 0), this reader samples at {} fps", s.path,
+             s.options.fps);
+  const int ret = av_seek_frame(s.format.get(), s.stream_index, pts, AVSEEK_FLAG_BACKWARD);
+  DOJO_CHECK(ret >= 0, FormatError, "{}: cannot seek to frame {} (pts {}): {}", s.path, index, pts,
+             av::error_text(ret));
+  avcodec_flush_buffers(s.codec.get());
+  s.ready.clear();
+  s.input_done = false;
+  s.decoder_done = false;
+  s.skip_before_pts = pts;
+  s.next_index = index;
+}
+
+std::int64_t VideoReader::frame_index() const {
+  return impl_->last_index;
+}
+std::int64_t VideoReader::timestamp_jumps() const {
+  return impl_->sampler ? impl_->sampler->jumps() : 0;
 }
 
 }  // namespace dojo::data

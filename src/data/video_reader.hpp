@@ -8,7 +8,8 @@
 // a phone clip recorded upright comes out upright. With `fps` > 0 frames are sampled by
 // presentation timestamp at that rate (nearest decoded frame to each tick n / fps), so a
 // variable-frame-rate file gives evenly spaced frames; with `fps` = 0 every decoded frame
-// is returned.
+// is returned. Sampling details (streams without timestamps, timestamp jumps):
+// frame_sampler.hpp.
 //
 // Damaged input: the constructor throws FormatError with a specific reason (cannot open,
 // no video stream, no decoder, resolution out of range). While decoding, packets the
@@ -57,6 +58,16 @@ class VideoReader {
   std::int64_t frames_decoded() const;  // frames the decoder produced (before sampling)
   std::int64_t decode_errors() const;   // rejected packets + corrupt frames + read errors
   bool truncated() const;               // a read error ended the stream early
+  // Ordinal (0-based, decoder output order) of the decoded frame the last next() returned:
+  // the row of that frame in a per-frame labels file. -1 before the first next().
+  std::int64_t frame_index() const;
+  // Every-frame readers (fps 0) only: continue at decoded frame `index`, whose presentation
+  // timestamp (stream time base) is `pts` (video_index.hpp lists them): seeks to the key
+  // frame at or before it and decodes forward, dropping the frames before it. Throws
+  // FormatError when the container cannot seek.
+  void seek_frame(std::int64_t index, std::int64_t pts);
+  // Timestamp gaps treated as discontinuities instead of filled (frame_sampler.hpp).
+  std::int64_t timestamp_jumps() const;
 
  private:
   struct Impl;

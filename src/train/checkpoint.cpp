@@ -1,120 +1,104 @@
 #include "train/checkpoint.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
-#include "data/h5_handles.hpp"
-#include "data/shard.hpp"
+#include "h5/digest.hpp"
+#include "h5/handles.hpp"
+#include "model/params.hpp"
 
 namespace dojo::train {
 namespace fs = std::filesystem;
-namespace h5 = data::h5;
 
 namespace {
 
 constexpr const char* kFormat = "dojo-checkpoint";
+constexpr const char* kArenas[] = {"params", "adam_m", "adam_v"};
+// A digest file is a line of JSON; anything larger is not one.
+constexpr std::uintmax_t kMaxDigestBytes = 4096;
 
 std::uint64_t hash_of(std::span<const float> values) {
   return XXH64(values.data(), values.size_bytes(), 0);
 }
 
-void write_attr_i64(hid_t obj, const char* name, std::int64_t value, const std::string& path) {
-  auto space = h5::check_id(H5Screate(H5S_SCALAR), path, "H5Screate");
-  auto attr = h5::check_id(
-      H5Acreate2(obj, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT), path, name);
-  h5::check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), path, name);
-}
-
-void write_attr_u64(hid_t obj, const char* name, std::uint64_t value, const std::string& path) {
-  auto space = h5::check_id(H5Screate(H5S_SCALAR), path, "H5Screate");
-  auto attr = h5::check_id(
-      H5Acreate2(obj, name, H5T_NATIVE_UINT64, space.get(), H5P_DEFAULT, H5P_DEFAULT), path, name);
-  h5::check_status(H5Awrite(attr.get(), H5T_NATIVE_UINT64, &value), path, name);
-}
-
-h5::Handle string_type(const std::string& path) {
-  auto type = h5::check_id(H5Tcopy(H5T_C_S1), path, "H5Tcopy");
-  h5::check_status(H5Tset_size(type.get(), H5T_VARIABLE), path, "H5Tset_size");
-  return type;
-}
-
-void write_attr_str(hid_t obj, const char* name, const std::string& value,
-                    const std::string& path) {
-  auto type = string_type(path);
-  auto space = h5::check_id(H5Screate(H5S_SCALAR), path, "H5Screate");
-  auto attr = h5::check_id(H5Acreate2(obj, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                           path, name);
-  const char* text = value.c_str();
-  h5::check_status(H5Awrite(attr.get(), type.get(), &text), path, name);
-}
-
-template <typename T>
-T read_attr(hid_t obj, const char* name, hid_t mem_type, const std::string& path) {
-  DOJO_CHECK(H5Aexists(obj, name) > 0, FormatError,
-             "{}: not a complete dojo checkpoint: attribute '{}' is missing", path, name);
-  auto attr = h5::check_id(H5Aopen(obj, name, H5P_DEFAULT), path, name);
-  T value{};
-  h5::check_status(H5Aread(attr.get(), mem_type, &value), path, name);
-  return value;
-}
-
-std::string read_attr_str(hid_t obj, const char* name, const std::string& path) {
-  DOJO_CHECK(H5Aexists(obj, name) > 0, FormatError,
-             "{}: not a complete dojo checkpoint: attribute '{}' is missing", path, name);
-  auto attr = h5::check_id(H5Aopen(obj, name, H5P_DEFAULT), path, name);
-  auto type = string_type(path);
-  char* text = nullptr;
-  h5::check_status(H5Aread(attr.get(), type.get(), &text), path, name);
-  std::string out = text != nullptr ? text : "";
-  H5free_memory(text);
-  return out;
-}
-
-void write_floats(hid_t file, const char* name, std::span<const float> values,
+void write_tensor(hid_t group, const model::TensorInfo& t, std::span<const float> arena,
                   const std::string& path) {
-  const hsize_t dims[1] = {values.size()};
-  auto space = h5::check_id(H5Screate_simple(1, dims, nullptr), path, "H5Screate_simple");
-  auto set = h5::check_id(
-      H5Dcreate2(file, name, H5T_NATIVE_FLOAT, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-      path, name);
-  if (!values.empty()) {
-    DOJO_CHECK(
-        H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0,
-        IoError, "{}: writing /{} failed (disk full?): {}", path, name, h5::last_error());
-  }
+  std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
+  h5::Handle space = h5::check_id(
+      H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), path, t.name.c_str());
+  h5::Handle set = h5::check_id(H5Dcreate2(group, t.name.c_str(), H5T_NATIVE_FLOAT, space.get(),
+                                           H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                path, t.name.c_str());
+  DOJO_CHECK(H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                      arena.data() + t.offset) >= 0,
+             IoError, "{}: writing {} failed (disk full?): {}", path, t.name, h5::last_error());
 }
 
-std::vector<float> read_floats(hid_t file, const char* name, const std::string& path) {
-  DOJO_CHECK(H5Lexists(file, name, H5P_DEFAULT) > 0, FormatError,
-             "{}: not a complete dojo checkpoint: dataset /{} is missing", path, name);
-  auto set = h5::check_id(H5Dopen2(file, name, H5P_DEFAULT), path, name);
-  auto space = h5::check_id(H5Dget_space(set.get()), path, "H5Dget_space");
-  hsize_t dims[1] = {0};
-  DOJO_CHECK(H5Sget_simple_extent_ndims(space.get()) == 1, FormatError,
-             "{}: /{} is not one-dimensional", path, name);
-  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
-  std::vector<float> out(dims[0]);
-  if (!out.empty()) {
-    DOJO_CHECK(H5Dread(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0,
-               FormatError, "{}: reading /{} failed (truncated or corrupted file?): {}", path, name,
-               h5::last_error());
+void read_tensor(hid_t group, const char* arena_name, const model::TensorInfo& t,
+                 std::span<float> arena, const std::string& path) {
+  DOJO_CHECK(H5Lexists(group, t.name.c_str(), H5P_DEFAULT) > 0, FormatError,
+             "{}: tensor /{}/{} is missing", path, arena_name, t.name);
+  h5::Handle set = h5::check_id(H5Dopen2(group, t.name.c_str(), H5P_DEFAULT), path, t.name.c_str());
+  h5::Handle space = h5::check_id(H5Dget_space(set.get()), path, t.name.c_str());
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  DOJO_CHECK(rank == static_cast<int>(t.shape.size()), FormatError,
+             "{}: /{}/{} has {} dimensions, the model's tensor has {}", path, arena_name, t.name,
+             rank, t.shape.size());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  for (int d = 0; d < rank; ++d) {
+    DOJO_CHECK(static_cast<std::int64_t>(dims[d]) == t.shape[d], FormatError,
+               "{}: /{}/{} has shape [{}], the model's tensor has [{}]", path, arena_name, t.name,
+               fmt::join(dims, ", "), fmt::join(t.shape, ", "));
   }
-  return out;
+  h5::check_status(H5Dread(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                           arena.data() + t.offset),
+                   path, t.name.c_str());
+}
+
+h5::FileDigest read_digest(const std::string& path) {
+  const std::string digest_path = checkpoint_digest_path(path);
+  std::error_code ec;
+  const auto size = fs::file_size(digest_path, ec);
+  DOJO_CHECK(!ec, FormatError,
+             "{}: no digest ({} is missing): dojo checks a checkpoint before parsing it; copy "
+             "the .digest file along with the checkpoint",
+             path, digest_path);
+  DOJO_CHECK(size <= kMaxDigestBytes, FormatError, "{}: {} is not a checkpoint digest", path,
+             digest_path);
+  std::ifstream in(digest_path);
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  DOJO_CHECK(!j.is_discarded() && j.is_object() && j.contains("bytes") &&
+                 j["bytes"].is_number_integer() && j.contains("xxh64") && j["xxh64"].is_string(),
+             FormatError, "{}: {} is damaged (not the digest JSON dojo writes)", path, digest_path);
+  const auto hash = h5::from_hex(j["xxh64"].get<std::string>());
+  DOJO_CHECK(hash.has_value(), FormatError, "{}: {} holds no valid xxh64", path, digest_path);
+  return {j["bytes"].get<std::int64_t>(), *hash};
+}
+
+void check_meta(const CheckpointMeta& m, const std::string& path) {
+  DOJO_CHECK(m.step >= 0 && m.step < (std::int64_t{1} << 40), FormatError,
+             "{}: step {} is out of range", path, m.step);
+  DOJO_CHECK(m.adam_steps >= 0 && m.adam_steps <= m.step, FormatError,
+             "{}: {} AdamW steps after {} training steps is impossible", path, m.adam_steps,
+             m.step);
+  DOJO_CHECK(m.loader_epoch >= 0 && m.loader_position >= 0, FormatError,
+             "{}: loader cursor (epoch {}, position {}) is negative", path, m.loader_epoch,
+             m.loader_position);
 }
 
 }  // namespace
+
+std::string checkpoint_digest_path(const std::string& path) { return path + ".digest"; }
 
 std::int64_t checkpoint_step_of(const std::string& path) {
   static const std::regex pattern(R"(step-(\d+)\.h5)");
@@ -138,123 +122,111 @@ std::vector<std::string> checkpoint_step_files(const std::string& dir) {
 }
 
 void write_checkpoint(const std::string& path, const CheckpointMeta& meta,
-                      std::span<const float> params, std::span<const float> adam_m,
-                      std::span<const float> adam_v) {
-  DOJO_ASSERT(params.size() == adam_m.size() && params.size() == adam_v.size(),
-              "arena sizes differ: {} {} {}", params.size(), adam_m.size(), adam_v.size());
+                      const model::ModelConfig& model_config, std::span<const float> params,
+                      std::span<const float> adam_m, std::span<const float> adam_v) {
+  const model::ParamTable table = model::build_param_table(model_config);
+  DOJO_ASSERT(params.size() == table.total && adam_m.size() == table.total &&
+                  adam_v.size() == table.total,
+              "arena sizes {} {} {}, the model's table has {}", params.size(), adam_m.size(),
+              adam_v.size(), table.total);
   AtomicFile out(path);
   const std::string partial = out.temp_path().string();
   {
-    std::lock_guard lock(data::hdf5_mutex());
+    std::lock_guard lock(h5::mutex());
     h5::silence_errors();
     hid_t id = H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     DOJO_CHECK(id >= 0, IoError, "{}: cannot create checkpoint file: {}", partial,
                h5::last_error());
     h5::Handle file(id);
-    write_floats(file.get(), "params", params, partial);
-    write_floats(file.get(), "adam_m", adam_m, partial);
-    write_floats(file.get(), "adam_v", adam_v, partial);
-    {
-      auto type = string_type(partial);
-      auto space = h5::check_id(H5Screate(H5S_SCALAR), partial, "H5Screate");
-      auto set = h5::check_id(H5Dcreate2(file.get(), "config", type.get(), space.get(), H5P_DEFAULT,
-                                         H5P_DEFAULT, H5P_DEFAULT),
-                              partial, "config");
-      const char* text = meta.config_yaml.c_str();
-      h5::check_status(H5Dwrite(set.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &text),
-                       partial, "config");
+    const std::span<const float> arenas[] = {params, adam_m, adam_v};
+    for (int a = 0; a < 3; ++a) {
+      h5::Handle group = h5::check_id(
+          H5Gcreate2(file.get(), kArenas[a], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), partial,
+          kArenas[a]);
+      for (const auto& t : table.tensors) write_tensor(group.get(), t, arenas[a], partial);
     }
+    h5::write_blob(file.get(), "config", meta.config_yaml, partial);
+    h5::write_blob(file.get(), "model_config", model::to_yaml(model_config), partial);
     const hid_t root = file.get();
-    write_attr_str(root, "format", kFormat, partial);
-    write_attr_i64(root, "version", kCheckpointVersion, partial);
-    write_attr_i64(root, "step", meta.step, partial);
-    write_attr_i64(root, "adam_steps", meta.adam_steps, partial);
-    write_attr_u64(root, "seed", meta.seed, partial);
-    write_attr_i64(root, "loader_epoch", meta.loader_epoch, partial);
-    write_attr_i64(root, "loader_position", meta.loader_position, partial);
-    write_attr_str(root, "config_hash", meta.config_hash, partial);
-    write_attr_str(root, "model", meta.model, partial);
-    write_attr_u64(root, "params_xxh64", hash_of(params), partial);
-    write_attr_u64(root, "adam_m_xxh64", hash_of(adam_m), partial);
-    write_attr_u64(root, "adam_v_xxh64", hash_of(adam_v), partial);
+    h5::write_string_attr(root, "format", kFormat, partial);
+    h5::write_int_attr(root, "version", kCheckpointVersion, partial);
+    h5::write_int_attr(root, "step", meta.step, partial);
+    h5::write_int_attr(root, "adam_steps", meta.adam_steps, partial);
+    h5::write_uint_attr(root, "seed", meta.seed, partial);
+    h5::write_int_attr(root, "loader_epoch", meta.loader_epoch, partial);
+    h5::write_int_attr(root, "loader_position", meta.loader_position, partial);
+    h5::write_string_attr(root, "config_hash", meta.config_hash, partial);
+    h5::write_string_attr(root, "model", meta.model, partial);
+    h5::write_uint_attr(root, "params_xxh64", hash_of(params), partial);
+    h5::write_uint_attr(root, "adam_m_xxh64", hash_of(adam_m), partial);
+    h5::write_uint_attr(root, "adam_v_xxh64", hash_of(adam_v), partial);
     DOJO_CHECK(H5Fflush(root, H5F_SCOPE_GLOBAL) >= 0, IoError,
                "{}: flushing the checkpoint failed (disk full?): {}", partial, h5::last_error());
     const hid_t raw = file.release();
     DOJO_CHECK(H5Fclose(raw) >= 0, IoError, "{}: closing the checkpoint failed (disk full?): {}",
                partial, h5::last_error());
   }
+  // The digest first: a checkpoint in place always has the digest of its own bytes.
+  const h5::FileDigest digest = h5::digest_file(partial);
+  write_file_atomic(checkpoint_digest_path(path),
+                    nlohmann::json{{"bytes", digest.bytes}, {"xxh64", h5::to_hex(digest.xxh64)}}
+                            .dump() +
+                        "\n");
   out.commit();
 }
 
 bool is_checkpoint(const std::string& path) {
-  std::lock_guard lock(data::hdf5_mutex());
-  h5::silence_errors();
-  if (H5Fis_hdf5(path.c_str()) <= 0) return false;
-  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (id < 0) return false;
-  h5::Handle file(id);
-  if (H5Aexists(file.get(), "format") <= 0) return false;
-  try {
-    return read_attr_str(file.get(), "format", path) == kFormat;
-  } catch (const Error&) {
-    return false;
-  }
+  std::error_code ec;
+  if (!fs::is_regular_file(checkpoint_digest_path(path), ec)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char magic[8] = {};
+  in.read(magic, sizeof(magic));
+  return in.gcount() == 8 && std::string(magic, 8) == "\x89HDF\r\n\x1a\n";
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
-  std::lock_guard lock(data::hdf5_mutex());
-  h5::silence_errors();
   DOJO_CHECK(fs::exists(path), IoError, "{}: checkpoint does not exist", path);
+  h5::check_file_digest(path, read_digest(path), "checkpoint");
+  std::lock_guard lock(h5::mutex());
+  h5::silence_errors();
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  DOJO_CHECK(id >= 0, FormatError, "{}: not a readable HDF5 checkpoint (truncated?): {}", path,
+  DOJO_CHECK(id >= 0, FormatError, "{}: not a readable HDF5 checkpoint: {}", path,
              h5::last_error());
   h5::Handle file(id);
   const hid_t root = file.get();
-  const std::string format = read_attr_str(root, "format", path);
+  const std::string format = h5::read_string_attr(root, "format", path);
   DOJO_CHECK(format == kFormat, FormatError, "{}: format is '{}', expected '{}'", path, format,
              kFormat);
-  const auto version = read_attr<std::int64_t>(root, "version", H5T_NATIVE_INT64, path);
+  const auto version = h5::read_int_attr(root, "version", path);
   DOJO_CHECK(version == kCheckpointVersion, FormatError,
              "{}: checkpoint version {} is not supported (this dojo reads version {})", path,
              version, kCheckpointVersion);
   Checkpoint c;
   c.path = path;
-  c.meta.step = read_attr<std::int64_t>(root, "step", H5T_NATIVE_INT64, path);
-  c.meta.adam_steps = read_attr<std::int64_t>(root, "adam_steps", H5T_NATIVE_INT64, path);
-  c.meta.seed = read_attr<std::uint64_t>(root, "seed", H5T_NATIVE_UINT64, path);
-  c.meta.loader_epoch = read_attr<std::int64_t>(root, "loader_epoch", H5T_NATIVE_INT64, path);
-  c.meta.loader_position = read_attr<std::int64_t>(root, "loader_position", H5T_NATIVE_INT64, path);
-  c.meta.config_hash = read_attr_str(root, "config_hash", path);
-  c.meta.model = read_attr_str(root, "model", path);
-  {
-    DOJO_CHECK(H5Lexists(root, "config", H5P_DEFAULT) > 0, FormatError,
-               "{}: not a complete dojo checkpoint: dataset /config is missing", path);
-    auto set = h5::check_id(H5Dopen2(root, "config", H5P_DEFAULT), path, "config");
-    auto type = string_type(path);
-    char* text = nullptr;
-    h5::check_status(H5Dread(set.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &text), path,
-                     "config");
-    c.meta.config_yaml = text != nullptr ? text : "";
-    H5free_memory(text);
-  }
-  c.params = read_floats(root, "params", path);
-  c.adam_m = read_floats(root, "adam_m", path);
-  c.adam_v = read_floats(root, "adam_v", path);
-  DOJO_CHECK(c.adam_m.size() == c.params.size() && c.adam_v.size() == c.params.size(), FormatError,
-             "{}: arena sizes differ (params {}, adam_m {}, adam_v {})", path, c.params.size(),
-             c.adam_m.size(), c.adam_v.size());
-  const struct {
-    const char* attr;
-    const std::vector<float>* values;
-  } checks[] = {
-      {"params_xxh64", &c.params}, {"adam_m_xxh64", &c.adam_m}, {"adam_v_xxh64", &c.adam_v}};
-  for (const auto& check : checks) {
-    const auto stored = read_attr<std::uint64_t>(root, check.attr, H5T_NATIVE_UINT64, path);
-    const auto actual = hash_of(*check.values);
+  c.meta.step = h5::read_int_attr(root, "step", path);
+  c.meta.adam_steps = h5::read_int_attr(root, "adam_steps", path);
+  c.meta.seed = h5::read_uint_attr(root, "seed", path);
+  c.meta.loader_epoch = h5::read_int_attr(root, "loader_epoch", path);
+  c.meta.loader_position = h5::read_int_attr(root, "loader_position", path);
+  c.meta.config_hash = h5::read_string_attr(root, "config_hash", path);
+  c.meta.model = h5::read_string_attr(root, "model", path);
+  check_meta(c.meta, path);
+  c.meta.config_yaml = h5::read_blob(root, "config", path, 1 << 20);
+  c.model_config = model::model_config_from_yaml(h5::read_blob(root, "model_config", path, 1 << 20),
+                                                 path);
+  const model::ParamTable table = model::build_param_table(c.model_config);
+  std::vector<float>* arenas[] = {&c.params, &c.adam_m, &c.adam_v};
+  const char* hashes[] = {"params_xxh64", "adam_m_xxh64", "adam_v_xxh64"};
+  for (int a = 0; a < 3; ++a) {
+    arenas[a]->assign(table.total, 0.0f);
+    h5::Handle group = h5::check_id(H5Gopen2(root, kArenas[a], H5P_DEFAULT), path, kArenas[a]);
+    for (const auto& t : table.tensors) read_tensor(group.get(), kArenas[a], t, *arenas[a], path);
+    const auto stored = h5::read_uint_attr(root, hashes[a], path);
+    const auto actual = hash_of(*arenas[a]);
     DOJO_CHECK(stored == actual, FormatError,
                "{}: checksum mismatch for {} (stored {:016x}, computed {:016x}): the file is "
                "corrupted",
-               path, check.attr, stored, actual);
+               path, hashes[a], stored, actual);
   }
   c.params_xxh64 = hash_of(c.params);
   return c;
@@ -270,20 +242,21 @@ void prune_checkpoints(const std::string& dir, std::int64_t newest_step, std::in
     if (++kept <= keep) continue;
     std::error_code ec;
     fs::remove(file, ec);
+    fs::remove(checkpoint_digest_path(file), ec);
   }
 }
 
 std::string save_checkpoint(const std::string& run_dir, const CheckpointMeta& meta,
-                            std::span<const float> params, std::span<const float> adam_m,
-                            std::span<const float> adam_v, std::int64_t keep) {
+                            const model::ModelConfig& model_config, std::span<const float> params,
+                            std::span<const float> adam_m, std::span<const float> adam_v,
+                            std::int64_t keep) {
   const fs::path dir = fs::path(run_dir) / "checkpoints";
   std::error_code ec;
   fs::create_directories(dir, ec);
   DOJO_CHECK(!ec, IoError, "{}: cannot create checkpoint folder: {}", dir.string(), ec.message());
   const std::string name = fmt::format("step-{:06d}.h5", meta.step);
   const std::string path = (dir / name).string();
-  write_checkpoint(path, meta, params, adam_m, adam_v);
-
+  write_checkpoint(path, meta, model_config, params, adam_m, adam_v);
   write_file_atomic(dir / "latest", name + "\n");
   prune_checkpoints(dir.string(), meta.step, keep);
   return path;
@@ -292,20 +265,23 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointMeta& me
 std::optional<Checkpoint> load_latest_checkpoint(const std::string& run_dir) {
   const fs::path dir = fs::path(run_dir) / "checkpoints";
   if (!fs::is_directory(dir)) return std::nullopt;
-  std::vector<fs::path> candidates;
+  std::vector<std::string> candidates;
   std::ifstream pointer(dir / "latest");
   std::string named;
-  if (pointer && std::getline(pointer, named) && !named.empty()) candidates.push_back(dir / named);
+  if (pointer && std::getline(pointer, named) && !named.empty() &&
+      named.find('/') == std::string::npos) {
+    candidates.push_back((dir / named).string());
+  }
   for (auto& path : checkpoint_step_files(dir.string())) {
-    if (std::find(candidates.begin(), candidates.end(), fs::path(path)) == candidates.end()) {
+    if (std::find(candidates.begin(), candidates.end(), path) == candidates.end()) {
       candidates.push_back(std::move(path));
     }
   }
   for (const auto& path : candidates) {
     try {
-      return read_checkpoint(path.string());
+      return read_checkpoint(path);
     } catch (const Error& e) {
-      log::warn("skipping checkpoint {}: {}; trying the previous one", path.string(), e.what());
+      log::warn("skipping checkpoint {}: {}; trying the previous one", path, e.what());
     }
   }
   return std::nullopt;

@@ -1,27 +1,36 @@
 #pragma once
-// Checkpoints: one HDF5 file per saved step, never half-written.
+// Checkpoints: one HDF5 file per saved step, never half-written, checked before parsed.
 //
-//   /params, /adam_m, /adam_v   float32 (P)   the three arenas, as flat as in memory
-//   /config                     string        the effective YAML the run was started with
-//   attributes on /: format = "dojo-checkpoint", version, step (steps completed),
-//     adam_steps, seed, loader_epoch, loader_position, config_hash, model,
-//     params_xxh64, adam_m_xxh64, adam_v_xxh64
+//   step-NNNNNN.h5
+//     /params/<name>, /adam_m/<name>, /adam_v/<name>   float32, each tensor under its name
+//                                   and shape (model/params.hpp: the PyTorch reference's names)
+//     /config        uint8 blob    the effective train config (YAML) the run was started with
+//     /model_config  uint8 blob    the whole model config (YAML): the file is self-contained
+//     attributes on /: format = "dojo-checkpoint", version, step (steps completed),
+//       adam_steps, seed, loader_epoch, loader_position, config_hash, model,
+//       params_xxh64, adam_m_xxh64, adam_v_xxh64 (of the flat arenas, padding included)
+//   step-NNNNNN.h5.digest   JSON {"bytes", "xxh64"}: the whole file's size and xxh64
 //
-// save_checkpoint writes `<dir>/step-NNNNNN.h5.partial`, fsyncs it, renames it into place,
-// fsyncs the directory, then moves the `latest` pointer the same way and prunes old
+// HDF5 cannot be trusted to parse a damaged file, so read_checkpoint checks the digest
+// before HDF5 opens the file: a flipped byte anywhere (an attribute edited by hand
+// included) or a truncation is a FormatError naming the file, never a crash. Every
+// attribute is then range-checked.
+//
+// save_checkpoint writes the file and its digest atomically (temporary name, fsync,
+// rename, fsync the folder), then moves the `latest` pointer the same way and prunes old
 // checkpoints. A failure at any point (disk full, unwritable folder) throws IoError and
 // leaves every earlier checkpoint and the old `latest` untouched.
-// read_checkpoint verifies format, version, shapes and the three checksums, so a
-// truncated or corrupted file is rejected with a FormatError that names it.
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "model/config.hpp"
+
 namespace dojo::train {
 
-inline constexpr std::int64_t kCheckpointVersion = 1;
+inline constexpr std::int64_t kCheckpointVersion = 2;
 
 struct CheckpointMeta {
   std::int64_t step = 0;  // training steps completed
@@ -30,30 +39,36 @@ struct CheckpointMeta {
   std::int64_t loader_epoch = 0;
   std::int64_t loader_position = 0;
   std::string config_hash;
-  std::string model;
-  std::string config_yaml;
+  std::string model;        // the model config's name
+  std::string config_yaml;  // the effective train config
 };
 
 struct Checkpoint {
   CheckpointMeta meta;
-  std::vector<float> params, adam_m, adam_v;
+  model::ModelConfig model_config;  // as stored in the file
+  std::vector<float> params, adam_m, adam_v;  // flat arenas in the model's table layout
   std::uint64_t params_xxh64 = 0;
   std::string path;
 };
 
-// Writes a checkpoint file at `path` atomically (see above).
+// Writes a checkpoint file (and its digest) at `path` atomically (see above). The arenas
+// are laid out as build_param_table(model_config) says.
 void write_checkpoint(const std::string& path, const CheckpointMeta& meta,
-                      std::span<const float> params, std::span<const float> adam_m,
-                      std::span<const float> adam_v);
-// Reads and verifies; throws IoError/FormatError naming the file.
+                      const model::ModelConfig& model_config, std::span<const float> params,
+                      std::span<const float> adam_m, std::span<const float> adam_v);
+// Checks the digest, then reads and verifies; throws IoError/FormatError naming the file.
 Checkpoint read_checkpoint(const std::string& path);
-// True when `path` is an HDF5 file with format "dojo-checkpoint" (no verification).
+// True when `path` has a checkpoint digest next to it and starts like an HDF5 file (no
+// verification; for `dojo inspect` to choose what it is looking at).
 bool is_checkpoint(const std::string& path);
+// The digest file of a checkpoint.
+std::string checkpoint_digest_path(const std::string& path);
 
-// <run_dir>/checkpoints/step-NNNNNN.h5; updates `latest`; keeps the newest `keep` files.
+// <run_dir>/checkpoints/step-NNNNNN.h5; updates `latest`; prunes (prune_checkpoints).
 std::string save_checkpoint(const std::string& run_dir, const CheckpointMeta& meta,
-                            std::span<const float> params, std::span<const float> adam_m,
-                            std::span<const float> adam_v, std::int64_t keep);
+                            const model::ModelConfig& model_config, std::span<const float> params,
+                            std::span<const float> adam_m, std::span<const float> adam_v,
+                            std::int64_t keep);
 // Removes step files of `dir` at or below `newest_step` beyond the newest `keep` of them.
 // Files with a higher step (an earlier run this one did not continue) are never removed,
 // and neither is the one just written (it is the newest at or below `newest_step`).

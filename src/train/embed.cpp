@@ -5,17 +5,16 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "data/clip_source.hpp"
-#include "data/h5_handles.hpp"
-#include "data/shard.hpp"
+#include "h5/handles.hpp"
 #include "train/eval_run.hpp"
 #include "train/run_model.hpp"
 
 namespace dojo::train {
-namespace h5 = data::h5;
 
 struct ClipBatches::Impl {
   data::ShardSet shards;
@@ -130,133 +129,89 @@ Embeddings embed_run(const EmbedOptions& o) {
 
 namespace {
 
-h5::Handle string_type(const std::string& path) {
-  auto type = h5::check_id(H5Tcopy(H5T_C_S1), path, "H5Tcopy");
-  h5::check_status(H5Tset_size(type.get(), H5T_VARIABLE), path, "H5Tset_size");
-  return type;
-}
-
-void write_attr(hid_t obj, const char* name, const std::string& value, const std::string& path) {
-  auto type = string_type(path);
-  auto space = h5::check_id(H5Screate(H5S_SCALAR), path, "H5Screate");
-  auto attr = h5::check_id(H5Acreate2(obj, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                           path, name);
-  const char* text = value.c_str();
-  h5::check_status(H5Awrite(attr.get(), type.get(), &text), path, name);
-}
-
-void write_attr(hid_t obj, const char* name, std::int64_t value, const std::string& path) {
-  auto space = h5::check_id(H5Screate(H5S_SCALAR), path, "H5Screate");
-  auto attr = h5::check_id(
-      H5Acreate2(obj, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT), path, name);
-  h5::check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), path, name);
-}
-
-std::string read_attr_str(hid_t obj, const char* name, const std::string& path) {
-  DOJO_CHECK(H5Aexists(obj, name) > 0, FormatError, "{}: attribute '{}' is missing", path, name);
-  auto attr = h5::check_id(H5Aopen(obj, name, H5P_DEFAULT), path, name);
-  auto type = string_type(path);
-  char* text = nullptr;
-  h5::check_status(H5Aread(attr.get(), type.get(), &text), path, name);
-  std::string out = text != nullptr ? text : "";
-  H5free_memory(text);
-  return out;
-}
-
-std::int64_t read_attr_i64(hid_t obj, const char* name, const std::string& path) {
-  DOJO_CHECK(H5Aexists(obj, name) > 0, FormatError, "{}: attribute '{}' is missing", path, name);
-  auto attr = h5::check_id(H5Aopen(obj, name, H5P_DEFAULT), path, name);
-  std::int64_t v = 0;
-  h5::check_status(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), path, name);
-  return v;
-}
-
-template <typename T>
-void write_set(hid_t file, const char* name, hid_t type, std::vector<hsize_t> dims, const T* data,
-               const std::string& path) {
-  auto space = h5::check_id(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                            path, "H5Screate_simple");
+// The (N, D) float matrix; h5 has 1-D helpers only.
+void write_matrix(hid_t file, const char* name, const std::vector<float>& values, hsize_t rows,
+                  hsize_t cols, const std::string& path) {
+  const hsize_t dims[2] = {rows, cols};
+  auto space = h5::check_id(H5Screate_simple(2, dims, nullptr), path, name);
   auto set = h5::check_id(
-      H5Dcreate2(file, name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path, name);
-  DOJO_CHECK(H5Dwrite(set.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0, IoError,
-             "{}: writing /{} failed (disk full?): {}", path, name, h5::last_error());
+      H5Dcreate2(file, name, H5T_NATIVE_FLOAT, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      path, name);
+  if (!values.empty()) {
+    h5::check_status(
+        H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), path,
+        name);
+  }
 }
 
-template <typename T>
-std::vector<T> read_set(hid_t file, const char* name, hid_t type, std::vector<hsize_t>& dims,
-                        const std::string& path) {
-  DOJO_CHECK(H5Lexists(file, name, H5P_DEFAULT) > 0, FormatError,
-             "{}: not a dojo embeddings file: /{} is missing", path, name);
+std::vector<float> read_matrix(hid_t file, const char* name, std::int64_t& rows, std::int64_t& cols,
+                               const std::string& path) {
+  DOJO_CHECK(h5::has_dataset(file, name), FormatError, "{}: dataset '/{}' missing", path, name);
   auto set = h5::check_id(H5Dopen2(file, name, H5P_DEFAULT), path, name);
-  auto space = h5::check_id(H5Dget_space(set.get()), path, "H5Dget_space");
-  dims.assign(static_cast<std::size_t>(H5Sget_simple_extent_ndims(space.get())), 0);
-  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  std::size_t n = 1;
-  for (const auto d : dims) n *= d;
-  std::vector<T> out(n);
-  DOJO_CHECK(H5Dread(set.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0, FormatError,
-             "{}: reading /{} failed: {}", path, name, h5::last_error());
+  auto space = h5::check_id(H5Dget_space(set.get()), path, name);
+  DOJO_CHECK(H5Sget_simple_extent_ndims(space.get()) == 2, FormatError, "{}: /{} is not (N, D)",
+             path, name);
+  hsize_t dims[2] = {0, 0};
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  rows = static_cast<std::int64_t>(dims[0]);
+  cols = static_cast<std::int64_t>(dims[1]);
+  std::vector<float> out(static_cast<std::size_t>(dims[0] * dims[1]));
+  if (!out.empty()) {
+    h5::check_status(
+        H5Dread(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), path,
+        name);
+  }
   return out;
 }
+
+constexpr std::size_t kMaxAttrBytes = 4096;  // checkpoint paths can be long
 
 }  // namespace
 
 void write_embeddings(const std::string& path, const Embeddings& e) {
-  std::lock_guard lock(data::hdf5_mutex());
-  h5::silence_errors();
   AtomicFile out(path);
   const std::string partial = out.temp_path().string();
   {
+    std::lock_guard lock(h5::mutex());
+    h5::silence_errors();
     auto file = h5::check_id(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
                              partial, "H5Fcreate");
     const hid_t f = file.get();
-    const auto n = static_cast<hsize_t>(e.clips);
-    write_set(f, "embeddings", H5T_NATIVE_FLOAT, {n, static_cast<hsize_t>(e.dim)}, e.values.data(),
-              partial);
-    write_set(f, "clip", H5T_NATIVE_INT64, {n}, e.clip.data(), partial);
-    write_set(f, "source", H5T_NATIVE_INT64, {n}, e.source.data(), partial);
-    std::vector<const char*> names;
-    for (const auto& s : e.sources) names.push_back(s.c_str());
-    auto type = string_type(partial);
-    write_set(f, "sources", type.get(), {static_cast<hsize_t>(names.size())}, names.data(),
-              partial);
-    write_attr(f, "format", std::string(kEmbeddingsFormat), partial);
-    write_attr(f, "version", kEmbeddingsVersion, partial);
-    write_attr(f, "checkpoint", e.checkpoint, partial);
-    write_attr(f, "model", e.model, partial);
-    write_attr(f, "step", e.step, partial);
+    write_matrix(f, "embeddings", e.values, static_cast<hsize_t>(e.clips),
+                 static_cast<hsize_t>(e.dim), partial);
+    h5::write_vector(f, "clip", H5T_NATIVE_INT64, e.clip, partial);
+    h5::write_vector(f, "source", H5T_NATIVE_INT64, e.source, partial);
+    h5::write_blob(f, "sources", nlohmann::json(e.sources).dump(), partial);
+    h5::write_string_attr(f, "format", kEmbeddingsFormat, partial);
+    h5::write_int_attr(f, "version", kEmbeddingsVersion, partial);
+    h5::write_string_attr(f, "checkpoint", e.checkpoint, partial);
+    h5::write_string_attr(f, "model", e.model, partial);
+    h5::write_int_attr(f, "step", e.step, partial);
     h5::check_status(H5Fclose(file.release()), partial, "H5Fclose");
   }
   out.commit();
 }
 
 Embeddings read_embeddings(const std::string& path) {
-  std::lock_guard lock(data::hdf5_mutex());
+  std::lock_guard lock(h5::mutex());
   h5::silence_errors();
   auto file = h5::check_id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path, "H5Fopen");
   const hid_t f = file.get();
-  DOJO_CHECK(read_attr_str(f, "format", path) == kEmbeddingsFormat, FormatError,
+  DOJO_CHECK(h5::read_string_attr(f, "format", path) == kEmbeddingsFormat, FormatError,
              "{}: not a dojo embeddings file", path);
-  DOJO_CHECK(read_attr_i64(f, "version", path) == kEmbeddingsVersion, FormatError,
-             "{}: embeddings version {}, this dojo reads {}", path,
-             read_attr_i64(f, "version", path), kEmbeddingsVersion);
+  const std::int64_t version = h5::read_int_attr(f, "version", path);
+  DOJO_CHECK(version == kEmbeddingsVersion, FormatError,
+             "{}: embeddings version {}, this dojo reads {}", path, version, kEmbeddingsVersion);
   Embeddings e;
-  std::vector<hsize_t> dims;
-  e.values = read_set<float>(f, "embeddings", H5T_NATIVE_FLOAT, dims, path);
-  DOJO_CHECK(dims.size() == 2, FormatError, "{}: /embeddings is not (N, D)", path);
-  e.clips = static_cast<std::int64_t>(dims[0]);
-  e.dim = static_cast<std::int64_t>(dims[1]);
-  e.clip = read_set<std::int64_t>(f, "clip", H5T_NATIVE_INT64, dims, path);
-  e.source = read_set<std::int64_t>(f, "source", H5T_NATIVE_INT64, dims, path);
-  auto type = string_type(path);
-  auto names = read_set<char*>(f, "sources", type.get(), dims, path);
-  for (char* s : names) {
-    e.sources.emplace_back(s != nullptr ? s : "");
-    H5free_memory(s);
-  }
-  e.checkpoint = read_attr_str(f, "checkpoint", path);
-  e.model = read_attr_str(f, "model", path);
-  e.step = read_attr_i64(f, "step", path);
+  e.values = read_matrix(f, "embeddings", e.clips, e.dim, path);
+  e.clip = h5::read_vector<std::int64_t>(f, "clip", H5T_NATIVE_INT64, e.clips, path);
+  e.source = h5::read_vector<std::int64_t>(f, "source", H5T_NATIVE_INT64, e.clips, path);
+  const auto sources = nlohmann::json::parse(h5::read_blob(f, "sources", path), nullptr, false);
+  DOJO_CHECK(sources.is_array(), FormatError, "{}: /sources is not a JSON list", path);
+  e.sources = sources.get<std::vector<std::string>>();
+  e.checkpoint = h5::read_string_attr(f, "checkpoint", path, kMaxAttrBytes);
+  e.model = h5::read_string_attr(f, "model", path);
+  e.step = h5::read_int_attr(f, "step", path);
   return e;
 }
 

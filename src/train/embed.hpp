@@ -7,7 +7,7 @@
 //   /embeddings  float32 (N, D)   one row per clip
 //   /clip        int64   (N)      the clip's global index in the shards it came from
 //   /source      int64   (N)      index into /sources
-//   /sources     string  (S)      source video of the clips
+//   /sources     uint8 blob       JSON list of the source videos (h5::write_blob)
 //   attributes on /: format = "dojo-embeddings", version, checkpoint, step, model
 #include <cstdint>
 #include <memory>

@@ -7,6 +7,15 @@
 namespace dojo::train {
 
 void check_weights_fit(const Checkpoint& ckpt, const model::VideoMAE& model) {
+  // Same architecture: every field but the name and the precision (which may change).
+  model::ModelConfig stored = ckpt.model_config, mine = model.config();
+  stored.name = mine.name;
+  stored.precision = mine.precision;
+  DOJO_CHECK(model::to_yaml(stored) == model::to_yaml(mine), FormatError,
+             "checkpoint {} holds model '{}', which is not the architecture of model '{}' "
+             "this run trains:\n{}\nvs\n{}",
+             ckpt.path, ckpt.model_config.name, mine.name, model::to_yaml(ckpt.model_config),
+             model::to_yaml(mine));
   DOJO_CHECK(ckpt.params.size() == model.table().total, FormatError,
              "checkpoint {} has {} parameters, model '{}' has {}: it was trained with another "
              "model config",

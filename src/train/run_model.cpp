@@ -35,42 +35,12 @@ TrainConfig train_config_of(const Checkpoint& ckpt) {
 }
 
 model::ModelConfig model_config_of(const Checkpoint& ckpt, const TrainConfig& cfg) {
-  std::string where = cfg.model;
-  const fs::path given(cfg.model);
-  const bool builtin = cfg.model == "tiny" || cfg.model == "bench" || cfg.model == "small";
-  // A run folder keeps the model config it trained: <run>/model.yaml next to checkpoints/.
-  const fs::path run_model_yaml =
-      fs::absolute(ckpt.path).parent_path().parent_path() / "model.yaml";
-  if (fs::exists(run_model_yaml)) {
-    where = run_model_yaml.string();
-  } else if (!builtin && given.is_relative() && !fs::exists(given)) {
-    // Folders above the checkpoint: <run>/checkpoints/step-N.h5 -> <run>/checkpoints, <run>, ...
-    for (fs::path dir = fs::absolute(ckpt.path).parent_path(); !dir.empty();
-         dir = dir.parent_path()) {
-      if (fs::exists(dir / given)) {
-        where = (dir / given).string();
-        break;
-      }
-      if (dir == dir.parent_path()) break;
-    }
-  }
-  model::ModelConfig mc;
-  try {
-    mc = model::load_model_config(where);
-  } catch (const Error& e) {
-    throw IoError(fmt::format(
-        "checkpoint {}: its model config '{}' cannot be loaded from here (looked in the "
-        "current folder and the folders above the checkpoint): {}",
-        ckpt.path, cfg.model, e.what()));
-  }
+  model::ModelConfig mc = ckpt.model_config;  // stored whole in the checkpoint
   mc.precision = accel::parse_precision(cfg.precision);
-  DOJO_CHECK(ckpt.meta.model.empty() || mc.name == ckpt.meta.model, FormatError,
-             "checkpoint {} was trained with model '{}', but '{}' is model '{}'", ckpt.path,
-             ckpt.meta.model, where, mc.name);
   const std::size_t expected = model::build_param_table(mc).total;
   DOJO_CHECK(ckpt.params.size() == expected, FormatError,
-             "checkpoint {} has {} parameters, model '{}' ({}) has {}", ckpt.path,
-             ckpt.params.size(), mc.name, where, expected);
+             "checkpoint {} has {} parameters, its model '{}' has {}", ckpt.path,
+             ckpt.params.size(), mc.name, expected);
   return mc;
 }
 

@@ -3,13 +3,8 @@
 // effective configuration (stored in the checkpoint) and the model it names, with the
 // checkpoint's parameters loaded.
 //
-// Where the model config comes from, first found: the run folder's model.yaml (the
-// checkpoint's folder's parent, as `dojo train` writes it); else the stored train config's
-// `model`, a built-in name (tiny, bench, small) or the path of a model YAML as given to
-// `dojo train`, looked up against the current folder and then each folder above the
-// checkpoint. The loaded config must carry the checkpoint's model name and parameter
-// count, else this throws. (When checkpoints store the whole model config, model_config_of
-// reads it first.)
+// The model config is the one the checkpoint stores (checkpoint.hpp: /model_config), so
+// this works from any folder; the precision is the run's (train config `precision`).
 #include <memory>
 #include <string>
 
@@ -22,7 +17,8 @@ namespace dojo::train {
 
 // The run's train config as stored in the checkpoint.
 TrainConfig train_config_of(const Checkpoint& checkpoint);
-// The model config the checkpoint was trained with (see above), precision included.
+// The model config the checkpoint was trained with, the run's precision; throws
+// FormatError when the parameter count does not fit it.
 model::ModelConfig model_config_of(const Checkpoint& checkpoint, const TrainConfig& config);
 
 // A host device and a model of `batch` clips with a checkpoint's weights.

@@ -492,7 +492,7 @@ void checkpoint(const RunPlan& p, Replica& r, std::int64_t steps_done, TrainSumm
   const auto cursor = r.loader.cursor();
   CheckpointMeta meta{steps_done,      r.adamw.steps(), p.cfg.train.seed, cursor.epoch,
                       cursor.position, p.hash,          p.mc.name,        to_yaml(p.cfg)};
-  summary.last_checkpoint = save_checkpoint(p.run_dir, meta, r.model.params(), r.model.adam_m(),
+  summary.last_checkpoint = save_checkpoint(p.run_dir, meta, p.mc, r.model.params(), r.model.adam_m(),
                                             r.model.adam_v(), p.cfg.train.keep_checkpoints);
 }
 

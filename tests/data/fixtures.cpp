@@ -7,17 +7,32 @@ extern "C" {
 }
 
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <stdexcept>
 
+#include "comm/communicator.hpp"
 #include "data/manifest.hpp"
 #include "data/shard.hpp"
 #include "data/synth.hpp"
 
 namespace dojo::data::testing {
 namespace fs = std::filesystem;
+
+IngestReport ingest_on(IngestOptions options, comm::Communicator& comm) {
+  options.rank = comm.rank();
+  options.size = comm.size();
+  options.all_gather = [&comm](const std::string& mine) {
+    const auto all = comm::all_gather_bytes(comm, std::as_bytes(std::span(mine)));
+    std::vector<std::string> out;
+    for (const auto& bytes : all)
+      out.emplace_back(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return out;
+  };
+  return ingest(options);
+}
 
 TempDir::TempDir() {
   std::string pattern = (fs::temp_directory_path() / "dojo-data-test-XXXXXX").string();
@@ -94,6 +109,62 @@ void write_audio_only(const std::string& path, double seconds) {
   }
   avcodec_send_frame(c, nullptr);
   drain();
+  av_write_trailer(fmt);
+  av_packet_free(&packet);
+  av_frame_free(&frame);
+  avcodec_free_context(&c);
+  avio_closep(&fmt->pb);
+  avformat_free_context(fmt);
+}
+
+void write_timed_video(const std::string& path, const std::vector<double>& times_s) {
+  auto fail = [&](const char* what) { throw std::runtime_error(path + ": " + what); };
+  AVFormatContext* fmt = nullptr;
+  if (avformat_alloc_output_context2(&fmt, nullptr, nullptr, path.c_str()) < 0) fail("context");
+  const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+  if (codec == nullptr) fail("no mjpeg encoder");
+  AVStream* stream = avformat_new_stream(fmt, nullptr);
+  AVCodecContext* c = avcodec_alloc_context3(codec);
+  c->width = 64;
+  c->height = 48;
+  c->pix_fmt = AV_PIX_FMT_YUVJ420P;
+  c->time_base = AVRational{1, 1000};
+  c->framerate = AVRational{10, 1};
+  if (fmt->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  if (avcodec_open2(c, codec, nullptr) < 0) fail("open mjpeg");
+  avcodec_parameters_from_context(stream->codecpar, c);
+  stream->time_base = c->time_base;
+  stream->avg_frame_rate = c->framerate;
+  if (avio_open(&fmt->pb, path.c_str(), AVIO_FLAG_WRITE) < 0) fail("open file");
+  if (avformat_write_header(fmt, nullptr) < 0) fail("header");
+  AVFrame* frame = av_frame_alloc();
+  frame->format = c->pix_fmt;
+  frame->width = c->width;
+  frame->height = c->height;
+  av_frame_get_buffer(frame, 0);
+  AVPacket* packet = av_packet_alloc();
+  for (std::size_t i = 0; i < times_s.size(); ++i) {
+    av_frame_make_writable(frame);
+    for (int p = 0; p < 3; ++p) {
+      const int h = p == 0 ? c->height : c->height / 2;
+      for (int y = 0; y < h; ++y)
+        std::memset(frame->data[p] + y * frame->linesize[p], static_cast<int>(40 + 20 * i + 3 * y),
+                    static_cast<std::size_t>(frame->linesize[p]));
+    }
+    frame->pts = static_cast<std::int64_t>(std::llround(times_s[i] * 1000));
+    avcodec_send_frame(c, frame);
+    while (avcodec_receive_packet(c, packet) == 0) {
+      av_packet_rescale_ts(packet, c->time_base, stream->time_base);
+      packet->stream_index = stream->index;
+      av_interleaved_write_frame(fmt, packet);
+    }
+  }
+  avcodec_send_frame(c, nullptr);
+  while (avcodec_receive_packet(c, packet) == 0) {
+    av_packet_rescale_ts(packet, c->time_base, stream->time_base);
+    packet->stream_index = stream->index;
+    av_interleaved_write_frame(fmt, packet);
+  }
   av_write_trailer(fmt);
   av_packet_free(&packet);
   av_frame_free(&frame);

@@ -9,8 +9,16 @@
 #include <vector>
 
 #include "data/clip_shape.hpp"
+#include "data/ingest.hpp"
+
+namespace dojo::comm {
+class Communicator;
+}
 
 namespace dojo::data::testing {
+
+// ingest() with its rank coordination taken from `comm` (as cmd_ingest.cpp does).
+IngestReport ingest_on(IngestOptions options, comm::Communicator& comm);
 
 // A fresh folder under the system temp dir, removed with everything in it.
 class TempDir {
@@ -38,6 +46,9 @@ ClipShape small_shape();
 
 // An MP4 with one AAC audio stream and no video (made with libavcodec's aac encoder).
 void write_audio_only(const std::string& path, double seconds);
+// A 64x48 MJPEG video (in the container `path`'s extension names, e.g. .mkv) with one
+// frame at each of `times_s` (presentation timestamps, seconds; any jumps kept).
+void write_timed_video(const std::string& path, const std::vector<double>& times_s);
 // Copies `from` to `to` keeping the first `bytes` bytes.
 void truncate_copy(const std::string& from, const std::string& to, std::uintmax_t bytes);
 // Flips every bit of the byte at `offset`.

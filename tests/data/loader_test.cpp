@@ -30,7 +30,7 @@ class LoaderTest : public ::testing::Test {
     o.threads = 1;
     o.clips_per_shard = 4;
     auto world = comm::make_local_world(1);
-    ingest(o, *world[0]);
+    testing::ingest_on(o, *world[0]);
   }
   static void TearDownTestSuite() { delete dir_; }
 
@@ -175,17 +175,29 @@ TEST(LoaderCorruption, AFlippedByteIsReportedWithShardAndClip) {
   o.shape = testing::small_shape();
   o.threads = 1;
   auto world = comm::make_local_world(1);
-  ingest(o, *world[0]);
-  const std::string shard =
+  testing::ingest_on(o, *world[0]);
+  const std::string listed =
       (fs::path(o.out_dir) / read_manifest(o.out_dir).shards[0].path).string();
   {
-    ShardReader reader(shard);
-    testing::flip_byte(shard, reader.clip_file_offset(3) + 100);
+    ShardReader reader(listed);
+    testing::flip_byte(listed, reader.clip_file_offset(3) + 100);
   }
   LoaderOptions lo;
   lo.source = o.out_dir;
   lo.batch = 5;
   lo.shuffle = false;
+  // From its folder, the manifest's digest stops the damaged shard before it is opened.
+  try {
+    Loader from_folder(lo);
+    FAIL() << "a damaged shard was opened";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(listed), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("damaged"), std::string::npos) << e.what();
+  }
+  // A shard without a manifest: each clip's checksum finds the damage when it is read.
+  const std::string shard = dir.str("lone.h5");
+  fs::copy_file(listed, shard);
+  lo.source = shard;
   Loader loader(lo);
   try {
     loader.next();
@@ -209,7 +221,7 @@ TEST(StreamingLoader, GivesTheSameClipsAsShards) {
   o.shape = testing::small_shape();
   o.threads = 1;
   auto world = comm::make_local_world(1);
-  ingest(o, *world[0]);
+  testing::ingest_on(o, *world[0]);
   LoaderOptions sharded;
   sharded.source = o.out_dir;
   sharded.batch = 2;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -98,6 +99,38 @@ TEST(Shard, NonShardFilesAreRejectedWithTheirName) {
   } catch (const FormatError& e) {
     EXPECT_NE(std::string(e.what()).find("cut.h5"), std::string::npos) << e.what();
   }
+}
+
+TEST(Shard, LabelsRoundTripWithNaNForClipsWithoutAndTheDigestIsTheFiles) {
+  TempDir dir;
+  const ClipShape shape{2, 4, 4, 1, 1};
+  const std::string path = dir.str("labels.h5");
+  ShardWriter writer(path, shape, {"speed", "turning"});
+  const auto src = writer.add_source("a.mp4");
+  const std::vector<float> first{12.5f, 1.0f};
+  writer.append(pattern_clip(shape, 0), src, 0, 10.0, first);
+  writer.append(pattern_clip(shape, 1), src, 2, 10.0);  // unknown: NaN
+  const h5::FileDigest digest = writer.commit();
+  EXPECT_EQ(digest, h5::digest_file(path));
+
+  ShardReader reader(path, digest);
+  EXPECT_EQ(reader.label_names(), (std::vector<std::string>{"speed", "turning"}));
+  EXPECT_EQ(std::vector<float>(reader.labels(0).begin(), reader.labels(0).end()), first);
+  for (float v : reader.labels(1)) EXPECT_TRUE(std::isnan(v));
+  EXPECT_EQ(reader.sources(), (std::vector<std::string>{"a.mp4"}));
+
+  h5::FileDigest wrong = digest;
+  wrong.xxh64 ^= 1;
+  try {
+    ShardReader damaged(path, wrong);
+    FAIL() << "a digest mismatch was not reported";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  // A shard without labels says so.
+  const auto plain = write_shard(dir, shape, 1);
+  EXPECT_TRUE(ShardReader(plain).label_names().empty());
+  EXPECT_TRUE(ShardReader(plain).labels(0).empty());
 }
 
 }  // namespace

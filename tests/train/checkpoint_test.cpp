@@ -1,12 +1,17 @@
-// Checkpoints are written atomically and a damaged one is refused with a message that
-// names the file, while the newest intact one is used instead.
+// Checkpoints are written atomically, checked whole before HDF5 parses them (a flipped
+// byte or a truncation anywhere is an error naming the file, never a crash), carry every
+// tensor under its name and shape with the model config, and a damaged one is passed over
+// for the newest intact one.
 #include <gtest/gtest.h>
-
+#include <hdf5.h>
 #include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
 #include "core/error.hpp"
+#include "h5/handles.hpp"
+#include "model/params.hpp"
 #include "train/checkpoint.hpp"
 
 namespace dojo::train {
@@ -19,23 +24,37 @@ class CheckpointTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / fmt::format("dojo-ckpt-{}", ::getpid());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
+    model_ = model::builtin_model_config("tiny");
+    total_ = model::build_param_table(model_).total;
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::string save(std::int64_t step, float base) {
-    std::vector<float> p(1000), m(1000), v(1000);
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      p[i] = base + 0.001f * i;
-      m[i] = -p[i];
-      v[i] = p[i] * p[i];
-    }
+  // Arenas with every padding element zero, as the model keeps them.
+  std::vector<float> arena(float base) const {
+    std::vector<float> a(total_, 0.0f);
+    for (const auto& t : model::build_param_table(model_).tensors)
+      for (std::size_t i = 0; i < t.size; ++i) a[t.offset + i] = base + 0.001f * float(i % 997);
+    return a;
+  }
+  std::string save(std::int64_t step, float base, std::int64_t keep = 3) {
+    const auto p = arena(base), m = arena(-base), v = arena(base * base);
     CheckpointMeta meta{step, step, 7, 1, 40, "abcdef0123456789", "tiny", "model: tiny\n"};
-    return save_checkpoint(dir_.string(), meta, p, m, v, 3);
+    return save_checkpoint(dir_.string(), meta, model_, p, m, v, keep);
+  }
+  static void expect_format_error_naming(const std::string& path, const std::string& what) {
+    try {
+      read_checkpoint(path);
+      ADD_FAILURE() << what << ": accepted";
+    } catch (const FormatError& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << what << ": " << e.what();
+    }
   }
   fs::path dir_;
+  model::ModelConfig model_;
+  std::size_t total_ = 0;
 };
 
-TEST_F(CheckpointTest, RoundTripKeepsEveryField) {
+TEST_F(CheckpointTest, RoundTripKeepsEveryFieldAndTheModelConfig) {
   const auto path = save(20, 1.5f);
   const auto c = read_checkpoint(path);
   EXPECT_EQ(c.meta.step, 20);
@@ -44,51 +63,111 @@ TEST_F(CheckpointTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(c.meta.loader_position, 40);
   EXPECT_EQ(c.meta.config_hash, "abcdef0123456789");
   EXPECT_EQ(c.meta.config_yaml, "model: tiny\n");
-  ASSERT_EQ(c.params.size(), 1000u);
-  EXPECT_EQ(c.params[10], 1.5f + 0.001f * 10);
-  EXPECT_EQ(c.adam_v[999], c.params[999] * c.params[999]);
+  EXPECT_EQ(c.params, arena(1.5f));
+  EXPECT_EQ(c.adam_v, arena(1.5f * 1.5f));
+  EXPECT_EQ(c.model_config.encoder_dim, model_.encoder_dim);
+  EXPECT_EQ(c.model_config.frames, model_.frames);
+  EXPECT_EQ(c.model_config.patch, model_.patch);
   EXPECT_TRUE(is_checkpoint(path));
   EXPECT_FALSE(fs::exists(path + ".partial"));
 }
 
+TEST_F(CheckpointTest, EveryTensorIsStoredUnderItsNameAndShape) {
+  const auto path = save(10, 1.0f);
+  std::lock_guard lock(h5::mutex());
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  for (const auto& t : model::build_param_table(model_).tensors) {
+    const std::string name = "/params/" + t.name;
+    const hid_t set = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
+    ASSERT_GE(set, 0) << name;
+    const hid_t space = H5Dget_space(set);
+    std::vector<hsize_t> dims(static_cast<std::size_t>(H5Sget_simple_extent_ndims(space)));
+    H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+    EXPECT_EQ(std::vector<std::int64_t>(dims.begin(), dims.end()), t.shape) << name;
+    H5Sclose(space);
+    H5Dclose(set);
+  }
+  H5Fclose(file);
+}
+
 TEST_F(CheckpointTest, OnlyTheNewestKeepCheckpointsRemain) {
   for (int s = 1; s <= 5; ++s) save(s * 10, 1.0f);
-  int files = 0;
-  for (const auto& e : fs::directory_iterator(dir_ / "checkpoints"))
+  int files = 0, digests = 0;
+  for (const auto& e : fs::directory_iterator(dir_ / "checkpoints")) {
     files += e.path().extension() == ".h5";
+    digests += e.path().extension() == ".digest";
+  }
   EXPECT_EQ(files, 3);
+  EXPECT_EQ(digests, 3);
   EXPECT_EQ(load_latest_checkpoint(dir_.string())->meta.step, 50);
 }
 
-TEST_F(CheckpointTest, TruncatedFileIsRejectedNamingIt) {
+TEST_F(CheckpointTest, EverySampledByteFlipAndTruncationIsAnErrorNamingTheFile) {
   const auto path = save(10, 1.0f);
-  fs::resize_file(path, fs::file_size(path) / 2);
-  try {
-    read_checkpoint(path);
-    FAIL() << "a truncated checkpoint was accepted";
-  } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string damaged = (dir_ / "checkpoints" / "step-000011.h5").string();
+  fs::copy_file(checkpoint_digest_path(path), checkpoint_digest_path(damaged));
+  // Every byte of the first 8 KiB (superblock, object headers, attributes), then a dense
+  // sample of the rest, and the last 4 KiB.
+  std::vector<std::size_t> offsets;
+  for (std::size_t i = 0; i < std::min<std::size_t>(8192, bytes.size()); ++i) offsets.push_back(i);
+  for (std::size_t i = 8192; i < bytes.size(); i += std::max<std::size_t>(1, bytes.size() / 3000))
+    offsets.push_back(i);
+  for (std::size_t i = bytes.size() > 4096 ? bytes.size() - 4096 : 0; i < bytes.size(); ++i)
+    offsets.push_back(i);
+  for (const std::size_t at : offsets) {
+    std::string copy = bytes;
+    copy[at] = static_cast<char>(copy[at] ^ 0x5a);
+    std::ofstream(damaged, std::ios::binary | std::ios::trunc) << copy;
+    expect_format_error_naming(damaged, fmt::format("byte {} flipped", at));
+  }
+  for (std::size_t keep = 0; keep < bytes.size(); keep += std::max<std::size_t>(1, bytes.size() / 300)) {
+    std::ofstream(damaged, std::ios::binary | std::ios::trunc) << bytes.substr(0, keep);
+    expect_format_error_naming(damaged, fmt::format("truncated to {} bytes", keep));
   }
 }
 
-TEST_F(CheckpointTest, FlippedByteInParametersIsCaughtByTheChecksum) {
+TEST_F(CheckpointTest, AnAttributeEditedByHandIsRefused) {
+  for (const char* attr : {"step", "adam_steps", "loader_position"}) {
+    const auto path = save(10, 1.0f);
+    {
+      std::lock_guard lock(h5::mutex());
+      const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+      ASSERT_GE(file, 0);
+      const hid_t a = H5Aopen(file, attr, H5P_DEFAULT);
+      const std::int64_t value = std::string(attr) == "step" ? (std::int64_t{1} << 62) : -1;
+      H5Awrite(a, H5T_NATIVE_INT64, &value);
+      H5Aclose(a);
+      H5Fclose(file);
+    }
+    expect_format_error_naming(path, attr);
+  }
+}
+
+TEST_F(CheckpointTest, OutOfRangeStateIsRefusedEvenWithAValidDigest) {
+  const auto p = arena(1.0f);
+  for (const CheckpointMeta& meta :
+       {CheckpointMeta{-3, 0, 0, 0, 0, "h", "tiny", ""}, CheckpointMeta{5, 6, 0, 0, 0, "h", "tiny", ""},
+        CheckpointMeta{5, 5, 0, -1, 0, "h", "tiny", ""}, CheckpointMeta{5, -1, 0, 0, 0, "h", "tiny", ""}}) {
+    const std::string path = (dir_ / fmt::format("odd-{}-{}.h5", meta.step, meta.adam_steps)).string();
+    write_checkpoint(path, meta, model_, p, p, p);
+    expect_format_error_naming(path, fmt::format("step {} adam {}", meta.step, meta.adam_steps));
+  }
+}
+
+TEST_F(CheckpointTest, ACheckpointWithoutItsDigestIsNotParsed) {
   const auto path = save(10, 1.0f);
-  const auto c = read_checkpoint(path);
-  // Find the parameter bytes in the file and flip one.
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(f)), {});
-  const std::string needle(reinterpret_cast<const char*>(c.params.data() + 500), 16);
-  const auto at = bytes.find(needle);
-  ASSERT_NE(at, std::string::npos);
-  f.seekp(static_cast<std::streamoff>(at + 3));
-  f.put(static_cast<char>(bytes[at + 3] ^ 0x10));
-  f.close();
+  fs::remove(checkpoint_digest_path(path));
   try {
     read_checkpoint(path);
-    FAIL() << "a corrupted checkpoint was accepted";
+    FAIL() << "read without a digest";
   } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(".digest"), std::string::npos) << e.what();
   }
 }
 
@@ -104,9 +183,10 @@ TEST_F(CheckpointTest, DamagedLatestFallsBackToThePreviousOne) {
 TEST_F(CheckpointTest, UnwritableFolderFailsWithoutTouchingTheOldCheckpoint) {
   const auto first = save(10, 1.0f);
   const auto before = fs::file_size(first);
-  std::vector<float> p(10);
+  const auto p = arena(1.0f);
   CheckpointMeta meta{20, 20, 7, 0, 0, "h", "tiny", ""};
-  EXPECT_THROW(write_checkpoint((dir_ / "no-such-dir" / "x.h5").string(), meta, p, p, p), IoError);
+  EXPECT_THROW(write_checkpoint((dir_ / "no-such-dir" / "x.h5").string(), meta, model_, p, p, p),
+               IoError);
   EXPECT_EQ(load_latest_checkpoint(dir_.string())->meta.step, 10);
   EXPECT_EQ(fs::file_size(first), before);
 }
@@ -115,11 +195,10 @@ TEST_F(CheckpointTest, PruningKeepsTheNewestOfThisLineageAndNeverAHigherStep) {
   // An earlier run reached step 90; this run (resumed from elsewhere) writes 10..40, keep 3.
   save(90, 9.0f);
   for (std::int64_t step : {10, 20, 30, 40}) save(step, 1.0f);
-  const auto files = checkpoint_step_files((dir_ / "checkpoints").string());
   std::vector<std::int64_t> steps;
-  for (const auto& f : files) steps.push_back(checkpoint_step_of(f));
+  for (const auto& f : checkpoint_step_files((dir_ / "checkpoints").string()))
+    steps.push_back(checkpoint_step_of(f));
   EXPECT_EQ(steps, (std::vector<std::int64_t>{90, 40, 30, 20}));
-  // `latest` names the checkpoint just written, which exists.
   const auto latest = load_latest_checkpoint(dir_.string());
   ASSERT_TRUE(latest.has_value());
   EXPECT_EQ(latest->meta.step, 40);

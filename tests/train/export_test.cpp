@@ -37,7 +37,7 @@ class ExportTest : public ::testing::Test {
     meta.model = "tiny";
     meta.config_yaml = to_yaml(cfg);
     const std::string path = (dir_ / "step-000007.h5").string();
-    write_checkpoint(path, meta, m.params(), m.adam_m(), m.adam_v());
+    write_checkpoint(path, meta, m.config(), m.params(), m.adam_m(), m.adam_v());
     return path;
   }
   fs::path dir_;

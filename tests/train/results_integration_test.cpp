@@ -124,5 +124,24 @@ TEST_F(ResultsTest, ExportFromAnotherFolderHoldsTheCheckpointsParameters) {
   EXPECT_EQ(file.metadata.at("name"), "tiny");
 }
 
+TEST_F(ResultsTest, ProbeFromAnotherFolderScoresEverySynthLabel) {
+  const auto res =
+      elsewhere(fmt::format("probe --checkpoint {} --train {}/shards --test {}/eval --json",
+                            checkpoint_, root_.string(), root_.string()),
+                false);
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  const auto j = nlohmann::json::parse(res.output);
+  ASSERT_EQ(j["labels"].size(), 5u) << res.output;
+  for (const char* name : {"curvature", "ego_speed", "lane_change", "cars_in_view", "light"}) {
+    ASSERT_TRUE(j["labels"].contains(name)) << name;
+    const auto& l = j["labels"][name];
+    for (const char* key : {"metric", "pretrained", "random_init", "pixels"}) {
+      EXPECT_TRUE(l.contains(key)) << name << " " << key;
+    }
+    EXPECT_EQ(l["test_clips"].get<int>(), 30) << name;
+  }
+  EXPECT_EQ(j["labels"]["curvature"]["metric"], "r2");
+}
+
 }  // namespace
 }  // namespace dojo::train
