@@ -16,6 +16,7 @@
 #include "cli/command.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/stats.hpp"
 #include "data/loader.hpp"
 #include "data/shard.hpp"
 #include "data/streaming_source.hpp"
@@ -39,11 +40,6 @@ struct Options {
   std::vector<std::string> videos;  // streaming: files or folders; empty: synthetic videos
   std::int64_t synth_videos = 8;    // streaming: how many synthetic videos to make
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 // Writes `clips` clips of 16x96x96x3 rendered by the synthetic scene into one shard.
 std::string make_shard(const fs::path& dir, std::int64_t clips) {
@@ -121,9 +117,10 @@ int run_streaming(Options& o) {
   const auto t0 = Clock::now();
   dojo::data::StreamingSource index(o.videos, dojo::data::ClipShape{16, 96, 96, 3, 1}, 0, 0.0);
   const double index_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  fmt::print("bench loader --streaming: {} files, {} clips of 16x96x96x3, indexed in {:.3f} s "
-             "(no decoding); batch {}, augment {}, {} repeats (median)\n",
-             index.files(), index.size(), index_s, o.batch, o.augment ? "on" : "off", o.repeats);
+  fmt::print(
+      "bench loader --streaming: {} files, {} clips of 16x96x96x3, indexed in {:.3f} s "
+      "(no decoding); batch {}, augment {}, {} repeats (median)\n",
+      index.files(), index.size(), index_s, o.batch, o.augment ? "on" : "off", o.repeats);
   fmt::print("  {:>14} {:>10} {:>14}\n", "decode workers", "clips/s", "x trainer");
   std::stringstream list(o.workers);
   std::string item;
@@ -131,7 +128,7 @@ int run_streaming(Options& o) {
     const int workers = std::stoi(item);
     std::vector<double> rates;
     for (int r = 0; r < o.repeats; ++r) rates.push_back(loader_rate(o, "", workers, o.augment));
-    const double rate = median(rates);
+    const double rate = dojo::median(rates);
     fmt::print("  {:>14} {:>10.1f} {:>14.2f}\n", workers, rate, rate / o.trainer_clips_per_s);
   }
   if (temp) fs::remove_all(*temp);
@@ -172,7 +169,7 @@ dojo::cli::Runner setup(CLI::App& app) {
     }
     std::vector<double> reads;
     for (int r = 0; r < o->repeats; ++r) reads.push_back(reader_rate(*o, source));
-    const double read_rate = median(reads);
+    const double read_rate = dojo::median(reads);
     fmt::print("bench loader: source {}, batch {}, augment {}, {} repeats (median)\n", source,
                o->batch, o->augment ? "on" : "off", o->repeats);
     fmt::print("  anchor: HDF5 read + checksum on one thread: {:.0f} clips/s\n", read_rate);
@@ -185,7 +182,7 @@ dojo::cli::Runner setup(CLI::App& app) {
       std::vector<double> rates;
       for (int r = 0; r < o->repeats; ++r)
         rates.push_back(loader_rate(*o, source, workers, o->augment));
-      const double rate = median(rates);
+      const double rate = dojo::median(rates);
       fmt::print("  {:>7} {:>10.0f} {:>18.0f} {:>14.1f} {:>16.2f}\n", workers, rate, rate / workers,
                  rate / o->trainer_clips_per_s, rate / read_rate);
     }

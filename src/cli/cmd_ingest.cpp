@@ -1,7 +1,7 @@
 // `dojo ingest`: video files -> HDF5 shards + manifest.json (data/ingest.hpp). Runs on
 // every rank of the world; ranks split the inputs.
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <span>
 #include <string>
@@ -33,7 +33,8 @@ dojo::cli::Runner setup(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--fps", opts->fps, "sample frames by timestamp at this rate (0: every frame)")
       ->capture_default_str();
-  app.add_option("--threads", opts->threads, "decoder threads per rank (0: cores / ranks on this host)")
+  app.add_option("--threads", opts->threads,
+                 "decoder threads per rank (0: cores / ranks on this host)")
       ->capture_default_str();
   app.add_option("--clips-per-shard", opts->clips_per_shard, "clips per HDF5 shard")
       ->capture_default_str();
@@ -67,7 +68,8 @@ dojo::cli::Runner setup(CLI::App& app) {
         "ingest: {} inputs found, {} already done, {} ok, {} skipped, {} not videos; {} clips in "
         "{} shards; {} frames in {:.2f} s ({:.0f} frames/s){}",
         report.inputs_found, report.inputs_already_done, report.inputs_ok, report.inputs_skipped,
-        report.inputs_ignored, report.clips_written, report.shards_written, report.frames_decoded, report.seconds, fps,
+        report.inputs_ignored, report.clips_written, report.shards_written, report.frames_decoded,
+        report.seconds, fps,
         report.strays.empty()
             ? ""
             : fmt::format("; {} leftover file(s) of an earlier run ignored", report.strays.size()));

@@ -33,17 +33,16 @@ Algorithm parse_algorithm(std::string_view name) {
 }
 
 // Crossover from `dojo bench allreduce --algo all` on Open MPI 4.1 shared memory (numbers
-// in docs/comm.md). Below kSmallBytes a message is latency-bound: on the MPI backend,
-// MPI's own all-reduce (shared-memory fast boxes, no per-message handshake) is fastest;
-// elsewhere recursive doubling's log2(n) rounds beat the ring's 2(n-1) steps. Between
-// 64 KiB and 1 MiB the ring's 2(n-1)/n traffic per rank starts to win, and stays ahead.
+// in docs/comm.md). Below kSmallBytes a message is latency-bound and recursive doubling's
+// log2(n) rounds beat the ring's 2(n-1) steps. MPI's own all-reduce is a few microseconds
+// faster still for tiny messages, but it cannot say which rank it waits for when one
+// stops, and `auto` is what the trainer's per-step statistics use: a stopped peer there
+// must be named. Between 64 KiB and 1 MiB the ring's 2(n-1)/n traffic per rank starts to
+// win, and stays ahead.
 Algorithm choose_algorithm(const Communicator& comm, std::size_t bytes) {
   constexpr std::size_t kSmallBytes = 256 * 1024;
   if (comm.size() == 1) return Algorithm::kRing;  // a no-op either way
-  if (bytes < kSmallBytes) {
-    return comm.backend() == "mpi" ? Algorithm::kMpi : Algorithm::kRecursiveDoubling;
-  }
-  return Algorithm::kRing;
+  return bytes < kSmallBytes ? Algorithm::kRecursiveDoubling : Algorithm::kRing;
 }
 
 Allreducer::Allreducer(Communicator& comm, Algorithm algorithm)
@@ -61,6 +60,19 @@ Allreducer::~Allreducer() = default;
 void Allreducer::run(std::span<float> data, ReduceOp op) {
   Algorithm algorithm = algorithm_;
   if (algorithm == Algorithm::kAuto) algorithm = choose_algorithm(comm_, data.size_bytes());
+  if (algorithm == Algorithm::kMpi || algorithm == Algorithm::kGloo) {
+    comm_.native_allreduce(data, op);  // names the missing ranks itself
+    return;
+  }
+  try {
+    run_own(algorithm, data, op);
+  } catch (const Timeout& e) {
+    // The peer waited for may itself wait for the stopped rank: ask every rank.
+    throw comm_.with_roll_call(e);
+  }
+}
+
+void Allreducer::run_own(Algorithm algorithm, std::span<float> data, ReduceOp op) {
   switch (algorithm) {
     case Algorithm::kRing:
       if (!ring_) ring_ = std::make_unique<AllreduceRing>(comm_);
@@ -72,8 +84,6 @@ void Allreducer::run(std::span<float> data, ReduceOp op) {
       return;
     case Algorithm::kMpi:
     case Algorithm::kGloo:
-      comm_.native_allreduce(data, op);
-      return;
     case Algorithm::kAuto:
       break;
   }

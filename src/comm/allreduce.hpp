@@ -4,10 +4,12 @@
 //                       (allreduce_ring.hpp); bandwidth-optimal for large messages
 //   recursive_doubling  log2(n) full-buffer exchanges (allreduce_recursive_doubling.hpp);
 //                       latency-optimal for small messages
-//   mpi                 MPI_Allreduce (needs the MPI backend)
-//   gloo                gloo's AllreduceRing (needs the gloo backend)
-//   auto                picks one of the above by message size, rank count and backend,
-//                       from crossover points measured with `dojo bench allreduce`
+//   mpi                 MPI's own (MPI_Iallreduce against the deadline; needs the MPI backend)
+//   gloo                gloo's ring (needs the gloo backend)
+//   auto                recursive_doubling below 256 KiB, ring above (crossover measured
+//                       with `dojo bench allreduce`); both name a stopped peer
+// Every algorithm, on every backend, waits at most the communicator's timeout() for a
+// peer and then throws Timeout (a CommError) naming the rank and its host.
 // Every algorithm accepts any element count (including 0) and any rank count (including
 // 1 and non-powers of two). ring and recursive_doubling sum in a fixed order, so repeated
 // runs give bitwise identical results, identical on every rank.
@@ -48,6 +50,8 @@ class Allreducer {
   Algorithm algorithm() const { return algorithm_; }
 
  private:
+  void run_own(Algorithm algorithm, std::span<float> data, ReduceOp op);
+
   Communicator& comm_;
   Algorithm algorithm_;
   std::unique_ptr<AllreduceRing> ring_;

@@ -8,13 +8,16 @@
 // (local_communicator.hpp) for tests over many rank counts.
 //
 // Every blocking call has a deadline of timeout() (default 5 minutes). A peer that does
-// not answer in time produces dojo::Timeout naming it; a failed transport produces
-// dojo::CommError naming it. A communicator object is used by one thread at a time.
+// not answer in time produces dojo::Timeout naming it and its host; a failed transport
+// produces dojo::CommError naming it. Where a backend's own collective cannot tell which
+// peer is missing, the error names the ranks that did not answer a roll call (see
+// roll_call()). A communicator object is used by one thread at a time.
 #include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -72,6 +75,13 @@ class Communicator {
   virtual int size() const = 0;
   virtual std::string_view backend() const = 0;  // "mpi", "gloo", "local"
 
+  // The host `rank` runs on, as gathered when the communicator was made.
+  const std::string& host_of(int rank) const;
+  // "rank 3 (host node07)", for messages.
+  std::string describe_rank(int rank) const;
+  // "rank 1 (host a), rank 2 (host b)", for messages; "none" when empty.
+  std::string describe_ranks(const std::vector<int>& ranks) const;
+
   Millis timeout() const { return timeout_; }
   void set_timeout(Millis timeout) { timeout_ = timeout; }
   WaitPolicy wait_policy() const { return wait_policy_; }
@@ -84,8 +94,9 @@ class Communicator {
   virtual Request irecv(std::span<std::byte> data, int peer, int tag) = 0;
   void wait(Request& request) { request.wait(timeout_, wait_policy_); }
 
-  // Collectives. The defaults are built on isend/irecv with reserved tags (>= kInternalTag);
-  // backends override them with their own when they have better ones.
+  // Collectives. The defaults are built on isend/irecv with reserved tags (>= kInternalTag)
+  // and name the rank a timeout waited for (confirmed by a roll call); backends override
+  // them with their own when they have better ones.
   virtual void barrier();
   // Copies `data` from `root` into every other rank's `data` (same size on every rank).
   virtual void broadcast(std::span<std::byte> data, int root);
@@ -98,8 +109,31 @@ class Communicator {
   virtual bool has_native_allreduce() const { return false; }
   virtual void native_allreduce(std::span<float> data, ReduceOp op);
 
+  // For the error path of a collective that timed out without saying which peer it
+  // waited for: every rank that calls it sends a token to every other rank and waits up
+  // to `grace` for theirs; returns the ranks whose token did not arrive (ascending).
+  // Ranks stuck in the same collective reach their own deadline and answer too, so what
+  // is left is the ranks that are stopped, dead, or elsewhere. Never throws.
+  std::vector<int> roll_call(Millis grace) noexcept;
+  // The Timeout a collective `what` throws when it ran past its deadline: names the one
+  // peer of a 2-rank world, else the roll call's silent ranks.
+  Timeout collective_timeout(std::string_view what);
+  // For a Timeout met inside a collective built on point-to-point calls, where the peer
+  // waited for may itself be waiting for the stopped one: the same error with the roll
+  // call's silent ranks added. Unchanged in a world of 2 (the peer is exact there).
+  Timeout with_roll_call(const Timeout& error);
+
+ protected:
+  // Backends call this once from their constructor (index = rank).
+  void set_hosts(std::vector<std::string> hosts);
+
  private:
+  void dissemination_barrier();
+  void tree_broadcast(std::span<std::byte> data, int root);
+  std::vector<std::byte> direct_all_gather(std::span<const std::byte> mine);
+
   Millis timeout_ = kDefaultTimeout;
+  std::vector<std::string> hosts_;
   WaitPolicy wait_policy_ = WaitPolicy::kLowLatency;
 };
 
@@ -123,5 +157,8 @@ void broadcast_span(Communicator& comm, std::span<T> data, int root) {
 // payloads padded to the largest). For small metadata (manifests, config hashes).
 std::vector<std::vector<std::byte>> all_gather_bytes(Communicator& comm,
                                                      std::span<const std::byte> mine);
+
+// This machine's host name (gethostname), for set_hosts().
+std::string this_host_name();
 
 }  // namespace dojo::comm

@@ -1,6 +1,7 @@
 #include "comm/gloo_communicator.hpp"
 
 #include <mpi.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,16 +10,16 @@
 #include <deque>
 #include <map>
 
-#include <gloo/allgather.h>
-#include <gloo/allreduce_ring.h>
-#include <gloo/barrier.h>
-#include <gloo/broadcast.h>
+#include <gloo/allreduce.h>
 #include <gloo/common/error.h>
+#include <gloo/common/logging.h>
+#include <gloo/math.h>
 #include <gloo/rendezvous/context.h>
 #include <gloo/rendezvous/store.h>
 #include <gloo/transport/tcp/device.h>
 
 #include "comm/mpi_communicator.hpp"
+#include "comm/tcp_rendezvous.hpp"
 
 namespace dojo::comm {
 namespace {
@@ -28,40 +29,26 @@ namespace {
 // deadlock. Instead every set() is sent to every other rank at once (MPI_Isend on a
 // private duplicate communicator), and get() receives whatever arrives until its key is
 // there. finish() receives the messages nobody asked for, so no send is left pending.
+// Every wait has the deadline given.
 class MpiBroadcastStore final : public gloo::rendezvous::Store {
  public:
   MpiBroadcastStore(MpiCommunicator& comm, Millis timeout)
-      : rank_(comm.rank()), size_(comm.size()), timeout_(timeout) {
-    check_mpi(MPI_Comm_dup(comm.handle(), &comm_), "gloo rendezvous: MPI_Comm_dup");
-  }
-  ~MpiBroadcastStore() override {
-    for (auto& r : sends_) MPI_Request_free(&r);
-    MPI_Comm_free(&comm_);
-  }
+      : comm_(comm.handle(), timeout), rank_(comm.rank()), size_(comm.size()) {}
 
   void set(const std::string& key, const std::vector<char>& data) override {
     known_[key] = data;
-    auto& message = outbox_.emplace_back(key.begin(), key.end());
-    message.push_back('\0');
-    message.insert(message.end(), data.begin(), data.end());
+    auto& message = outbox_.emplace_back();
+    for (char c : key) message.push_back(static_cast<std::byte>(c));
+    message.push_back(std::byte{0});
+    for (char c : data) message.push_back(static_cast<std::byte>(c));
     for (int peer = 0; peer < size_; ++peer) {
-      if (peer == rank_) continue;
-      MPI_Request request = MPI_REQUEST_NULL;
-      check_mpi(MPI_Isend(message.data(), static_cast<int>(message.size()), MPI_CHAR, peer, kTag,
-                          comm_, &request),
-                "gloo rendezvous: MPI_Isend");
-      sends_.push_back(request);
+      if (peer != rank_) sends_.push_back(comm_.isend(message, peer, kTag));
     }
     ++sets_;
   }
   std::vector<char> get(const std::string& key) override {
-    const auto deadline = std::chrono::steady_clock::now() + timeout_;
-    while (known_.count(key) == 0) {
-      DOJO_CHECK(std::chrono::steady_clock::now() < deadline, Timeout,
-                 "rank {}: gloo rendezvous: key '{}' not published within {} ms", rank_, key,
-                 timeout_.count());
-      receive_one(deadline);
-    }
+    const auto deadline = std::chrono::steady_clock::now() + comm_.timeout();
+    while (known_.count(key) == 0) receive_one(deadline, key);
     return known_[key];
   }
   void wait(const std::vector<std::string>& keys) override {
@@ -73,47 +60,76 @@ class MpiBroadcastStore final : public gloo::rendezvous::Store {
 
   // Collective: drains the messages this rank never asked for and completes its sends.
   void finish() {
-    long long mine = sets_, total = 0;
-    check_mpi(MPI_Allreduce(&mine, &total, 1, MPI_LONG_LONG, MPI_SUM, comm_),
-              "gloo rendezvous: MPI_Allreduce");
-    const auto deadline = std::chrono::steady_clock::now() + timeout_;
-    while (received_ < total - mine) receive_one(deadline);
-    check_mpi(MPI_Waitall(static_cast<int>(sends_.size()), sends_.data(), MPI_STATUSES_IGNORE),
-              "gloo rendezvous: MPI_Waitall");
+    const auto sets = all_gather_value<long long>(comm_, sets_);
+    long long total = 0;
+    for (long long n : sets) total += n;
+    const auto deadline = std::chrono::steady_clock::now() + comm_.timeout();
+    while (received_ < total - sets_) receive_one(deadline, "(the rest)");
+    for (auto& s : sends_) comm_.wait(s);
     sends_.clear();
   }
 
  private:
   static constexpr int kTag = 77;
 
-  void receive_one(std::chrono::steady_clock::time_point deadline) {
+  void receive_one(std::chrono::steady_clock::time_point deadline, const std::string& key) {
     int flag = 0;
     MPI_Status status;
     while (!flag) {
-      check_mpi(MPI_Iprobe(MPI_ANY_SOURCE, kTag, comm_, &flag, &status),
+      check_mpi(MPI_Iprobe(MPI_ANY_SOURCE, kTag, comm_.handle(), &flag, &status),
                 "gloo rendezvous: MPI_Iprobe");
-      DOJO_CHECK(flag || std::chrono::steady_clock::now() < deadline, Timeout,
-                 "rank {}: gloo rendezvous: peers silent for {} ms", rank_, timeout_.count());
+      if (!flag && std::chrono::steady_clock::now() >= deadline) {
+        throw Timeout(fmt::format("{}: gloo rendezvous over MPI: key '{}' not published within "
+                                  "{} ms; a rank did not reach it or is stopped",
+                                  comm_.describe_rank(rank_), key, comm_.timeout().count()));
+      }
+      if (!flag) sched_yield();
     }
     int count = 0;
-    MPI_Get_count(&status, MPI_CHAR, &count);
-    std::vector<char> message(static_cast<std::size_t>(count));
-    check_mpi(MPI_Recv(message.data(), count, MPI_CHAR, status.MPI_SOURCE, kTag, comm_,
-                       MPI_STATUS_IGNORE),
-              "gloo rendezvous: MPI_Recv");
-    const auto zero = std::find(message.begin(), message.end(), '\0');
-    known_[std::string(message.begin(), zero)] =
-        std::vector<char>(zero == message.end() ? zero : zero + 1, message.end());
+    MPI_Get_count(&status, MPI_BYTE, &count);
+    std::vector<std::byte> message(static_cast<std::size_t>(count));
+    Request r = comm_.irecv(message, status.MPI_SOURCE, kTag);
+    comm_.wait(r);
+    const auto zero = std::find(message.begin(), message.end(), std::byte{0});
+    std::string name;
+    for (auto it = message.begin(); it != zero; ++it) name.push_back(static_cast<char>(*it));
+    std::vector<char> value;
+    for (auto it = zero == message.end() ? zero : zero + 1; it != message.end(); ++it) {
+      value.push_back(static_cast<char>(*it));
+    }
+    known_[name] = std::move(value);
     ++received_;
   }
 
-  MPI_Comm comm_ = MPI_COMM_NULL;
+  MpiCommunicator comm_;
   int rank_, size_;
-  Millis timeout_;
   std::map<std::string, std::vector<char>> known_;
-  std::deque<std::vector<char>> outbox_;  // stable addresses for pending sends
-  std::vector<MPI_Request> sends_;
+  std::deque<std::vector<std::byte>> outbox_;  // stable addresses for pending sends
+  std::vector<Request> sends_;
   long long sets_ = 0, received_ = 0;
+};
+
+// gloo's store interface over dojo's TCP rendezvous. gloo's keys are rank numbers (each
+// rank publishes its transport addresses under its own), so a missing key names a rank.
+class TcpStoreAdapter final : public gloo::rendezvous::Store {
+ public:
+  explicit TcpStoreAdapter(TcpRendezvous& store) : store_(store) {}
+  void set(const std::string& key, const std::vector<char>& data) override {
+    store_.set("gloo/" + key, data);
+  }
+  std::vector<char> get(const std::string& key) override {
+    return store_.get("gloo/" + key, store_.timeout(),
+                      fmt::format("'{}' (rank {} to publish its gloo address)", key, key));
+  }
+  void wait(const std::vector<std::string>& keys) override {
+    for (const auto& key : keys) (void)get(key);
+  }
+  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds&) override {
+    wait(keys);
+  }
+
+ private:
+  TcpRendezvous& store_;
 };
 
 gloo::transport::tcp::attr device_attr() {
@@ -130,44 +146,57 @@ gloo::transport::tcp::attr device_attr() {
   return attr;
 }
 
-// Runs a gloo call, translating its exceptions into dojo's.
+// Runs a gloo call, translating its exceptions into dojo's. `peer` is the rank the call
+// talks to, or -1 for a collective (then `who` says which ranks it waits for).
 template <typename F>
-void guarded(std::string_view what, int rank, int peer, F&& f) {
+void guarded(const Communicator& comm, std::string_view what, int peer, const std::string& who,
+             F&& f) {
   try {
     f();
   } catch (const gloo::IoException& e) {
     const std::string message = e.what();
     const bool timed_out = message.find("imed out") != std::string::npos ||
                            message.find("imeout") != std::string::npos;
-    const std::string text =
-        fmt::format("rank {}: gloo {}{}: {}", rank, what,
-                    peer >= 0 ? fmt::format(" with rank {}", peer) : "", message);
+    const std::string text = fmt::format(
+        "{}: gloo {} {}: {}{}", comm.describe_rank(comm.rank()), what,
+        peer >= 0 ? comm.describe_rank(peer) : who, message,
+        timed_out ? fmt::format(" (timeout {} ms); the peer may be stopped, dead or out of step",
+                                comm.timeout().count())
+                  : std::string());
     if (timed_out) throw Timeout(text, peer);
     throw CommError(text, peer);
   } catch (const gloo::Exception& e) {
-    throw CommError(fmt::format("rank {}: gloo {}: {}", rank, what, e.what()), peer);
+    throw CommError(fmt::format("{}: gloo {}: {}", comm.describe_rank(comm.rank()), what,
+                                e.what()),
+                    peer);
+  } catch (const gloo::EnforceNotMet& e) {
+    // gloo's own invariant checks fire on transport states a lost peer leaves behind.
+    throw CommError(fmt::format("{}: gloo {}: {}", comm.describe_rank(comm.rank()), what,
+                                e.what()),
+                    peer);
   }
 }
 
 class GlooRequest final : public RequestImpl {
  public:
-  GlooRequest(std::unique_ptr<gloo::transport::UnboundBuffer> buffer, int peer, bool is_recv,
-              int rank)
-      : buffer_(std::move(buffer)), peer_(peer), is_recv_(is_recv), rank_(rank) {}
+  GlooRequest(std::unique_ptr<gloo::transport::UnboundBuffer> buffer, const Communicator& comm,
+              int peer, bool is_recv)
+      : buffer_(std::move(buffer)), comm_(comm), peer_(peer), is_recv_(is_recv) {}
   void wait(Millis timeout, WaitPolicy) override {
     bool ok = true;
-    guarded(is_recv_ ? "receive" : "send", rank_, peer_,
-            [&] { ok = is_recv_ ? buffer_->waitRecv(timeout) : buffer_->waitSend(timeout); });
-    DOJO_CHECK(ok, CommError, "rank {}: gloo {} with rank {} was aborted", rank_,
-               is_recv_ ? "receive" : "send", peer_);
+    guarded(comm_, is_recv_ ? "receive from" : "send to", peer_, "", [&] {
+      ok = is_recv_ ? buffer_->waitRecv(timeout) : buffer_->waitSend(timeout);
+    });
+    DOJO_CHECK(ok, CommError, "{}: gloo {} {} was aborted", comm_.describe_rank(comm_.rank()),
+               is_recv_ ? "receive from" : "send to", comm_.describe_rank(peer_));
   }
   int peer() const override { return peer_; }
 
  private:
   std::unique_ptr<gloo::transport::UnboundBuffer> buffer_;
+  const Communicator& comm_;
   int peer_;
   bool is_recv_;
-  int rank_;
 };
 
 }  // namespace
@@ -175,22 +204,49 @@ class GlooRequest final : public RequestImpl {
 struct GlooCommunicator::State {
   std::shared_ptr<gloo::transport::Device> device;
   std::shared_ptr<gloo::rendezvous::Context> context;
-  // gloo's ring sets up its buffers in the constructor; keep one per (pointer, count) so
-  // repeated all-reduces of one gradient buffer pay that once, as gloo intends.
-  std::map<std::pair<float*, std::size_t>, std::unique_ptr<gloo::AllreduceRing<float>>> rings;
 };
+
+void GlooCommunicator::connect(int rank, int size, gloo::rendezvous::Store& store,
+                               std::vector<std::string> hosts) {
+  state_->context = std::make_shared<gloo::rendezvous::Context>(rank, size);
+  set_hosts(std::move(hosts));
+  // gloo's pairs keep the timeout they were made with (it bounds their connect); every
+  // later wait passes the communicator's timeout() itself.
+  state_->context->setTimeout(timeout());
+  guarded(*this, "device setup", -1, "", [&] {
+    state_->device = gloo::transport::tcp::CreateDevice(device_attr());
+  });
+  guarded(*this, "rendezvous", -1, "(connecting to every rank)",
+          [&] { state_->context->connectFullMesh(store, state_->device); });
+}
 
 GlooCommunicator::GlooCommunicator(MpiCommunicator& bootstrap, Millis timeout)
     : state_(std::make_unique<State>()) {
   set_timeout(timeout);
-  guarded("device setup", bootstrap.rank(), -1,
-          [&] { state_->device = gloo::transport::tcp::CreateDevice(device_attr()); });
-  state_->context = std::make_shared<gloo::rendezvous::Context>(bootstrap.rank(), bootstrap.size());
-  state_->context->setTimeout(timeout);
+  std::vector<std::string> hosts;
+  for (int r = 0; r < bootstrap.size(); ++r) hosts.push_back(bootstrap.host_of(r));
   MpiBroadcastStore store(bootstrap, timeout);
-  guarded("rendezvous", bootstrap.rank(), -1,
-          [&] { state_->context->connectFullMesh(store, state_->device); });
+  connect(bootstrap.rank(), bootstrap.size(), store, std::move(hosts));
   store.finish();
+}
+
+GlooCommunicator::GlooCommunicator(TcpRendezvous& rendezvous)
+    : state_(std::make_unique<State>()) {
+  set_timeout(rendezvous.timeout());
+  const int n = rendezvous.size();
+  const std::string me = this_host_name();
+  rendezvous.set(fmt::format("host/{}", rendezvous.rank()), std::vector<char>(me.begin(), me.end()));
+  std::vector<std::string> hosts;
+  for (int r = 0; r < n; ++r) {
+    const auto name = rendezvous.get(fmt::format("host/{}", r), timeout(),
+                                     fmt::format("rank {} to join", r));
+    hosts.emplace_back(name.begin(), name.end());
+  }
+  TcpStoreAdapter store(rendezvous);
+  connect(rendezvous.rank(), n, store, std::move(hosts));
+  // Nobody leaves before every rank is done with the store: then rank 0 may stop serving.
+  barrier();
+  rendezvous.close();
 }
 
 GlooCommunicator::~GlooCommunicator() = default;
@@ -205,64 +261,45 @@ int GlooCommunicator::size() const {
 Request GlooCommunicator::isend(std::span<const std::byte> data, int peer, int tag) {
   auto buffer =
       state_->context->createUnboundBuffer(const_cast<std::byte*>(data.data()), data.size());
-  guarded("send", rank(), peer, [&] { buffer->send(peer, static_cast<std::uint64_t>(tag)); });
-  return Request(std::make_unique<GlooRequest>(std::move(buffer), peer, false, rank()));
+  guarded(*this, "send to", peer, "", [&] { buffer->send(peer, static_cast<std::uint64_t>(tag)); });
+  return Request(std::make_unique<GlooRequest>(std::move(buffer), *this, peer, false));
 }
 
 Request GlooCommunicator::irecv(std::span<std::byte> data, int peer, int tag) {
   auto buffer = state_->context->createUnboundBuffer(data.data(), data.size());
-  guarded("receive", rank(), peer, [&] { buffer->recv(peer, static_cast<std::uint64_t>(tag)); });
-  return Request(std::make_unique<GlooRequest>(std::move(buffer), peer, true, rank()));
-}
-
-void GlooCommunicator::barrier() {
-  gloo::BarrierOptions opts(state_->context);
-  opts.setTimeout(timeout());
-  guarded("barrier", rank(), -1, [&] { gloo::barrier(opts); });
-}
-
-void GlooCommunicator::broadcast(std::span<std::byte> data, int root) {
-  if (data.empty()) return;
-  gloo::BroadcastOptions opts(state_->context);
-  opts.setRoot(root);
-  opts.setOutput(reinterpret_cast<std::uint8_t*>(data.data()), data.size());
-  opts.setTimeout(timeout());
-  guarded("broadcast", rank(), root, [&] { gloo::broadcast(opts); });
-}
-
-std::vector<std::byte> GlooCommunicator::all_gather(std::span<const std::byte> mine) {
-  std::vector<std::byte> out(mine.size() * static_cast<std::size_t>(size()));
-  if (mine.empty()) return out;
-  gloo::AllgatherOptions opts(state_->context);
-  opts.setInput(const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(mine.data())),
-                mine.size());
-  opts.setOutput(reinterpret_cast<std::uint8_t*>(out.data()), out.size());
-  opts.setTimeout(timeout());
-  guarded("all-gather", rank(), -1, [&] { gloo::allgather(opts); });
-  return out;
+  guarded(*this, "receive from", peer, "",
+          [&] { buffer->recv(peer, static_cast<std::uint64_t>(tag)); });
+  return Request(std::make_unique<GlooRequest>(std::move(buffer), *this, peer, true));
 }
 
 void GlooCommunicator::native_allreduce(std::span<float> data, ReduceOp op) {
   if (data.empty() || size() == 1) {
-    if (op == ReduceOp::kAverage && size() > 1) {
-      for (float& x : data) x /= static_cast<float>(size());
-    }
+    if (op == ReduceOp::kAverage && size() > 1) divide(data);
     return;
   }
-  DOJO_CHECK(data.size() <= static_cast<std::size_t>(INT_MAX), InvalidArgument,
-             "gloo all-reduce: {} elements exceed gloo's int count", data.size());
-  auto& ring = state_->rings[{data.data(), data.size()}];
-  if (!ring) {
-    guarded("all-reduce setup", rank(), -1, [&] {
-      ring = std::make_unique<gloo::AllreduceRing<float>>(
-          state_->context, std::vector<float*>{data.data()}, static_cast<int>(data.size()));
-    });
+  gloo::AllreduceOptions opts(state_->context);
+  opts.setOutput(data.data(), data.size());
+  opts.setAlgorithm(gloo::AllreduceOptions::Algorithm::RING);
+  opts.setReduceFunction(
+      static_cast<void (*)(void*, const void*, const void*, std::size_t)>(&gloo::sum<float>));
+  opts.setTimeout(timeout());
+  // A ring cannot tell which rank stalled it: name the other rank of a pair, else all.
+  std::vector<int> others;
+  for (int r = 0; r < size(); ++r) {
+    if (r != rank()) others.push_back(r);
   }
-  guarded("all-reduce", rank(), -1, [&] { ring->run(); });
-  if (op == ReduceOp::kAverage) {
-    const float n = static_cast<float>(size());
-    for (float& x : data) x /= n;
+  try {
+    guarded(*this, "all-reduce (ring)", size() == 2 ? others.front() : -1,
+            "waiting for one of " + describe_ranks(others), [&] { gloo::allreduce(opts); });
+  } catch (const Timeout& e) {
+    throw with_roll_call(e);
   }
+  if (op == ReduceOp::kAverage) divide(data);
+}
+
+void GlooCommunicator::divide(std::span<float> data) const {
+  const float n = static_cast<float>(size());
+  for (float& x : data) x /= n;
 }
 
 }  // namespace dojo::comm

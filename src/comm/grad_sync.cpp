@@ -82,8 +82,16 @@ void GradSync::wait() {
   const auto start = Clock::now();
   std::unique_lock lock(mutex_);
   DOJO_ASSERT(step_open_, "wait() outside a step");
-  const bool finished = changed_.wait_for(
-      lock, comm_.timeout(), [&] { return next_ == buckets_.size() || error_ != nullptr; });
+  // The communication thread's all-reduces have deadlines of their own, and their errors
+  // name the peer (after a roll call): while one runs or buckets keep finishing, keep
+  // waiting. wait() gives up by itself only after a whole timeout with no bucket reduced
+  // and none in flight (a bucket never marked ready).
+  const auto done = [&] { return next_ == buckets_.size() || error_ != nullptr; };
+  bool finished = false;
+  for (std::size_t seen = next_;; seen = next_) {
+    finished = changed_.wait_for(lock, comm_.timeout(), done);
+    if (finished || (!reducing_ && next_ == seen)) break;
+  }
   step_open_ = false;
   wait_seconds_ = std::chrono::duration<double>(Clock::now() - start).count();
   comm_seconds_ = step_comm_seconds_;
@@ -106,6 +114,7 @@ void GradSync::loop() noexcept {
     });
     if (stopping_) return;
     const GradBucket bucket = buckets_[next_];
+    reducing_ = true;
     lock.unlock();
     std::exception_ptr error;
     const auto start = Clock::now();
@@ -120,6 +129,7 @@ void GradSync::loop() noexcept {
     comm_.set_wait_policy(policy);
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     lock.lock();
+    reducing_ = false;
     step_comm_seconds_ += seconds;
     if (error) {
       error_ = error;

@@ -57,8 +57,9 @@ class GradSync {
   // A bucket is ready once every layer in it is; marking a layer twice is an error.
   // Returns the bucket this call made ready, if any.
   std::optional<std::size_t> mark_layer_ready(std::size_t layer);
-  // Blocks until every bucket is all-reduced; rethrows the communication thread's error.
-  // Throws Timeout if the buckets are not all marked and reduced within the timeout.
+  // Blocks until every bucket is all-reduced; rethrows the communication thread's error
+  // (a Timeout naming the peer when one stops answering). Throws Timeout itself when a
+  // whole timeout passes with no bucket reduced and none in flight (never marked ready).
   void wait();
 
   // Of the last completed step: seconds spent inside all-reduce calls, and seconds wait()
@@ -80,6 +81,7 @@ class GradSync {
   std::condition_variable changed_;
   bool step_open_ = false;
   bool stopping_ = false;
+  bool reducing_ = false;  // the communication thread is inside an all-reduce
   std::vector<char> ready_;               // per bucket
   std::vector<std::size_t> layers_left_;  // per bucket, layers not yet marked
   std::vector<char> layer_marked_;

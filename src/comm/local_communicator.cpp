@@ -21,9 +21,10 @@ class LocalRecvRequest final : public RequestImpl {
     const bool arrived =
         world_->arrived_.wait_for(lock, timeout, [&] { return world_->mailbox_.count(key) != 0; });
     if (!arrived) {
-      throw Timeout(fmt::format("rank {}: no message from rank {} (tag {}) within {} ms; "
-                                "rank {} may have died or fallen out of step",
-                                dest_, source_, tag_, timeout.count(), source_),
+      const std::string host = this_host_name();
+      throw Timeout(fmt::format("rank {} (host {}): no message from rank {} (host {}) (tag {}) "
+                                "within {} ms; rank {} may be stopped, dead or out of step",
+                                dest_, host, source_, host, tag_, timeout.count(), source_),
                     source_);
     }
     auto node = world_->mailbox_.extract(key);
@@ -47,6 +48,7 @@ LocalCommunicator::LocalCommunicator(std::shared_ptr<LocalWorld> world, int rank
     : world_(std::move(world)), rank_(rank) {
   DOJO_CHECK(rank >= 0 && rank < world_->size(), InvalidArgument,
              "LocalCommunicator: rank {} outside a world of {} ranks", rank, world_->size());
+  set_hosts(std::vector<std::string>(static_cast<std::size_t>(world_->size()), this_host_name()));
 }
 
 Request LocalCommunicator::isend(std::span<const std::byte> data, int peer, int tag) {

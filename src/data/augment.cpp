@@ -7,16 +7,13 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.hpp"
+#include "core/random.hpp"
 
 namespace dojo::data {
 namespace {
 
 double uniform01(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
+  return static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53;
 }
 
 }  // namespace

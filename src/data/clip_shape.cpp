@@ -29,12 +29,11 @@ std::string to_string(const ClipShape& s) {
   return fmt::format("{}x{}x{}x{} step {}", s.frames, s.height, s.width, s.channels, s.frame_step);
 }
 
-
 void check_clip_memory(const ClipShape& shape, std::int64_t frames_held, const std::string& what) {
   const long pages = ::sysconf(_SC_PHYS_PAGES);
   const long page_bytes = ::sysconf(_SC_PAGE_SIZE);
-  const double memory_bytes =
-      pages > 0 && page_bytes > 0 ? static_cast<double>(pages) * static_cast<double>(page_bytes)
+  const double memory_bytes = pages > 0 && page_bytes > 0
+                                  ? static_cast<double>(pages) * static_cast<double>(page_bytes)
                                   : 16.0 * (1LL << 30);
   // In double: frames * H * W * C can pass 2^63 for shapes that check_clip_shape allows.
   const double need = static_cast<double>(std::max<std::int64_t>(1, frames_held)) *

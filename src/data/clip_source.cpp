@@ -27,7 +27,8 @@ void ClipSource::read_many(std::span<const std::int64_t> ids, std::span<std::uin
   const auto clip_bytes = static_cast<std::size_t>(shape().clip_bytes());
   DOJO_ASSERT(out.size() == ids.size() * clip_bytes, "{} bytes for {} clips", out.size(),
               ids.size());
-  for (std::size_t k = 0; k < ids.size(); ++k) read(ids[k], out.subspan(k * clip_bytes, clip_bytes));
+  for (std::size_t k = 0; k < ids.size(); ++k)
+    read(ids[k], out.subspan(k * clip_bytes, clip_bytes));
 }
 
 ShardSet::ShardSet(const std::string& source) {

@@ -36,8 +36,8 @@ class FrameSampler {
   double interval_s_;  // nominal
   double max_gap_s_;
   bool have_first_ = false;
-  double first_s_ = 0.0;   // timestamp of the first timed frame
-  double shift_s_ = 0.0;   // time removed at discontinuities so far
+  double first_s_ = 0.0;  // timestamp of the first timed frame
+  double shift_s_ = 0.0;  // time removed at discontinuities so far
   bool have_previous_ = false;
   double previous_s_ = 0.0;
   std::int64_t previous_id_ = -1;

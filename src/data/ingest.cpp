@@ -35,7 +35,7 @@ struct ClipOut {
   std::span<const std::uint8_t> pixels;
   std::int64_t start_frame = 0;
   double fps = 0.0;
-  std::span<const float> labels;             // empty: no labels
+  std::span<const float> labels;  // empty: no labels
   const std::vector<std::string>* label_names = nullptr;
 };
 using ClipSink = std::function<void(const ClipOut& clip)>;
@@ -83,7 +83,8 @@ ManifestInput decode_clips(const std::string& path, const IngestOptions& o, cons
     std::string labels_note;
     const auto labels = find_labels(path, result.labels, labels_note);
     if (!labels_note.empty()) notes.push_back(labels_note);
-    const std::vector<std::string> label_names = labels ? labels->names() : std::vector<std::string>{};
+    const std::vector<std::string> label_names =
+        labels ? labels->names() : std::vector<std::string>{};
     const std::int64_t span = o.shape.span_frames();
     const std::int64_t bound = sampled_frame_bound(reader.info(), o.fps, span);
     std::deque<std::int64_t> rows;  // decoded-frame ordinals of the last `span` sampled frames
@@ -114,7 +115,8 @@ ManifestInput decode_clips(const std::string& path, const IngestOptions& o, cons
       std::vector<float> values;
       if (labels && !labels_short) {
         for (std::int64_t t = 0; t < o.shape.frames; ++t)
-          clip_rows[static_cast<std::size_t>(t)] = rows[static_cast<std::size_t>(t * o.shape.frame_step)];
+          clip_rows[static_cast<std::size_t>(t)] =
+              rows[static_cast<std::size_t>(t * o.shape.frame_step)];
         try {
           values = aggregate_clip(*labels, clip_rows, result.labels);
           clip.labels = values;
@@ -129,8 +131,8 @@ ManifestInput decode_clips(const std::string& path, const IngestOptions& o, cons
     result.frames_decoded = reader.frames_decoded();
     result.decode_errors += reader.decode_errors();
     if (reader.timestamp_jumps() > 0) {
-      notes.push_back(fmt::format("{} timestamp jump(s) treated as discontinuities",
-                                  reader.timestamp_jumps()));
+      notes.push_back(
+          fmt::format("{} timestamp jump(s) treated as discontinuities", reader.timestamp_jumps()));
     }
     if (reader.truncated()) notes.push_back("read error before the end of the file (truncated?)");
   } catch (const FormatError& e) {
@@ -241,7 +243,7 @@ std::vector<std::string> find_strays(const std::string& dir, const Manifest* man
 json make_plan(const IngestOptions& o) {
   json plan;
   try {
-    const InputScan scan = scan_inputs(o.inputs);
+    const InputScan scan = scan_inputs(o.inputs, o.out_dir);
     std::set<std::string> done;
     std::unique_ptr<Manifest> old;
     if (manifest_exists(o.out_dir)) {

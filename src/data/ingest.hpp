@@ -88,8 +88,10 @@ struct InputScan {
   std::vector<std::string> videos;
   std::vector<ManifestInput> others;
 };
-// Throws InvalidArgument for an input path that does not exist at all.
-InputScan scan_inputs(const std::vector<std::string>& inputs);
+// Throws InvalidArgument for an input path that does not exist at all. A folder equal to
+// `exclude` (ingest's output folder, when it lies inside an input) is listed as ignored
+// and not entered.
+InputScan scan_inputs(const std::vector<std::string>& inputs, const std::string& exclude = "");
 // scan_inputs(inputs).videos.
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs);
 

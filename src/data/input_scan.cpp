@@ -29,6 +29,8 @@ bool has_video_extension(const fs::path& p) {
 
 class Scanner {
  public:
+  explicit Scanner(fs::path exclude) : exclude_(std::move(exclude)) {}
+
   void add_other(const std::string& path, const char* status, const std::string& reason) {
     others_.emplace(path, ManifestInput{path, status, reason, 0, 0, 0, ""});
   }
@@ -63,6 +65,10 @@ class Scanner {
   }
 
   void folder(const fs::path& dir) {
+    if (!exclude_.empty() && dir.lexically_normal() == exclude_) {
+      add_other(dir.string(), "ignored", "the ingest output folder");
+      return;
+    }
     std::error_code ec;
     fs::directory_iterator it(dir, ec);
     if (ec) {
@@ -107,14 +113,17 @@ class Scanner {
   }
 
  private:
+  fs::path exclude_;
   std::set<std::string> videos_;
   std::map<std::string, ManifestInput> others_;
 };
 
 }  // namespace
 
-InputScan scan_inputs(const std::vector<std::string>& inputs) {
-  Scanner scanner;
+InputScan scan_inputs(const std::vector<std::string>& inputs, const std::string& exclude) {
+  std::error_code ec;
+  const fs::path absolute = exclude.empty() ? fs::path() : fs::absolute(exclude, ec);
+  Scanner scanner(ec ? fs::path() : absolute.lexically_normal());
   for (const auto& input : inputs) scanner.input(input);
   return scanner.result();
 }

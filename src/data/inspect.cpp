@@ -132,8 +132,8 @@ std::string InspectReport::to_text() const {
     out += fmt::format(
         "{}: ingest folder, clips {}, {} shards, {} clips; inputs: {} ok, {} skipped, {} not "
         "videos\n",
-        path, to_string(manifest.clip), shards.size(), total_clips, status["ok"],
-        status["skipped"], status["ignored"]);
+        path, to_string(manifest.clip), shards.size(), total_clips, status["ok"], status["skipped"],
+        status["ignored"]);
     for (const auto& in : manifest.inputs) {
       if (in.status != "ok") out += fmt::format("  {} {}: {}\n", in.status, in.path, in.reason);
     }
@@ -143,11 +143,11 @@ std::string InspectReport::to_text() const {
       out += fmt::format("  {}: ERROR {}\n", s.path, s.error);
       continue;
     }
-    out += fmt::format("  {}: {} clips of {}, version {}, {:.1f} MiB, {} sources, {}", s.path,
-                       s.clips, to_string(s.shape), s.version, s.file_bytes / 1048576.0,
-                       s.sources.size(),
-                       s.label_names.empty() ? std::string("no labels")
-                                             : fmt::format("labels {}", fmt::join(s.label_names, ",")));
+    out += fmt::format(
+        "  {}: {} clips of {}, version {}, {:.1f} MiB, {} sources, {}", s.path, s.clips,
+        to_string(s.shape), s.version, s.file_bytes / 1048576.0, s.sources.size(),
+        s.label_names.empty() ? std::string("no labels")
+                              : fmt::format("labels {}", fmt::join(s.label_names, ",")));
     if (s.digest_checked) out += ", digest ok";
     if (verified) {
       out += s.bad_clips.empty()

@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
-#include "data/write_atomic.hpp"
 
 namespace dojo::data {
 namespace fs = std::filesystem;
@@ -50,7 +50,7 @@ void write_labels(const std::string& path, const FrameLabels& labels) {
     j["frames"].push_back(std::vector<double>(labels.values.begin() + r * width,
                                               labels.values.begin() + (r + 1) * width));
   }
-  write_text_atomic(path, j.dump() + "\n");
+  write_file_atomic(path, j.dump() + "\n");
 }
 
 FrameLabels read_labels(const std::string& path) {

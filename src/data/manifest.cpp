@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
-#include "data/write_atomic.hpp"
 
 namespace dojo::data {
 namespace fs = std::filesystem;
@@ -80,10 +80,10 @@ Manifest manifest_from_json(const std::string& text, const std::string& origin) 
       DOJO_CHECK(hash.has_value(), FormatError, "{}: shard {}: xxh64 '{}' is not 16 hex digits",
                  origin, shard.path, s.at("xxh64").get<std::string>());
       shard.digest.xxh64 = *hash;
-      DOJO_CHECK(shard.path.find('/') == std::string::npos && shard.path != ".." &&
-                     !shard.path.empty(),
-                 FormatError, "{}: shard path '{}' must be a file name in the manifest's folder",
-                 origin, shard.path);
+      DOJO_CHECK(
+          shard.path.find('/') == std::string::npos && shard.path != ".." && !shard.path.empty(),
+          FormatError, "{}: shard path '{}' must be a file name in the manifest's folder", origin,
+          shard.path);
       m.shards.push_back(std::move(shard));
     }
     for (const json& in : j.at("inputs")) {
@@ -122,7 +122,7 @@ std::optional<h5::FileDigest> manifest_digest_for(const std::string& shard_path)
 }
 
 void write_manifest(const std::string& dir, const Manifest& manifest) {
-  write_text_atomic((fs::path(dir) / kManifestName).string(), manifest_to_json(manifest) + "\n");
+  write_file_atomic((fs::path(dir) / kManifestName).string(), manifest_to_json(manifest) + "\n");
 }
 
 }  // namespace dojo::data

@@ -42,17 +42,13 @@ namespace dojo::data {
 inline constexpr std::int64_t kShardVersion = 2;
 inline constexpr const char* kShardFormat = "dojo-shard";
 
-// Transitional alias of h5::mutex() for callers outside data (checkpoints).
-std::recursive_mutex& hdf5_mutex();
-
 // xxhash64 (seed 0) of a clip's bytes: the value stored in /checksum.
 std::uint64_t clip_checksum(std::span<const std::uint8_t> clip);
 
 class ShardWriter {
  public:
   // `label_names`: the columns of /labels (empty: the shard has no labels).
-  ShardWriter(std::string path, const ClipShape& shape,
-              std::vector<std::string> label_names = {});
+  ShardWriter(std::string path, const ClipShape& shape, std::vector<std::string> label_names = {});
   ~ShardWriter();
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;

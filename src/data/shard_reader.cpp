@@ -117,9 +117,9 @@ ShardReader::ShardReader(std::string path, std::optional<h5::FileDigest> digest)
                label_dims[0], label_dims[1], s.clips, label_count);
     s.labels.resize(static_cast<std::size_t>(s.clips * label_count));
     if (!s.labels.empty()) {
-      h5::check_status(H5Dread(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                               s.labels.data()),
-                       s.path, "read /labels");
+      h5::check_status(
+          H5Dread(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.labels.data()),
+          s.path, "read /labels");
     }
   }
   for (std::int64_t i = 0; i < s.clips; ++i) {

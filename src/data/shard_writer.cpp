@@ -1,16 +1,11 @@
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "data/shard.hpp"
 #include "h5/handles.hpp"
@@ -20,19 +15,11 @@ namespace {
 
 using Lock = std::lock_guard<std::recursive_mutex>;
 
-void fsync_path(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  DOJO_CHECK(fd >= 0, IoError, "{}: cannot open to sync: {}", path, std::strerror(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  DOJO_CHECK(rc == 0, IoError, "{}: fsync failed: {}", path, std::strerror(err));
-}
-
 }  // namespace
 
 struct ShardWriter::Impl {
   std::string path;
+  std::unique_ptr<AtomicFile> atomic;  // `<path>.partial` until commit(); outlives `file`
   std::string partial_path;
   ClipShape shape;
   h5::Handle file;
@@ -57,7 +44,8 @@ ShardWriter::ShardWriter(std::string path, const ClipShape& shape,
   h5::silence_errors();
   Impl& s = *impl_;
   s.path = std::move(path);
-  s.partial_path = s.path + ".partial";
+  s.atomic = std::make_unique<AtomicFile>(s.path);
+  s.partial_path = s.atomic->temp_path().string();
   s.shape = shape;
   s.file = h5::Handle(H5Fcreate(s.partial_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
   DOJO_CHECK(s.file.valid(), IoError, "{}: cannot create shard: {}", s.partial_path,
@@ -79,7 +67,7 @@ ShardWriter::~ShardWriter() {
   Lock lock(h5::mutex());
   impl_->clips.reset();
   impl_->file.reset();
-  std::remove(impl_->partial_path.c_str());
+  impl_->atomic.reset();  // removes the partial file
 }
 
 std::int64_t ShardWriter::add_source(const std::string& name) {
@@ -147,9 +135,9 @@ h5::FileDigest ShardWriter::commit() {
                                                H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                                     s.path, "labels");
       if (!s.labels.empty()) {
-        h5::check_status(H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                  s.labels.data()),
-                         s.path, "write /labels");
+        h5::check_status(
+            H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.labels.data()),
+            s.path, "write /labels");
       }
     }
     h5::write_string_attr(f, "format", kShardFormat, s.path);
@@ -163,13 +151,8 @@ h5::FileDigest ShardWriter::commit() {
     s.clips.reset();
     h5::check_status(H5Fclose(s.file.release()), s.path, "close");
   }
-  fsync_path(s.partial_path);
   const h5::FileDigest digest = h5::digest_file(s.partial_path);
-  std::error_code ec;
-  std::filesystem::rename(s.partial_path, s.path, ec);
-  DOJO_CHECK(!ec, IoError, "{}: cannot rename from {}: {}", s.path, s.partial_path, ec.message());
-  const std::string dir = std::filesystem::path(s.path).parent_path().string();
-  fsync_path(dir.empty() ? "." : dir);
+  s.atomic->commit();  // fsync, rename into place, fsync the folder
   s.committed = true;
   return digest;
 }

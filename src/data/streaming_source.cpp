@@ -26,7 +26,7 @@ struct StreamingSource::Worker {
     std::size_t file = 0;
     std::unique_ptr<VideoReader> reader;
     std::unique_ptr<ClipCutter> cutter;
-    std::int64_t base = 0;        // sampled frame the cutter's frame 0 is
+    std::int64_t base = 0;         // sampled frame the cutter's frame 0 is
     std::int64_t last_start = -1;  // start of the clip the cutter produced last
   };
   struct Task {
@@ -137,11 +137,11 @@ StreamingSource::StreamingSource(const std::vector<std::string>& videos, const C
                                  int decoder_threads)
     : shape_(shape), stride_(clip_stride > 0 ? clip_stride : shape.frames * shape.frame_step) {
   check_clip_shape(shape, "streaming loader");
-  check_clip_memory(shape, (shape.span_frames() + shape.frames) * std::max(1, workers) *
-                               static_cast<std::int64_t>(kOpenFiles),
+  check_clip_memory(shape,
+                    (shape.span_frames() + shape.frames) * std::max(1, workers) *
+                        static_cast<std::int64_t>(kOpenFiles),
                     "streaming loader");
-  DOJO_CHECK(workers >= 1, InvalidArgument, "streaming loader: {} workers, expected >= 1",
-             workers);
+  DOJO_CHECK(workers >= 1, InvalidArgument, "streaming loader: {} workers, expected >= 1", workers);
   reader_options_.width = shape.width;
   reader_options_.height = shape.height;
   reader_options_.channels = shape.channels;
@@ -169,8 +169,7 @@ StreamingSource::StreamingSource(const std::vector<std::string>& videos, const C
       log::warn("streaming loader: skipped: {}", e.what());
     }
   }
-  index_seconds_ =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  index_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   DOJO_CHECK(total_ > 0, InvalidArgument, "streaming loader: no clips in the {} video input(s)",
              videos.size());
   for (int w = 0; w < workers; ++w) {

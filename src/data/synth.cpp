@@ -60,9 +60,10 @@ std::vector<std::string> synthesize(const SynthOptions& options) {
     for (std::int64_t f = 0; f < frames; ++f) {
       const FrameTruth truth = scene.render_next(bgr);
       writer.write_bgr(bgr);
-      labels.values.insert(labels.values.end(),
-                           {truth.curvature_per_m, truth.ego_speed_mps, truth.lane_change ? 1.0 : 0.0,
-                            static_cast<double>(truth.cars_in_view), truth.light});
+      labels.values.insert(
+          labels.values.end(),
+          {truth.curvature_per_m, truth.ego_speed_mps, truth.lane_change ? 1.0 : 0.0,
+           static_cast<double>(truth.cars_in_view), truth.light});
     }
     writer.finish();
     write_labels(labels_path_for(path), labels);

@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.hpp"
+#include "core/random.hpp"
 
 namespace dojo::data {
 namespace {
@@ -21,26 +22,15 @@ constexpr double kDashLengthM = 4.0;
 constexpr double kFarM = 160.0;
 constexpr double kTreeSpacingM = 17.0;
 
-// splitmix64: a small, fully specified generator, so scenes are identical everywhere.
-struct Rng {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  double uniform(double lo, double hi) {
-    return lo + (hi - lo) * static_cast<double>(next() >> 11) * 0x1.0p-53;
-  }
-};
+// core/random.hpp's SplitMix64: fully specified, so scenes are identical everywhere.
+using Rng = CounterRng;
 
 // A deterministic hash of an integer position, for per-object properties that must not
 // depend on the order objects come into view.
 double hash01(std::uint64_t seed, std::int64_t i) {
   Rng r{seed ^ (static_cast<std::uint64_t>(i) * 0xD6E8FEB86659FD93ULL)};
-  r.next();
-  return static_cast<double>(r.next() >> 11) * 0x1.0p-53;
+  r.next_u64();
+  return r.uniform();
 }
 
 struct Car {
@@ -63,7 +53,7 @@ struct DrivingScene::State {
   int w, h;
   double dt;
   std::uint64_t seed;
-  Rng rng;
+  Rng rng{0};
   // Scene constants drawn once per clip.
   int lanes;
   double base_speed, speed_wobble, curve_amp, curve_period_s, curve_phase, dusk_start, dusk_rate;

@@ -21,11 +21,11 @@ namespace dojo::data {
 
 // The state behind one rendered frame.
 struct FrameTruth {
-  double curvature_per_m = 0.0;  // road curvature at the camera (1/m, signed: + bends left)
-  double ego_speed_mps = 0.0;    // ego car's speed
-  bool lane_change = false;      // a lane change is under way (the 3 s blend is running)
-  std::int64_t cars_in_view = 0; // other cars whose body lies at least partly in the frame
-  double light = 1.0;            // overall brightness factor: 1 by day, 0.4 at full dusk
+  double curvature_per_m = 0.0;   // road curvature at the camera (1/m, signed: + bends left)
+  double ego_speed_mps = 0.0;     // ego car's speed
+  bool lane_change = false;       // a lane change is under way (the 3 s blend is running)
+  std::int64_t cars_in_view = 0;  // other cars whose body lies at least partly in the frame
+  double light = 1.0;             // overall brightness factor: 1 by day, 0.4 at full dusk
 };
 
 class DrivingScene {

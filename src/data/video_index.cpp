@@ -23,7 +23,8 @@ VideoIndex index_video(const std::string& path, double fps) {
   av::InputPtr format(raw);
   ret = avformat_find_stream_info(format.get(), nullptr);
   DOJO_CHECK(ret >= 0, FormatError, "{}: cannot read stream info: {}", path, av::error_text(ret));
-  const int stream_index = av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  const int stream_index =
+      av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   DOJO_CHECK(stream_index >= 0, FormatError, "{}: no video stream", path);
   AVStream* stream = format->streams[stream_index];
   for (unsigned i = 0; i < format->nb_streams; ++i) {

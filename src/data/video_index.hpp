@@ -21,7 +21,7 @@ struct VideoIndex {
   // VideoReader::seek_frame() takes.
   std::vector<std::int64_t> frame_pts;
   std::vector<std::int64_t> key_frames;  // fps = 0 only: ordinals of the key frames, rising
-  bool seekable = false;  // fps = 0 and every frame has a distinct timestamp
+  bool seekable = false;                 // fps = 0 and every frame has a distinct timestamp
 };
 
 VideoIndex index_video(const std::string& path, double fps);

@@ -76,7 +76,7 @@ struct VideoReader::Impl {
   AVRational time_base{0, 1};
   double stream_fps = 0.0;
   std::int64_t frames_decoded = 0;
-  std::int64_t next_index = 0;                   // ordinal the next decoded frame gets
+  std::int64_t next_index = 0;                    // ordinal the next decoded frame gets
   std::int64_t skip_before_pts = AV_NOPTS_VALUE;  // after a seek: frames before the target
   std::int64_t decode_errors = 0;
   bool truncated = false;
@@ -89,7 +89,7 @@ struct VideoReader::Impl {
   Decoded previous;  // the frame the sampler saw last
   std::vector<std::int64_t> picked;
   bool finished_sampling = false;
-  std::int64_t last_index = -1;  // ordinal of the frame next() returned last
+  std::int64_t last_index = -1;                   // ordinal of the frame next() returned last
   std::int64_t unrotated_w = 0, unrotated_h = 0;  // scale target before rotation
   std::vector<std::uint8_t> rotate_scratch;
 

@@ -110,8 +110,7 @@ void write_int_attr(hid_t object, const char* name, std::int64_t value, const st
 std::int64_t read_int_attr(hid_t object, const char* name, const std::string& path) {
   return read_scalar_attr<std::int64_t>(object, name, H5T_NATIVE_INT64, path);
 }
-void write_uint_attr(hid_t object, const char* name, std::uint64_t value,
-                     const std::string& path) {
+void write_uint_attr(hid_t object, const char* name, std::uint64_t value, const std::string& path) {
   write_scalar_attr(object, name, H5T_NATIVE_UINT64, value, path);
 }
 std::uint64_t read_uint_attr(hid_t object, const char* name, const std::string& path) {
@@ -124,8 +123,8 @@ void write_string_attr(hid_t object, const char* name, const std::string& value,
   check_status(H5Tset_size(type.get(), std::max<std::size_t>(1, value.size())), path,
                "string size");
   Handle space = check_id(H5Screate(H5S_SCALAR), path, "attribute space");
-  Handle attr = check_id(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                         path, name);
+  Handle attr = check_id(
+      H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), path, name);
   std::string padded = value;
   padded.resize(std::max<std::size_t>(1, value.size()), '\0');
   check_status(H5Awrite(attr.get(), type.get(), padded.data()), path, name);

@@ -1,7 +1,8 @@
 // scripts/slurm/train.sbatch on a real single-node Slurm cluster (scripts/slurm/
 // local-cluster.sh, started and stopped by this test): a job that completes, a job
 // cancelled and resubmitted, SIGUSR1 (sent by hand and by the time limit), a rank killed
-// with SIGKILL, and ingest.sbatch.
+// with SIGKILL, and ingest.sbatch. Also srun without an MPI process manager: refused
+// with the variables named, or joined through MASTER_ADDR/MASTER_PORT.
 #include <set>
 #include <sstream>
 
@@ -261,6 +262,31 @@ TEST_F(SlurmTest, KillNineOfOneRankEndsTheJobWithin60sAndAResubmitResumes) {
       << "expected to resume from step " << saved << ":\n"
       << output(again);
   EXPECT_EQ(latest_step(run_dir), kLongRunSteps);
+}
+
+TEST_F(SlurmTest, SrunWithoutPmixIsRefusedNamingTheVariablesInsteadOfTwoRankZeros) {
+  const auto res = run(fmt::format("srun --mpi=none -n 2 -t 2 {} train --config {} --run-dir {}",
+                                   dojo(), config_.string(), (root_ / "nopmix").string()),
+                       root_ / "nopmix.log");
+  EXPECT_NE(res.exit_code, 0) << res.output;
+  EXPECT_NE(res.output.find("SLURM_STEP_NUM_TASKS=2"), std::string::npos) << res.output;
+  EXPECT_NE(res.output.find("--mpi=pmix"), std::string::npos) << res.output;
+  EXPECT_EQ(res.output.find("step 1/"), std::string::npos) << "training started:\n"
+                                                           << res.output;
+}
+
+TEST_F(SlurmTest, SrunWithoutPmixButWithMasterAddrTrainsAsTwoRanks) {
+  const fs::path run_dir = root_ / "srun-tcp";
+  const auto res = run(fmt::format("MASTER_ADDR=127.0.0.1 MASTER_PORT={} srun --mpi=none -n 2 "
+                                   "-t 2 {} train --config {} --run-dir {}",
+                                   20000 + ::getpid() % 20000, dojo(), config_.string(),
+                                   run_dir.string()),
+                       root_ / "srun-tcp.log");
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  EXPECT_NE(res.output.find("slurm launch: 2 ranks joined through the rendezvous"),
+            std::string::npos)
+      << res.output;
+  EXPECT_EQ(latest_step(run_dir), 20);
 }
 
 }  // namespace

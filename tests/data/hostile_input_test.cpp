@@ -50,7 +50,7 @@ TEST(HostileInput, FifosLinkLoopsAndBrokenLinksAreSkippedWithReasonsAndSiblingsI
   ASSERT_EQ(::mkfifo((in / "pipe.mp4").c_str(), 0600), 0);
   ASSERT_EQ(::mkfifo(dir.str("named_pipe.mkv").c_str(), 0600), 0);
   fs::create_symlink("self.mp4", in / "self.mp4");  // a loop of one link
-  fs::create_symlink("b.mp4", in / "a.mp4");         // a loop of two
+  fs::create_symlink("b.mp4", in / "a.mp4");        // a loop of two
   fs::create_symlink("a.mp4", in / "b.mp4");
   fs::create_symlink("missing.mp4", in / "dangling.mp4");
   fs::create_symlink(in, in / "back_up");  // a link to a folder (not followed: no cycle)
@@ -69,12 +69,25 @@ TEST(HostileInput, FifosLinkLoopsAndBrokenLinksAreSkippedWithReasonsAndSiblingsI
       {(in / "back_up").string(), "link to a folder"}};
   for (const auto& [path, fragment] : expected) {
     ASSERT_EQ(m.count(path), 1u) << path << " missing from the manifest";
-    EXPECT_NE(m.at(path).reason.find(fragment), std::string::npos) << path << ": "
-                                                                   << m.at(path).reason;
+    EXPECT_NE(m.at(path).reason.find(fragment), std::string::npos)
+        << path << ": " << m.at(path).reason;
   }
   EXPECT_EQ(m.at(videos[0]).status, "ok");
   EXPECT_EQ(m.at((in / "synth_0000.labels.json").string()).status, "ignored");
   EXPECT_EQ(report.inputs_skipped, 6);  // the folder link is "ignored", not skipped
+}
+
+TEST(HostileInput, AnOutputFolderInsideTheInputIsNotScanned) {
+  TempDir dir;
+  testing::make_synth(dir.path() / "in", 1, 1.0, 2);
+  const auto o = small({dir.str("in")}, dir.str("in/shards"));
+  ASSERT_EQ(run(o).inputs_ok, 1);
+  const auto again = run(o);  // the shards and manifest written inside "in" are not inputs
+  EXPECT_EQ(again.inputs_already_done, 1);
+  EXPECT_EQ(again.inputs_skipped + again.inputs_ignored, 0);
+  const auto m = by_path(o.out_dir);
+  ASSERT_EQ(m.count(dir.str("in/shards")), 1u);
+  EXPECT_EQ(m.at(dir.str("in/shards")).reason, "the ingest output folder");
 }
 
 TEST(HostileInput, AnUnreadableSubfolderIsRecordedAndTheRestIngests) {
@@ -82,9 +95,8 @@ TEST(HostileInput, AnUnreadableSubfolderIsRecordedAndTheRestIngests) {
   TempDir dir;
   testing::make_synth(dir.path() / "in", 1, 1.0, 2);
   fs::create_directories(dir.path() / "in" / "locked" / "inner");
-  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_read |
-                                  fs::perms::group_exec | fs::perms::others_read |
-                                  fs::perms::others_exec);
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                  fs::perms::others_read | fs::perms::others_exec);
   fs::permissions(dir.path() / "in" / "locked", fs::perms::none);
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
@@ -100,7 +112,8 @@ TEST(HostileInput, AnUnreadableSubfolderIsRecordedAndTheRestIngests) {
     } catch (...) {
       ::_exit(4);
     }
-    const bool written = ::write(fds[1], out.data(), out.size()) == static_cast<ssize_t>(out.size());
+    const bool written =
+        ::write(fds[1], out.data(), out.size()) == static_cast<ssize_t>(out.size());
     ::_exit(written ? 0 : 5);
   }
   ::close(fds[1]);

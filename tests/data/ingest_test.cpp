@@ -136,7 +136,8 @@ TEST(Ingest, TwoRanksProduceTheSameClipsAsOne) {
   std::vector<std::thread> ranks;
   for (int r = 0; r < 2; ++r) {
     ranks.emplace_back([&, r] {
-      reports[static_cast<std::size_t>(r)] = testing::ingest_on(two, *world[static_cast<std::size_t>(r)]);
+      reports[static_cast<std::size_t>(r)] =
+          testing::ingest_on(two, *world[static_cast<std::size_t>(r)]);
     });
   }
   for (auto& t : ranks) t.join();

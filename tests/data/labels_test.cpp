@@ -26,7 +26,8 @@ const std::vector<std::string> kSynthNames = {"curvature", "ego_speed", "lane_ch
 
 // The clip's expected labels, computed here from the file's rows: mean per column, and for
 // lane_change 1 when more than half of the clip's frames have it.
-std::vector<double> expected_labels(const FrameLabels& file, const std::vector<std::int64_t>& rows) {
+std::vector<double> expected_labels(const FrameLabels& file,
+                                    const std::vector<std::int64_t>& rows) {
   std::vector<double> out;
   for (std::int64_t c = 0; c < file.width(); ++c) {
     double sum = 0;

@@ -140,7 +140,7 @@ TEST_F(LoaderTest, ShortLastBatchIsKeptWithoutDropLast) {
 
 TEST_F(LoaderTest, HdfWritesOnAnotherThreadWhileTheReaderRunsAreSafe) {
   // The trainer writes HDF5 checkpoints while the loader's reader thread reads shards;
-  // both go through hdf5_mutex(). Interleave many writes with reads.
+  // both go through h5::mutex(). Interleave many writes with reads.
   auto lo = options();
   lo.batch = 1;
   lo.prefetch = 8;

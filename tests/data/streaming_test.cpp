@@ -125,7 +125,8 @@ TEST_F(StreamingClips, TheLoaderResumesExactlyFromACursor) {
   }
   Loader resumed(lo);
   resumed.restore(at_three);
-  for (int b = 3; b < 6; ++b) EXPECT_EQ(resumed.next().pixels, straight[static_cast<std::size_t>(b)]) << "batch " << b;
+  for (int b = 3; b < 6; ++b)
+    EXPECT_EQ(resumed.next().pixels, straight[static_cast<std::size_t>(b)]) << "batch " << b;
   // And within one loader, going back gives the same batches again.
   resumed.restore(at_three);
   EXPECT_EQ(resumed.next().pixels, straight[3]);

@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <functional>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include "core/error.hpp"
@@ -71,7 +71,8 @@ TEST(FileDigest, MissingFileAndFifoAreIoErrorsThatNeverBlock) {
   const std::string missing = (fs::temp_directory_path() / "dojo-h5-no-such-file").string();
   EXPECT_THROW(digest_file(missing), IoError);
   EXPECT_THROW(check_file_digest(missing, {}, "test"), IoError);
-  const std::string fifo = (fs::temp_directory_path() / fmt::format("dojo-h5-fifo-{}", ::getpid())).string();
+  const std::string fifo =
+      (fs::temp_directory_path() / fmt::format("dojo-h5-fifo-{}", ::getpid())).string();
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   // No writer ever opens the FIFO: a blocking open or read would hang the test.
   EXPECT_THROW(digest_file(fifo), IoError);
