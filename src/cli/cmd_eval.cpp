@@ -1,9 +1,9 @@
-// dojo eval: masked-tubelet MSE / PSNR of a run's checkpoint against trivial baselines.
+// dojo eval: a checkpoint on held-out clips against baselines that get the same information.
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
-#include "train/trainer.hpp"
+#include "train/eval_run.hpp"
 
 namespace dojo::cli {
 namespace {
@@ -11,37 +11,26 @@ namespace {
 Runner setup(CLI::App& app) {
   auto opts = std::make_shared<train::EvalOptions>();
   auto json = std::make_shared<bool>(false);
-  app.add_option("--run-dir", opts->run_dir, "a run directory made by dojo train")->required();
+  app.add_option("--run-dir", opts->run_dir,
+                 "a run directory made by dojo train (its newest valid checkpoint)");
+  app.add_option("--checkpoint", opts->checkpoint, "checkpoint file (instead of --run-dir)");
   app.add_option("--data", opts->data, "held-out shards (default: the run's data.eval_shards)");
-  app.add_option("--checkpoint", opts->checkpoint,
-                 "checkpoint file (default: the newest valid one)");
-  app.add_option("--clips", opts->clips, "clips to evaluate (default: the run's eval.clips)");
-  app.add_flag("--json", *json, "print one JSON object");
+  app.add_option("--clips", opts->clips,
+                 "clips to evaluate, spread evenly over the source videos (default: the run's "
+                 "eval.clips)");
+  app.add_flag("--json", *json, "print one JSON object (see docs/train.md)");
   return [opts, json](Context&) {
     const auto r = train::evaluate_run(*opts);
     if (*json) {
-      std::cout << nlohmann::json{{"masked_mse", r.masked_mse},
-                                  {"psnr", r.psnr},
-                                  {"baseline_mean_mse", r.baseline_mean_mse},
-                                  {"baseline_copy_mse", r.baseline_copy_mse},
-                                  {"clips", r.clips},
-                                  {"loss", r.loss}}
-                       .dump()
-                << "\n";
+      std::cout << train::to_json(r).dump() << "\n";
     } else {
-      std::cout << fmt::format(
-          "held-out clips        {}\nmasked-tubelet MSE    {:.6f}  (PSNR {:.2f} dB)\n"
-          "baseline: mean of visible tubelets   {:.6f}\nbaseline: nearest visible tubelet    "
-          "{:.6f}\n"
-          "model beats both baselines: {}\n",
-          r.clips, r.masked_mse, r.psnr, r.baseline_mean_mse, r.baseline_copy_mse,
-          r.masked_mse < r.baseline_mean_mse && r.masked_mse < r.baseline_copy_mse ? "yes" : "no");
+      std::cout << train::format_report(r);
     }
     return 0;
   };
 }
 
-DOJO_COMMAND(eval, "", "eval", "evaluate a run on held-out clips against trivial baselines", kLocal,
+DOJO_COMMAND(eval, "", "eval", "evaluate a checkpoint on held-out clips against baselines", kLocal,
              setup);
 
 }  // namespace

@@ -37,11 +37,13 @@ Runner setup(CLI::App& app) {
       log::info("run directory: {} (metrics.jsonl, loss.png, samples/, trace.json, checkpoints/)",
                 summary.run_dir);
       if (summary.has_eval) {
-        const auto& e = summary.eval;
+        const auto& e = summary.eval.all;
         log::info(
-            "eval on {} held-out clips: masked MSE {:.5f} (PSNR {:.2f} dB); baselines: mean of "
-            "visible {:.5f}, nearest visible copy {:.5f}",
-            e.clips, e.masked_mse, e.psnr, e.baseline_mean_mse, e.baseline_copy_mse);
+            "eval on {} held-out clips from {} source(s), normalised masked loss {:.4f}; "
+            "baselines: predict zeros {:.4f}, copy nearest visible {:.4f} (dojo eval for the "
+            "pixel-space numbers)",
+            e.clips, summary.eval.per_source.size(), e.loss, e.baseline_zero_loss,
+            e.baseline_copy_loss);
       }
     }
     return 0;

@@ -1,5 +1,8 @@
 #include "model/tubelet.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/error.hpp"
 
 namespace dojo::model {
@@ -17,7 +20,8 @@ void for_each_element(const ModelConfig& c, F&& f) {
         const std::int64_t inner = (((t % tp) * p + y % p) * p + x % p) * c.channels;
         const std::int64_t pixel = ((t * c.height + y) * c.width + x) * c.channels;
         for (std::int64_t ch = 0; ch < c.channels; ++ch) {
-          f(static_cast<std::size_t>(pixel + ch), static_cast<std::size_t>(token * per + inner + ch));
+          f(static_cast<std::size_t>(pixel + ch),
+            static_cast<std::size_t>(token * per + inner + ch));
         }
       }
     }
@@ -35,11 +39,22 @@ std::vector<float> clip_to_tubelets(const ModelConfig& c, std::span<const float>
 }
 
 std::vector<float> tubelets_to_clip(const ModelConfig& c, std::span<const float> tubelets) {
-  DOJO_ASSERT(static_cast<std::int64_t>(tubelets.size()) == c.clip_elems(),
-              "tubelets of {} floats", tubelets.size());
+  DOJO_ASSERT(static_cast<std::int64_t>(tubelets.size()) == c.clip_elems(), "tubelets of {} floats",
+              tubelets.size());
   std::vector<float> out(tubelets.size());
-  for_each_element(c, [&](std::size_t pixel, std::size_t tubelet) { out[pixel] = tubelets[tubelet]; });
+  for_each_element(c,
+                   [&](std::size_t pixel, std::size_t tubelet) { out[pixel] = tubelets[tubelet]; });
   return out;
+}
+
+TubeletStats tubelet_stats(std::span<const float> x, double eps) {
+  const auto n = static_cast<double>(x.size());
+  double sum = 0;
+  for (const float v : x) sum += v;
+  const double mean = sum / n;
+  double sq = 0;
+  for (const float v : x) sq += (v - mean) * (v - mean);
+  return {mean, std::sqrt(sq / std::max(n - 1.0, 1.0)) + eps};
 }
 
 }  // namespace dojo::model

@@ -1,6 +1,6 @@
 #pragma once
-// The one home of the tubelet layout, used by the model (patchify, reconstruct) and by
-// evaluation (baselines, statistics).
+// The one home of the tubelet layout, used by the model (patchify, embed) and by
+// evaluation (baselines, statistics, reconstructions, sample grids).
 //
 // A clip (T, H, W, C) is cut into tokens of tubelet_frames x patch x patch pixels of every
 // channel. Token k = (t', y', x') in a (T', H', W') grid, k = (t' H' + y') W' + x', and
@@ -21,13 +21,13 @@ inline constexpr std::array<int, 8> kTubeletsToClip = {0, 1, 4, 2, 5, 3, 6, 7};
 
 // The 8-D shape of a batch of clips, split for kClipToTubelets.
 inline std::array<std::int64_t, 8> clip_dims(const ModelConfig& c, std::int64_t batch) {
-  return {batch, c.grid_t(), c.tubelet_frames, c.grid_h(), c.patch, c.grid_w(), c.patch,
-          c.channels};
+  return {batch,   c.grid_t(), c.tubelet_frames, c.grid_h(),
+          c.patch, c.grid_w(), c.patch,          c.channels};
 }
 // The 8-D shape of a batch of tubelets, for kTubeletsToClip.
 inline std::array<std::int64_t, 8> tubelet_dims(const ModelConfig& c, std::int64_t batch) {
-  return {batch, c.grid_t(), c.grid_h(), c.grid_w(), c.tubelet_frames, c.patch, c.patch,
-          c.channels};
+  return {batch,   c.grid_t(), c.grid_h(), c.grid_w(), c.tubelet_frames,
+          c.patch, c.patch,    c.channels};
 }
 
 // Token index of grid cell (t', y', x').
@@ -36,8 +36,28 @@ inline std::int64_t token_index(const ModelConfig& c, std::int64_t t, std::int64
   return (t * c.grid_h() + y) * c.grid_w() + x;
 }
 
+// Grid cell of token k: time slot t', row y', column x'.
+inline std::int64_t token_slot(const ModelConfig& c, std::int64_t k) {
+  return k / (c.grid_h() * c.grid_w());
+}
+inline std::int64_t token_row(const ModelConfig& c, std::int64_t k) {
+  return k / c.grid_w() % c.grid_h();
+}
+inline std::int64_t token_col(const ModelConfig& c, std::int64_t k) {
+  return k % c.grid_w();
+}
+
 // One clip (T, H, W, C) -> its tubelets (tokens, patch_dim), and back.
 std::vector<float> clip_to_tubelets(const ModelConfig& c, std::span<const float> clip);
 std::vector<float> tubelets_to_clip(const ModelConfig& c, std::span<const float> tubelets);
+
+// A tubelet's statistics as the training target uses them (Device::row_normalize):
+// target = (x - mean) / scale, mean = sum(x) / P, scale = sqrt(sum((x - mean)^2) / (P - 1))
+// + eps (the unbiased standard deviation plus target_eps).
+struct TubeletStats {
+  double mean = 0;
+  double scale = 1;
+};
+TubeletStats tubelet_stats(std::span<const float> tubelet, double eps);
 
 }  // namespace dojo::model

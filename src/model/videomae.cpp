@@ -435,30 +435,57 @@ float VideoMAE::forward_loss(std::span<const float> clips, const TubeMask& mask)
   return float(forward(clips, mask, false));
 }
 
-std::vector<float> VideoMAE::reconstruct(std::span<const float> clips, const TubeMask& mask) {
-  DOJO_CHECK(!device_.dry_run(), InvalidArgument, "VideoMAE::reconstruct needs a real device");
-  forward(clips, mask, false);
+std::span<const float> VideoMAE::predictions() const {
+  if (device_.dry_run()) return {};
+  return {a_->pred, std::size_t(batch_ * config_.masked_tokens() * config_.patch_dim())};
+}
+
+std::vector<float> VideoMAE::embed(std::span<const float> clips) {
   const ModelConfig& c = config_;
-  const std::int64_t b = batch_, n = c.tokens(), p = c.patch_dim();
-  const Acts& a = *a_;
-  // De-normalise each masked prediction with its input tubelet's statistics (the inverse
-  // of row_normalize), then write it over the tubelet.
-  std::vector<float> tubelets(a.patches, a.patches + b * n * p);
-  for (std::size_t i = 0; i < masked_rows_.size(); ++i) {
-    float* t = tubelets.data() + masked_rows_[i] * p;
-    double sum = 0, sq = 0;
-    for (std::int64_t j = 0; j < p; ++j) sum += t[j];
-    const double mean = sum / double(p);
-    for (std::int64_t j = 0; j < p; ++j) sq += (t[j] - mean) * (t[j] - mean);
-    const double scale = std::sqrt(sq / double(std::max<std::int64_t>(p - 1, 1))) + c.target_eps;
-    const float* pred = a.pred + std::int64_t(i) * p;
-    for (std::int64_t j = 0; j < p; ++j) {
-      t[j] = std::clamp(float(pred[j] * scale + mean), 0.0f, 1.0f);
-    }
+  DOJO_CHECK(!device_.dry_run(), InvalidArgument, "VideoMAE::embed needs a real device");
+  DOJO_CHECK(clips.size() == std::size_t(batch_ * c.clip_elems()), InvalidArgument,
+             "VideoMAE::embed: expected {} clips of {}x{}x{}x{} ({} floats), got {} floats",
+             batch_, c.frames, c.height, c.width, c.channels, batch_ * c.clip_elems(),
+             clips.size());
+  const std::int64_t b = batch_, n = c.tokens(), p = c.patch_dim(), de = c.encoder_dim;
+  const AttentionShape shape{b, n, de, c.encoder_heads};
+  // Its own small arena: the training activations are sized for the visible tokens only.
+  struct EmbedActs {
+    float *patches, *x0;
+    std::array<BlockActs<float>, 2> blocks;  // ping-pong: block i reads block i-1's output
+    NormActs<float> norm;
+  } a{};
+  auto carve = [&](Carver<float>& take) {
+    a.patches = take(b * n * p);
+    a.x0 = take(b * n * de);
+    for (auto& blk : a.blocks) blk = carve_block_acts<float>(shape, c.encoder_hidden(), take);
+    a.norm = {take(b * n * de), take(b * n), take(b * n)};
+  };
+  Carver<float> count;
+  carve(count);
+  Arena<float> arena(count.used());
+  Carver<float> take(arena.data());
+  carve(take);
+
+  accel::BackwardScope forward_pass(device_, false);
+  const Weights& w = *w_;
+  device_.permute<float>(clip_dims(c, b), kClipToTubelets, clips.data(), a.patches);
+  linear_forward(device_, w.embed, b * n, a.patches, a.x0);
+  device_.add_rows(b * n, n, de, encoder_pos_.data(), a.x0);
+  const float* x = a.x0;
+  for (std::size_t i = 0; i < w.encoder.size(); ++i) {
+    block_forward(device_, w.encoder[i], shape, x, a.blocks[i % 2]);
+    x = a.blocks[i % 2].out;
   }
-  // (B, T', H', W', tp, p, p, C) -> (B, T', tp, H', p, W', p, C)
-  std::vector<float> out(tubelets.size());
-  device_.permute<float>(tubelet_dims(c, b), kTubeletsToClip, tubelets.data(), out.data());
+  layernorm_forward(device_, w.encoder_norm, b * n, x, a.norm);
+  std::vector<float> out(std::size_t(b * de), 0.0f);  // (B, De)
+  for (std::int64_t j = 0; j < b; ++j) {
+    for (std::int64_t t = 0; t < n; ++t) {
+      const float* row = a.norm.y + (j * n + t) * de;
+      for (std::int64_t d = 0; d < de; ++d) out[std::size_t(j * de + d)] += row[d];
+    }
+    for (std::int64_t d = 0; d < de; ++d) out[std::size_t(j * de + d)] /= float(n);
+  }
   return out;
 }
 

@@ -75,10 +75,15 @@ class VideoMAE {
                          const std::function<void(std::size_t)>& on_layer_grads_done = {});
   // Forward only (evaluation); touches no gradient.
   float forward_loss(std::span<const float> clips, const TubeMask& mask);
-  // Runs forward and returns clips (B, T, H, W, C): visible tubelets copied from the input,
-  // masked ones predicted and de-normalised with that input tubelet's mean and std,
-  // clamped to [0, 1].
-  std::vector<float> reconstruct(std::span<const float> clips, const TubeMask& mask);
+  // The normalised predictions of the last forward pass: (B * masked, P) rows, row
+  // r = j * masked + i predicting sample j's token mask.masked_index[j * masked + i], in
+  // the target space of tubelet.hpp ((x - mean) / scale of that tubelet). Valid until the
+  // next call; empty on a dry-run device.
+  std::span<const float> predictions() const;
+  // Embeddings for probes: the encoder on every token of each clip (no masking), after
+  // the final LayerNorm, averaged over tokens. clips (B, T, H, W, C) -> (B, encoder_dim).
+  // Touches no gradient and none of the training activations.
+  std::vector<float> embed(std::span<const float> clips);
 
  private:
   struct Weights;

@@ -1,18 +1,14 @@
 #include "train/eval_run.hpp"
 
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "accel/host_device.hpp"
 #include "core/error.hpp"
-#include "data/loader.hpp"
-#include "model/videomae.hpp"
-#include "train/checkpoint.hpp"
-#include "train/config.hpp"
+#include "train/run_model.hpp"
 
 namespace dojo::train {
-namespace fs = std::filesystem;
-void check_clip_shape(const data::ClipShape& s, const model::ModelConfig& mc, const std::string& what) {
+
+void check_clip_shape(const data::ClipShape& s, const model::ModelConfig& mc,
+                      const std::string& what) {
   DOJO_CHECK(s.frames == mc.frames && s.height == mc.height && s.width == mc.width &&
                  s.channels == mc.channels,
              InvalidArgument,
@@ -22,65 +18,43 @@ void check_clip_shape(const data::ClipShape& s, const model::ModelConfig& mc, co
              mc.channels, mc.frames, mc.width, mc.height);
 }
 
-EvalSet load_eval_set(const std::string& path, std::int64_t count, const model::ModelConfig& mc) {
-  data::LoaderOptions options;
-  options.source = path;
-  options.batch = 1;
-  options.shuffle = false;
-  options.workers = 1;
-  options.prefetch = 1;
-  data::Loader loader(options);
-  check_clip_shape(loader.shape(), mc, path);
-  EvalSet out;
-  out.count = std::min(count, loader.total_clips());
-  for (std::int64_t i = 0; i < out.count; ++i) {
-    for (auto v : loader.read_clip(i)) out.pixels.push_back(static_cast<float>(v) / 255.0f);
-  }
-  return out;
+nlohmann::json eval_json(const EvalResult& result, std::int64_t step) {
+  nlohmann::json j = to_json(result);
+  j["step"] = step;
+  return j;
 }
 
-
-nlohmann::json eval_json(const EvalResult& e, std::int64_t step) {
-  return {{"masked_mse", e.masked_mse},
-          {"psnr", e.psnr},
-          {"baseline_mean_mse", e.baseline_mean_mse},
-          {"baseline_copy_mse", e.baseline_copy_mse},
-          {"loss", e.loss},
-          {"clips", e.clips},
-          {"step", step}};
+nlohmann::json eval_metrics_row(const EvalResult& result, std::int64_t step) {
+  nlohmann::json row = metrics_json(result.all);
+  row["eval_loss"] = row["loss"];
+  row.erase("loss");
+  row["kind"] = "eval";
+  row["step"] = step;
+  return row;
 }
 
 EvalResult evaluate_run(const EvalOptions& options) {
-  const fs::path config_path = fs::path(options.run_dir) / "config.yaml";
-  DOJO_CHECK(fs::exists(config_path), IoError, "{}: not a dojo run directory (no config.yaml)",
-             options.run_dir);
-  // The run folder is self-contained: the model config comes from the checkpoint, not
-  // from the path the config named (relative to wherever training was started).
-  const TrainConfig cfg = load_train_config(config_path.string(), {}, /*check_files=*/false);
-  std::optional<Checkpoint> ckpt;
-  if (!options.checkpoint.empty()) {
-    ckpt = read_checkpoint(options.checkpoint);
-  } else {
-    ckpt = load_latest_checkpoint(options.run_dir);
+  std::string path = options.checkpoint;
+  if (path.empty()) {
+    DOJO_CHECK(!options.run_dir.empty(), InvalidArgument,
+               "dojo eval: pass --run-dir (newest valid checkpoint) or --checkpoint");
+    const auto newest = load_latest_checkpoint(options.run_dir);
+    DOJO_CHECK(newest.has_value(), IoError, "{}: no usable checkpoint to evaluate",
+               options.run_dir);
+    path = newest->path;
   }
-  DOJO_CHECK(ckpt.has_value(), IoError, "{}: no usable checkpoint to evaluate", options.run_dir);
-  model::ModelConfig mc = ckpt->model_config;
-  mc.precision = accel::parse_precision(cfg.precision);
-  const std::string data = options.data.empty() ? cfg.data.eval_shards : options.data;
-  DOJO_CHECK(
-      !data.empty(), InvalidArgument,
-      "dojo eval: no held-out data (pass --data, or set data.eval_shards in the run's config)");
-  const EvalSet set = load_eval_set(data, options.clips > 0 ? options.clips : cfg.eval.clips, mc);
-  const std::int64_t count = set.count;
-  accel::HostDevice device(
-      {.threads = cfg.train.threads, .dry_run = false, .precision = mc.precision});
-  const std::int64_t batch = std::max<std::int64_t>(1, std::min<std::int64_t>(8, count));
-  model::VideoMAE model(mc, device, batch);
-  DOJO_CHECK(ckpt->params.size() == model.params().size(), FormatError,
-             "checkpoint {} has {} parameters, model '{}' has {}", ckpt->path, ckpt->params.size(),
-             mc.name, model.params().size());
-  std::copy(ckpt->params.begin(), ckpt->params.end(), model.params().begin());
-  return evaluate(model, set.pixels, count, cfg.train.seed);
+  // The data decides the batch; load the config first through a batch-1 model.
+  LoadedModel m = load_model(path, 1);
+  const std::string data = options.data.empty() ? m.config.data.eval_shards : options.data;
+  DOJO_CHECK(!data.empty(), InvalidArgument,
+             "dojo eval: no held-out data (pass --data, or set data.eval_shards in the run's "
+             "config)");
+  const EvalSet set =
+      load_eval_set(data, options.clips > 0 ? options.clips : m.config.eval.clips, m.model_config);
+  const std::int64_t batch = std::clamp<std::int64_t>(set.count, 1, 8);
+  model::VideoMAE model(m.model_config, *m.device, batch);
+  std::copy(m.checkpoint.params.begin(), m.checkpoint.params.end(), model.params().begin());
+  return evaluate(model, set, m.config.train.seed);
 }
 
 }  // namespace dojo::train

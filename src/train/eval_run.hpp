@@ -1,9 +1,8 @@
 #pragma once
-// Evaluation of a run: the held-out clips it is measured on, `dojo eval` over a run
-// folder, and eval.json.
+// Evaluation of a run: `dojo eval` on a checkpoint (from any folder), eval.json and the
+// metrics.jsonl eval row. The numbers themselves: eval.hpp; the clips: eval_set.hpp.
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -13,27 +12,24 @@
 
 namespace dojo::train {
 
-// Held-out clips as floats in [0, 1]: (count, T, H, W, C).
-struct EvalSet {
-  std::vector<float> pixels;
-  std::int64_t count = 0;
-};
 // The data's clips are the model's clip shape; else InvalidArgument saying how to ingest.
 void check_clip_shape(const data::ClipShape& shape, const model::ModelConfig& mc,
                       const std::string& what);
-// Up to `count` clips of the shards at `path`, checked against the model's clip shape.
-EvalSet load_eval_set(const std::string& path, std::int64_t count, const model::ModelConfig& mc);
 
-// eval.json: the result and the step it was measured at.
+// eval.json: to_json(result) and the step it was measured at.
 nlohmann::json eval_json(const EvalResult& result, std::int64_t step);
+// The metrics.jsonl row: {"kind": "eval", "step", "eval_loss"} and metrics_json's other
+// keys ("loss" is the training curve's key there, so the eval's is "eval_loss").
+nlohmann::json eval_metrics_row(const EvalResult& result, std::int64_t step);
 
 struct EvalOptions {
-  std::string run_dir;
+  std::string run_dir;     // used to find the newest checkpoint when `checkpoint` is empty
   std::string data;        // shards to evaluate on (default: the run's data.eval_shards)
   std::string checkpoint;  // default: the run's newest valid checkpoint
   std::int64_t clips = 0;  // 0: the run's eval.clips
 };
-// `dojo eval`: loads the run's config and checkpoint and evaluates on held-out clips.
+// `dojo eval`: loads the checkpoint (its config and model come with it: run_model.hpp)
+// and evaluates on held-out clips spread over every source.
 EvalResult evaluate_run(const EvalOptions& options);
 
 }  // namespace dojo::train

@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "model/tubelet.hpp"
 
 namespace dojo::train {
 
@@ -130,8 +131,9 @@ void plot_loss(const std::string& path, const std::vector<CurvePoint>& train,
 }
 
 void write_sample_grid(const std::string& path, const std::vector<SampleClip>& clips,
-                       std::int64_t T, std::int64_t H, std::int64_t W, std::int64_t C,
-                       std::int64_t tubelet_t, std::int64_t patch, int frames) {
+                       const model::ModelConfig& config, int frames,
+                       const std::string& reconstruction_title) {
+  const std::int64_t T = config.frames, H = config.height, W = config.width, C = config.channels;
   DOJO_CHECK(C == 1 || C == 3, InvalidArgument, "sample grid: {} channels (1 or 3 supported)", C);
   const int scale = std::max<int>(1, static_cast<int>(std::ceil(96.0 / static_cast<double>(H))));
   const int fh = static_cast<int>(H) * scale, fw = static_cast<int>(W) * scale, gap = 4;
@@ -140,12 +142,11 @@ void write_sample_grid(const std::string& path, const std::vector<SampleClip>& c
   const int grid_w = 3 * band_w + 2 * 12;
   const int grid_h = static_cast<int>(clips.size()) * (fh + gap) + 28;
   cv::Mat grid(grid_h, grid_w, CV_8UC3, cv::Scalar(255, 255, 255));
-  const char* titles[] = {"input", "masked input", "reconstruction"};
+  const std::string titles[] = {"input", "masked input", reconstruction_title};
   for (int b = 0; b < 3; ++b) {
     cv::putText(grid, titles[b], {b * (band_w + 12) + 4, 18}, cv::FONT_HERSHEY_SIMPLEX, 0.5, kInk,
                 1, cv::LINE_AA);
   }
-  const std::int64_t gh = H / patch, gw = W / patch;
   for (std::size_t c = 0; c < clips.size(); ++c) {
     for (int f = 0; f < frames; ++f) {
       const std::int64_t t = frames == 1 ? 0 : f * (T - 1) / (frames - 1);
@@ -154,7 +155,8 @@ void write_sample_grid(const std::string& path, const std::vector<SampleClip>& c
         const auto& source = band == 2 ? clips[c].reconstruction : clips[c].input;
         for (std::int64_t y = 0; y < H; ++y) {
           for (std::int64_t x = 0; x < W; ++x) {
-            const std::int64_t token = ((t / tubelet_t) * gh + y / patch) * gw + x / patch;
+            const std::int64_t token = model::token_index(config, t / config.tubelet_frames,
+                                                          y / config.patch, x / config.patch);
             const bool grey = band == 1 && clips[c].is_masked[static_cast<std::size_t>(token)];
             auto& px = frame.at<cv::Vec3b>(static_cast<int>(y), static_cast<int>(x));
             for (int ch = 0; ch < 3; ++ch) {

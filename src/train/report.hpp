@@ -10,6 +10,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "model/config.hpp"
+
 namespace dojo::train {
 
 // Appends one JSON object per line and flushes it (a crash loses at most the current line).
@@ -47,15 +49,16 @@ void plot_loss(const std::string& path, const std::vector<CurvePoint>& train,
                const std::vector<CurvePoint>& eval);
 
 // One band per clip: `frames` frames of the input, the masked input (masked tubelets
-// grey) and the reconstruction, left to right. Clips are (T, H, W, C) floats in [0, 1],
-// C = 1 or 3 (RGB). is_masked is (T/tp, H/p, W/p) per clip.
+// grey) and the reconstruction, left to right, under a title row whose last title is
+// `reconstruction_title` (say which statistics de-normalised it). Clips are (T, H, W, C)
+// floats in [0, 1], C = 1 or 3 (RGB), in the model's clip shape; is_masked is (tokens).
 struct SampleClip {
   std::span<const float> input;
   std::span<const float> reconstruction;
   std::vector<std::uint8_t> is_masked;
 };
 void write_sample_grid(const std::string& path, const std::vector<SampleClip>& clips,
-                       std::int64_t T, std::int64_t H, std::int64_t W, std::int64_t C,
-                       std::int64_t tubelet_t, std::int64_t patch, int frames);
+                       const model::ModelConfig& config, int frames,
+                       const std::string& reconstruction_title);
 
 }  // namespace dojo::train

@@ -374,31 +374,12 @@ void record_eval(const RunPlan& p, Replica& r, MeshLink& mesh, Outputs& out, std
   std::vector<Reconstruction> recon;
   // Evaluation is not part of a training step: keep it off the simulated mesh.
   r.device.set_sink(nullptr);
-  summary.eval = evaluate(r.model, out.eval.pixels, out.eval.count, p.cfg.train.seed, &recon,
-                          p.cfg.eval.samples);
+  summary.eval = evaluate(r.model, out.eval, p.cfg.train.seed, &recon, p.cfg.eval.samples);
   summary.has_eval = true;
   r.device.set_sink(&mesh.sink());
-  const auto& e = summary.eval;
-  out.metrics->write({{"kind", "eval"},
-                      {"step", step},
-                      {"eval_loss", e.loss},
-                      {"masked_mse", e.masked_mse},
-                      {"psnr", e.psnr},
-                      {"baseline_mean_mse", e.baseline_mean_mse},
-                      {"baseline_copy_mse", e.baseline_copy_mse},
-                      {"clips", e.clips}});
-  const auto& mc = p.mc;
-  std::vector<SampleClip> samples;
-  for (std::size_t i = 0; i < recon.size(); ++i) {
-    samples.push_back(
-        {std::span<const float>(out.eval.pixels).subspan(i * mc.clip_elems(), mc.clip_elems()),
-         recon[i].pixels, recon[i].is_masked});
-  }
-  if (!samples.empty()) {
-    write_sample_grid(
-        (fs::path(p.run_dir) / "samples" / fmt::format("step-{:06d}.png", step)).string(), samples,
-        mc.frames, mc.height, mc.width, mc.channels, mc.tubelet_frames, mc.patch, 4);
-  }
+  out.metrics->write(eval_metrics_row(summary.eval, step));
+  write_reconstructions((fs::path(p.run_dir) / "samples").string(), fmt::format("step-{:06d}", step),
+                        out.eval, recon, p.mc);
 }
 
 // ---- one step --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 // VideoMAE's contracts beyond the maths: configs, masks, the arena tables, the backward
-// callbacks, dry-run profiling, reconstruction, the optimizer helpers and bf16 mode.
+// callbacks, dry-run profiling, predictions and embeddings, the tubelet layout, the optimizer helpers and bf16 mode.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include "model/optim.hpp"
 #include "model/profile.hpp"
 #include "model/random.hpp"
+#include "model/tubelet.hpp"
 #include "model/videomae.hpp"
 
 namespace dojo::model {
@@ -167,7 +168,7 @@ TEST(VideoMAETest, GradientsAccumulateAcrossCalls) {
   }
 }
 
-TEST(VideoMAETest, ReconstructionKeepsVisiblePixelsAndLossDropsWithTraining) {
+TEST(VideoMAETest, LossIsTheMeanSquaredErrorOfPredictionsAgainstTubeletTargets) {
   const ModelConfig c = load_model_config("tiny");
   accel::HostDevice device;
   VideoMAE model(c, device, 2);
@@ -182,28 +183,75 @@ TEST(VideoMAETest, ReconstructionKeepsVisiblePixelsAndLossDropsWithTraining) {
     optimizer.step(1e-2f);
   }
   // Noise clips: the model can only memorise this batch, which it does.
-  EXPECT_LT(model.forward_loss(clips, mask), 0.5f * first);
-  const auto recon = model.reconstruct(clips, mask);
-  ASSERT_EQ(recon.size(), clips.size());
-  // Every visible tubelet's pixels come straight from the input.
-  for (std::int64_t b = 0; b < 2; ++b) {
-    for (std::int64_t i = 0; i < mask.visible; ++i) {
-      const std::int64_t t = mask.visible_index[std::size_t(b * mask.visible + i)];
-      const std::int64_t tt = t / c.spatial_tokens(), th = t % c.spatial_tokens() / c.grid_w(),
-                         tw = t % c.grid_w();
-      for (std::int64_t f = 0; f < c.tubelet_frames; ++f) {
-        const std::size_t pixel = std::size_t(
-            b * c.clip_elems() +
-            (((tt * c.tubelet_frames + f) * c.height + th * c.patch) * c.width + tw * c.patch) *
-                c.channels);
-        ASSERT_EQ(recon[pixel], clips[pixel]) << "sample " << b << " token " << t;
+  const float loss = model.forward_loss(clips, mask);
+  EXPECT_LT(loss, 0.5f * first);
+  // The loss, recomputed from predictions() against targets made with tubelet.hpp's
+  // layout and statistics: both describe the same tubelets.
+  const std::span<const float> all(clips);
+  std::vector<float> tubelets = clip_to_tubelets(c, all.first(std::size_t(c.clip_elems())));
+  const auto second = clip_to_tubelets(c, all.subspan(std::size_t(c.clip_elems())));
+  tubelets.insert(tubelets.end(), second.begin(), second.end());
+  const auto pred = model.predictions();
+  ASSERT_EQ(pred.size(), std::size_t(2 * c.masked_tokens() * c.patch_dim()));
+  const std::int64_t p = c.patch_dim();
+  double sq = 0;
+  for (std::size_t r = 0; r < mask.masked_index.size(); ++r) {
+    const std::int64_t sample = std::int64_t(r) / mask.masked;
+    const float* x = tubelets.data() + (sample * c.tokens() + mask.masked_index[r]) * p;
+    const TubeletStats st = tubelet_stats({x, std::size_t(p)}, c.target_eps);
+    for (std::int64_t e = 0; e < p; ++e) {
+      const double d = pred[r * std::size_t(p) + std::size_t(e)] - (x[e] - st.mean) / st.scale;
+      sq += d * d;
+    }
+  }
+  EXPECT_NEAR(sq / double(pred.size()), loss, 1e-4 * loss);
+}
+
+TEST(TubeletLayoutTest, EachPixelLandsInItsTokenAndTheInverseRestoresTheClip) {
+  const ModelConfig c = load_model_config("tiny");
+  std::vector<float> clip(std::size_t(c.clip_elems()));
+  for (std::size_t i = 0; i < clip.size(); ++i) clip[i] = float(i);
+  const auto tubelets = clip_to_tubelets(c, clip);
+  for (std::int64_t t = 0; t < c.frames; ++t) {
+    for (std::int64_t y = 0; y < c.height; ++y) {
+      for (std::int64_t x = 0; x < c.width; ++x) {
+        for (std::int64_t ch = 0; ch < c.channels; ++ch) {
+          const std::int64_t token =
+              token_index(c, t / c.tubelet_frames, y / c.patch, x / c.patch);
+          const std::int64_t e =
+              (((t % c.tubelet_frames) * c.patch + y % c.patch) * c.patch + x % c.patch) *
+                  c.channels + ch;
+          const std::int64_t pixel = ((t * c.height + y) * c.width + x) * c.channels + ch;
+          ASSERT_EQ(tubelets[std::size_t(token * c.patch_dim() + e)], float(pixel));
+          ASSERT_EQ(token_slot(c, token), t / c.tubelet_frames);
+          ASSERT_EQ(token_row(c, token), y / c.patch);
+          ASSERT_EQ(token_col(c, token), x / c.patch);
+        }
       }
     }
   }
-  for (const float x : recon) {
-    ASSERT_GE(x, 0.0f);
-    ASSERT_LE(x, 1.0f);
+  EXPECT_EQ(tubelets_to_clip(c, tubelets), clip);
+}
+
+TEST(VideoMAETest, EmbedIsOneRowPerClipIndependentOfTheOtherClips) {
+  const ModelConfig c = load_model_config("tiny");
+  accel::HostDevice device;
+  VideoMAE pair(c, device, 2), single(c, device, 1);
+  pair.init(3);
+  single.init(3);
+  const auto clips = random_clips(c, 2, 5);
+  const auto both = pair.embed(clips);
+  ASSERT_EQ(both.size(), std::size_t(2 * c.encoder_dim));
+  const auto second =
+      single.embed(std::span<const float>(clips).subspan(std::size_t(c.clip_elems())));
+  for (std::int64_t d = 0; d < c.encoder_dim; ++d) {
+    EXPECT_NEAR(both[std::size_t(c.encoder_dim + d)], second[std::size_t(d)], 1e-5);
   }
+  double diff = 0;  // two different clips give two different embeddings
+  for (std::int64_t d = 0; d < c.encoder_dim; ++d) {
+    diff += std::abs(both[std::size_t(d)] - both[std::size_t(c.encoder_dim + d)]);
+  }
+  EXPECT_GT(diff, 1e-3);
 }
 
 class CountingSink : public accel::CostSink {

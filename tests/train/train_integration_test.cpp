@@ -69,13 +69,14 @@ class TrainTest : public ::testing::Test {
 };
 fs::path TrainTest::root_;
 
-TEST_F(TrainTest, DemoRunWritesEverythingAndBeatsBothBaselines) {
+TEST_F(TrainTest, DemoRunWritesEverythingAndEvalReproducesItsNumbers) {
   const auto res = run(train_cmd("demo"));
   ASSERT_EQ(res.exit_code, 0) << res.output;
   const fs::path dir = root_ / "demo";
   for (const char* f :
        {"config.yaml", "metrics.jsonl", "loss.png", "trace.json", "eval.json",
-        "samples/step-000030.png", "checkpoints/latest", "checkpoints/step-000030.h5"}) {
+        "samples/step-000030-oracle-stats.png",
+        "samples/step-000030-visible-stats.png", "checkpoints/latest", "checkpoints/step-000030.h5"}) {
     EXPECT_TRUE(fs::exists(dir / f)) << f;
   }
   std::ifstream metrics(dir / "metrics.jsonl");
@@ -95,14 +96,22 @@ TEST_F(TrainTest, DemoRunWritesEverythingAndBeatsBothBaselines) {
   const auto trace = nlohmann::json::parse(std::ifstream(dir / "trace.json"));
   EXPECT_FALSE(trace.empty());
   const auto eval = nlohmann::json::parse(std::ifstream(dir / "eval.json"));
-  EXPECT_LT(eval["masked_mse"].get<double>(), eval["baseline_mean_mse"].get<double>());
-  EXPECT_LT(eval["masked_mse"].get<double>(), eval["baseline_copy_mse"].get<double>());
+  // 30 steps of the tiny model: the eval reports, it does not promise a win (see
+  // docs/train.md); every number is there, and the held-out set spans both videos.
+  for (const char* key : {"loss", "baseline_zero_loss", "baseline_copy_loss", "mse_oracle_stats",
+                          "baseline_oracle_mean_mse", "mse_visible_stats",
+                          "baseline_copy_mse_visible_stats", "per_source"}) {
+    EXPECT_TRUE(eval.contains(key)) << key;
+  }
+  EXPECT_EQ(eval["per_source"].size(), 2u);
+  EXPECT_GT(eval["baseline_zero_loss"].get<double>(), 0.5);
 
   // dojo eval reproduces the same numbers from the checkpoint.
   const auto again = run(fmt::format("{} eval --run-dir {} --json", dojo(), dir.string()));
   ASSERT_EQ(again.exit_code, 0) << again.output;
   const auto j = nlohmann::json::parse(again.output.substr(again.output.find('{')));
-  EXPECT_NEAR(j["masked_mse"].get<double>(), eval["masked_mse"].get<double>(), 1e-9);
+  EXPECT_NEAR(j["loss"].get<double>(), eval["loss"].get<double>(), 1e-9);
+  EXPECT_NEAR(j["mse_visible_stats"].get<double>(), eval["mse_visible_stats"].get<double>(), 1e-9);
   EXPECT_EQ(j["clips"].get<int>(), 16);
 
   // dojo inspect shows the checkpoint's step, config hash and parameter hash...

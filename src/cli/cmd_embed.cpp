@@ -1,0 +1,27 @@
+// dojo embed: one embedding per clip (the checkpoint's encoder, unmasked, mean over tokens).
+#include "cli/command.hpp"
+#include "core/log.hpp"
+#include "train/embed.hpp"
+
+namespace dojo::cli {
+namespace {
+
+Runner setup(CLI::App& app) {
+  auto opts = std::make_shared<train::EmbedOptions>();
+  app.add_option("--checkpoint", opts->checkpoint, "checkpoint file")->required();
+  app.add_option("--data", opts->data, "shards: an ingest folder, a shard, or shards,a,b")
+      ->required();
+  app.add_option("--out", opts->out, "HDF5 file to write (/embeddings (N, D), /source, ...)")
+      ->required();
+  return [opts](Context&) {
+    const auto e = train::embed_run(*opts);
+    log::info("wrote {}: {} embeddings of {} values from {} source(s)", opts->out, e.clips, e.dim,
+              e.sources.size());
+    return 0;
+  };
+}
+
+DOJO_COMMAND(embed, "", "embed", "write one embedding per clip (frozen encoder)", kLocal, setup);
+
+}  // namespace
+}  // namespace dojo::cli

@@ -1,0 +1,44 @@
+// `dojo probe` on shards: features from a checkpoint, labels from the shards' /labels.
+#include "core/error.hpp"
+#include "data/clip_source.hpp"
+#include "train/embed.hpp"
+#include "train/probe.hpp"
+#include "train/run_model.hpp"
+
+namespace dojo::train {
+namespace {
+
+std::vector<double> to_double(const std::vector<float>& v) {
+  return {v.begin(), v.end()};
+}
+
+Features features_of(model::VideoMAE& pretrained, model::VideoMAE& random, const ClipBatches& clips,
+                     const model::ModelConfig& mc, std::int64_t grid) {
+  Features f;
+  f.clips = clips.size();
+  f.sets["pretrained"] = {mc.encoder_dim, to_double(embed_all(pretrained, clips))};
+  f.sets["random_init"] = {mc.encoder_dim, to_double(embed_all(random, clips))};
+  f.sets["pixels"] = {pixel_feature_dim(mc, grid), to_double(pixel_features(clips, mc, grid))};
+  return f;
+}
+
+}  // namespace
+
+ProbeResult probe_run(const ProbeOptions& o) {
+  LoadedModel m = load_model(o.checkpoint, 8);
+  auto random = random_model(m, o.seed ^ 0x5EED);
+  const ClipBatches train(o.train, m.model_config), test(o.test, m.model_config);
+  const data::ClipLabels train_labels = data::read_clip_labels(o.train);
+  const data::ClipLabels test_labels = data::read_clip_labels(o.test);
+  DOJO_CHECK(!train_labels.names.empty(), InvalidArgument,
+             "dojo probe: {} has no /labels (ingest videos made by dojo synth)", o.train);
+  DOJO_CHECK(train_labels.names == test_labels.names, InvalidArgument,
+             "dojo probe: --train has label columns [{}], --test has [{}]",
+             fmt::join(train_labels.names, ", "), fmt::join(test_labels.names, ", "));
+  const Features ftr = features_of(*m.model, *random, train, m.model_config, o.pixel_grid);
+  const Features fte = features_of(*m.model, *random, test, m.model_config, o.pixel_grid);
+  return probe_features(ftr, fte, train_labels.names, train_labels.values, test_labels.values,
+                        o.seed);
+}
+
+}  // namespace dojo::train
