@@ -36,7 +36,7 @@ double median(std::vector<double> v) {
 class ForwardGemmFlops : public accel::CostSink {
  public:
   void on_kernel(const accel::KernelRecord& r) override {
-    if (r.kind == accel::KernelKind::kGemm && !r.backward) flops += r.flops;
+    if (!r.backward) flops += r.matmul_flops;  // GEMMs and the fused attention's products
   }
   void on_collective(const accel::CollectiveRecord&) override {}
   double flops = 0;

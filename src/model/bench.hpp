@@ -3,8 +3,8 @@
 // target normalisation, forward, backward, AdamW) on random clips, achieved GFLOP/s, and a
 // bare GEMM of the model's shapes on the same device as the machine's ceiling.
 //
-// Flops are counted as the issue defines them: 2*M*N*K per forward GEMM (attention's
-// included), backward = 2x forward, so a step is 3x the forward GEMM flops; elementwise
+// Flops are counted as the issue defines them: 2*M*N*K per forward matrix product (the
+// fused attention's q k^T and p v included: KernelRecord::matmul_flops), backward = 2x forward, so a step is 3x the forward GEMM flops; elementwise
 // work is not counted.
 #include <cstdint>
 #include <string>
