@@ -78,27 +78,28 @@ void softmax_rows(std::int64_t rows, std::int64_t n, float* s, float* p32, std::
 }
 
 // Backward: p = exp(s - lse), ds = p (dp - D) per row, to the float or the bf16 outputs.
+// s is overwritten with p (two simple loops vectorise where one fused loop did not).
 DOJO_VECTOR_CLONES
-void softmax_grad_rows(std::int64_t rows, std::int64_t n, const float* s, const float* dp,
+void softmax_grad_rows(std::int64_t rows, std::int64_t n, float* s, const float* dp,
                        const float* lse, const float* rowsum, float* p32, float* ds32,
                        std::uint16_t* p16, std::uint16_t* ds16) {
   for (std::int64_t r = 0; r < rows; ++r) {
-    const float* sr = s + r * n;
+    float* sr = s + r * n;
     const float* dpr = dp + r * n;
     const float m = lse[r], d = rowsum[r];
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) sr[i] = exp_approx(sr[i] - m);
     if (p16 != nullptr) {
 #pragma omp simd
       for (std::int64_t i = 0; i < n; ++i) {
-        const float p = exp_approx(sr[i] - m);
-        p16[r * n + i] = bf16_bits(p);
-        ds16[r * n + i] = bf16_bits(p * (dpr[i] - d));
+        p16[r * n + i] = bf16_bits(sr[i]);
+        ds16[r * n + i] = bf16_bits(sr[i] * (dpr[i] - d));
       }
     } else {
 #pragma omp simd
       for (std::int64_t i = 0; i < n; ++i) {
-        const float p = exp_approx(sr[i] - m);
-        p32[r * n + i] = p;
-        ds32[r * n + i] = p * (dpr[i] - d);
+        p32[r * n + i] = sr[i];
+        ds32[r * n + i] = sr[i] * (dpr[i] - d);
       }
     }
   }

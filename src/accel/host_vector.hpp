@@ -2,7 +2,6 @@
 // Small pieces the HostDevice's vector loops share (part of host_device; not for other
 // libraries): bfloat16 rounding, a vectorisable exp and erf, and the attribute that builds
 // a loop for AVX-512 and AVX2 as well as the portable baseline.
-#include <algorithm>
 #include <bit>
 #include <cstdint>
 
@@ -24,7 +23,9 @@ inline std::uint16_t bf16_bits(float x) {
 // ln 2 / 2 (ln 2 split in two for the reduction), and Cephes' expf polynomial. Inputs
 // below -87 give e^-87 (about 1.6e-38) rather than a denormal.
 inline float exp_approx(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
+  // Value selects, not std::min/max (their references keep GCC from if-converting the loop).
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
   const float r = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
   const float f = (x - r * 0.693359375f) + r * 2.12194440e-4f;
   float y = 1.9875691500e-4f;
@@ -39,7 +40,8 @@ inline float exp_approx(float x) {
 
 // erf(x) within 1.5e-7 absolute (Abramowitz and Stegun 7.1.26), vectorisable.
 inline float erf_approx(float x) {
-  const float a = std::min(std::abs(x), 10.0f);
+  float a = x < 0.0f ? -x : x;
+  a = a > 10.0f ? 10.0f : a;
   const float t = 1.0f / (1.0f + 0.3275911f * a);
   float y = 1.061405429f;
   y = y * t - 1.453152027f;

@@ -47,13 +47,19 @@ class ForwardGemmFlops : public accel::CostSink {
 // issued just before it).
 class KernelTimer : public accel::CostSink {
  public:
-  void start() { last_ = Clock::now(); }
+  void start() {
+    last_ = Clock::now();
+    last_cpu_ms_ = cpu_ms();
+  }
   void on_kernel(const accel::KernelRecord& r) override {
     const auto now = Clock::now();
+    const double now_cpu = cpu_ms();
     const std::string key = std::string(r.name) + (r.backward ? " (bwd)" : "");
     KernelTime& t = times_[key];
     t.name = key;
     t.ms_per_step += std::chrono::duration<double, std::milli>(now - last_).count();
+    t.cpu_ms_per_step += now_cpu - last_cpu_ms_;
+    last_cpu_ms_ = now_cpu;
     t.gflop_per_step += r.flops / 1e9;
     ++t.calls_per_step;
     last_ = now;
@@ -64,6 +70,7 @@ class KernelTimer : public accel::CostSink {
     for (const auto& [key, t] : times_) {
       KernelTime k = t;
       k.ms_per_step /= double(steps);
+      k.cpu_ms_per_step /= double(steps);
       k.gflop_per_step /= double(steps);
       k.calls_per_step /= steps;
       out.push_back(k);
@@ -76,6 +83,7 @@ class KernelTimer : public accel::CostSink {
 
  private:
   Clock::time_point last_;
+  double last_cpu_ms_ = 0;
   std::map<std::string, KernelTime> times_;
 };
 

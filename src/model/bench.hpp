@@ -29,6 +29,7 @@ struct ModelBenchOptions {
 struct KernelTime {
   std::string name;  // "attn.scores" or "attn.scores (bwd)"
   double ms_per_step = 0;
+  double cpu_ms_per_step = 0;  // process CPU time (all threads): steadier on a shared machine
   double gflop_per_step = 0;
   std::int64_t calls_per_step = 0;
 };
