@@ -2,6 +2,7 @@
 # dojo's training step against PyTorch's on the same model config, in one invocation.
 #
 #   scripts/bench/model_vs_pytorch.sh [--config bench] [--rounds 3] [--steps 8] [--threads "1 2"]
+#                                     [--raw FILE]   (also keep every run's JSON line in FILE)
 #
 # For each thread count, runs `dojo bench model` (fp32 and bf16) and the PyTorch version
 # (scripts/bench/model_vs_pytorch.py: fp32, and bf16 under torch.autocast("cpu",
@@ -16,20 +17,26 @@
 # (DOJO_BIN, default build/bin/dojo) and Debian's python3-torch (/usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-config=bench rounds=3 steps=8 threads="1 2"
+config=bench rounds=3 steps=8 threads="1 2" raw=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --config) config=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --raw) raw=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 dojo=${DOJO_BIN:-build/bin/dojo}
 [[ -x "$dojo" ]] || { echo "no dojo executable at $dojo (build it or set DOJO_BIN)" >&2; exit 1; }
-results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+if [[ -n "$raw" ]]; then
+  results=$raw
+  : >"$results"
+else
+  results=$(mktemp)
+  trap 'rm -f "$results"' EXIT
+fi
 for t in $threads; do
   for r in $(seq "$rounds"); do
     echo "threads $t round $r/$rounds ..." >&2
