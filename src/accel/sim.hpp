@@ -21,6 +21,7 @@
 
 #include "accel/mesh_cost_model.hpp"
 #include "accel/recording_sink.hpp"
+#include "core/buckets.hpp"
 
 namespace dojo::accel {
 
@@ -29,7 +30,7 @@ struct SimOptions {
   std::int64_t global_batch = 0;  // 0: as many replicas as fit, each with batch_per_replica
   Precision precision = Precision::kFp32;
   CollectiveAlgo algo = CollectiveAlgo::kAuto;
-  double bucket_bytes = 25e6;
+  double bucket_bytes = static_cast<double>(kDefaultBucketBytes);
 };
 
 // What the model tells the simulator (the CLI fills these from src/model).

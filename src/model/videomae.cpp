@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "model/random.hpp"
+#include "model/tubelet.hpp"
 
 namespace dojo::model {
 
@@ -116,8 +117,7 @@ VideoMAE::VideoMAE(const ModelConfig& config, accel::Device& device, std::int64_
 VideoMAE::~VideoMAE() = default;
 
 accel::TubeletDims VideoMAE::tubelets() const {
-  const ModelConfig& c = config_;
-  return {batch_, c.frames, c.height, c.width, c.channels, c.tubelet_frames, c.patch};
+  return device_tubelet_dims(config_, batch_);
 }
 
 std::span<float> VideoMAE::param(std::string_view name) {
@@ -448,10 +448,7 @@ std::vector<float> VideoMAE::reconstruct(std::span<const float> clips, const Tub
   const Acts& a = *a_;
   // (B, T', tp, H', p, W', p, C) -> (B, T', H', W', tp, p, p, C): every tubelet.
   std::vector<float> tubelets(std::size_t(b * n * p));
-  const std::array<std::int64_t, 8> clip_dims = {
-      b, c.grid_t(), c.tubelet_frames, c.grid_h(), c.patch, c.grid_w(), c.patch, c.channels};
-  const std::array<int, 8> to_tubelets = {0, 1, 3, 5, 2, 4, 6, 7};
-  device_.permute<float>(clip_dims, to_tubelets, clips.data(), tubelets.data());
+  device_.permute<float>(clip_dims(c, b), kClipToTubelets, clips.data(), tubelets.data());
   // De-normalise each masked prediction with its input tubelet's statistics (the inverse
   // of row_normalize), then write it over the tubelet.
   for (std::size_t i = 0; i < masked_rows_.size(); ++i) {
@@ -468,10 +465,7 @@ std::vector<float> VideoMAE::reconstruct(std::span<const float> clips, const Tub
   }
   // (B, T', H', W', tp, p, p, C) -> (B, T', tp, H', p, W', p, C)
   std::vector<float> out(tubelets.size());
-  const std::array<std::int64_t, 8> tubelet_dims = {
-      b, c.grid_t(), c.grid_h(), c.grid_w(), c.tubelet_frames, c.patch, c.patch, c.channels};
-  const std::array<int, 8> to_clip = {0, 1, 4, 2, 5, 3, 6, 7};
-  device_.permute<float>(tubelet_dims, to_clip, tubelets.data(), out.data());
+  device_.permute<float>(tubelet_dims(c, b), kTubeletsToClip, tubelets.data(), out.data());
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include "model/arena.hpp"
 #include "model/gradcheck.hpp"
 #include "model/layers.hpp"
+#include "model/tubelet.hpp"
 
 namespace dojo::model {
 namespace {
@@ -183,8 +184,7 @@ TEST(LayerGradientTest, TubeletMseMatchesFiniteDifferencesAndTheUnfusedKernels) 
   std::vector<double> tubelets(std::size_t(g.batch * g.tokens() * p)), target(pred.size());
   const std::array<std::int64_t, 8> clip_dims = {g.batch, g.grid_t(), g.tubelet_frames, g.grid_h(),
                                                  g.patch, g.grid_w(), g.patch, g.channels};
-  const std::array<int, 8> to_tubelets = {0, 1, 3, 5, 2, 4, 6, 7};
-  dev.permute<double>(clip_dims, to_tubelets, clips.data(), tubelets.data());
+  dev.permute<double>(clip_dims, kClipToTubelets, clips.data(), tubelets.data());
   dev.row_normalize<double>(std::int64_t(rows.size()), p, 1e-6f, tubelets.data(), rows,
                             target.data());
   EXPECT_NEAR(loss, dev.mse_loss<double>(std::int64_t(pred.size()), pred.data(), target.data()),
