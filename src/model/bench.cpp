@@ -7,6 +7,7 @@
 
 #include "accel/host_device.hpp"
 #include "core/error.hpp"
+#include "core/stats.hpp"
 #include "model/optim.hpp"
 #include "model/profile.hpp"
 #include "model/random.hpp"
@@ -25,12 +26,6 @@ double cpu_ms() {
   timespec t{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return double(t.tv_sec) * 1e3 + double(t.tv_nsec) / 1e6;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 class ForwardGemmFlops : public accel::CostSink {
@@ -158,8 +153,8 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o) {
   }
   device.set_sink(nullptr);
   if (o.breakdown) r.kernels = timer.sorted(o.steps);
-  r.step_ms_median = median(r.step_ms);
-  r.step_cpu_ms_median = median(r.step_cpu_ms);
+  r.step_ms_median = dojo::median(r.step_ms);
+  r.step_cpu_ms_median = dojo::median(r.step_cpu_ms);
   r.gflops = r.gflop_per_step / (r.step_ms_median / 1e3);
 
   // The model's largest GEMM shapes (rows = batch x tokens).
