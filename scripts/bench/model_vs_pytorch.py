@@ -6,7 +6,10 @@ forward + backward + AdamW (decay on matrices only), median over the timed steps
     OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 \
         /usr/bin/python3 scripts/bench/model_vs_pytorch.py --config bench --threads 1
 
-Prints one JSON object: config, threads, step_ms_median, step_ms, step_cpu_ms_median
+--precision bf16 runs forward and loss under torch.autocast("cpu", dtype=torch.bfloat16)
+(PyTorch's mixed precision on CPU: bf16 GEMMs, fp32 master weights and optimizer).
+
+Prints one JSON object: config, threads, precision, step_ms_median, step_ms, step_cpu_ms_median
 (process CPU time, all threads), loss_first, loss_last.
 """
 import argparse
@@ -28,6 +31,9 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: torch.autocast(cpu, bfloat16) around forward and loss, "
+                         "fp32 master weights")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -46,12 +52,13 @@ def main():
         cpu_start = time.process_time()
         vis, msk = tube_mask(cfg, args.batch, gen)
         opt.zero_grad(set_to_none=False)
-        loss = model(clips, vis, msk)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = model(clips, vis, msk)
         loss.backward()
         opt.step()
         ms = (time.perf_counter() - start) * 1e3
         cpu_ms = (time.process_time() - cpu_start) * 1e3
-        losses.append(loss.item())
+        losses.append(float(loss.item()))
         if step >= args.warmup:
             times.append(ms)
             cpu_times.append(cpu_ms)
@@ -60,6 +67,7 @@ def main():
         v, n = sorted(v), len(v)
         return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
     print(json.dumps({"config": args.config, "threads": args.threads, "framework": "pytorch",
+                      "precision": args.precision,
                       "torch": torch.__version__, "step_ms_median": median(times), "step_ms": times,
                       "step_cpu_ms_median": median(cpu_times),
                       "loss_first": losses[0], "loss_last": losses[-1]}))

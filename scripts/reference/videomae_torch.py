@@ -124,7 +124,8 @@ class VideoMAE(nn.Module):
         for blk in self.encoder:
             x = blk(x)
         x = self.decoder_embed(self.encoder_norm(x))
-        full = self.mask_token.expand(b, self.tokens, -1).clone()
+        # .to(x.dtype): under bf16 autocast the decoder embedding comes out in bf16.
+        full = self.mask_token.expand(b, self.tokens, -1).to(x.dtype).clone()
         full[rows, visible_index] = x
         x = full + self.dec_pos
         for blk in self.decoder:

@@ -18,7 +18,7 @@ enum class Precision { kFp32, kBf16 };
 
 enum class KernelKind {
   kGemm,         // (batched) matrix multiply; m, n, k, batch are set
-  kAttention,    // fused softmax/scale inside attention (the GEMMs are separate kGemm records)
+  kAttention,    // fused attention: its products (matmul_flops) and softmax in one kernel
   kElementwise,  // adds, GELU, scaling, masking, copies
   kReduction,    // LayerNorm, softmax, losses, norms
   kOptimizer,    // AdamW update over the parameter arena
@@ -32,6 +32,9 @@ struct KernelRecord {
   bool backward = false;  // part of the backward pass
   double flops = 0;       // floating-point operations; one multiply-add counts 2
   double bytes = 0;       // bytes read plus bytes written
+  // Of `flops`, the part done as matrix products (a matrix unit's work): all of a kGemm's,
+  // the q k^T / p v products inside a fused kAttention kernel, 0 for vector-only kernels.
+  double matmul_flops = 0;
   // GEMM shape: C(m, n) += A(m, k) * B(k, n), `batch` times. Zero for other kinds.
   std::int64_t m = 0, n = 0, k = 0, batch = 0;
 };

@@ -47,6 +47,28 @@ struct GemmShape {
 // An index list for copy_rows; an empty span means the identity (row i).
 using RowIndex = std::span<const std::int64_t>;
 
+// One fused attention call: `batch` sequences of `tokens` tokens, `heads` heads of
+// `head_dim` each (dim = heads * head_dim), scores scaled by 1 / sqrt(head_dim).
+struct AttentionDims {
+  std::int64_t batch = 0, tokens = 0, heads = 0, head_dim = 0;
+  std::int64_t dim() const { return heads * head_dim; }
+  std::int64_t rows() const { return batch * tokens; }
+};
+
+// The tubelet layout of clips (batch, frames, height, width, channels): tokens in (frames /
+// tubelet_frames, height / patch, width / patch) order, and each token's row holding its
+// tubelet's pixels in (tubelet_frames, patch, patch, channels) order (VideoMAE's
+// patchify). Rows are numbered over (batch, tokens).
+struct TubeletDims {
+  std::int64_t batch = 0, frames = 0, height = 0, width = 0, channels = 0;
+  std::int64_t tubelet_frames = 0, patch = 0;
+  std::int64_t grid_t() const { return frames / tubelet_frames; }
+  std::int64_t grid_h() const { return height / patch; }
+  std::int64_t grid_w() const { return width / patch; }
+  std::int64_t tokens() const { return grid_t() * grid_h() * grid_w(); }
+  std::int64_t row_elems() const { return tubelet_frames * patch * patch * channels; }
+};
+
 // Hyper-parameters of one AdamW update (bias corrections are computed from `step`).
 struct AdamWStep {
   float lr = 1e-3f;
@@ -84,15 +106,26 @@ class Device {
 
   // --- kernels -------------------------------------------------------------------------
   // With shape.add_bias, every row of C also gets `bias` (n) added (C = op(A) op(B) +
-  // bias; a linear layer in one pass). Requires beta == 0.
+  // bias; a linear layer in one pass). Requires beta == 0. `b_bf16`, when given, is b
+  // already rounded to bf16 (the same packed layout; see to_bf16): in bf16 precision the
+  // GEMM reads it instead of converting b (weights converted once per step, not per call).
   template <typename T>
   void gemm(std::string_view name, const GemmShape& shape, const T* a, const T* b, T* c,
-            const T* bias = nullptr);
+            const T* bias = nullptr, const std::uint16_t* b_bf16 = nullptr);
+  // y (n) = x rounded to bfloat16 (nearest even), as bit patterns.
+  void to_bf16(std::int64_t n, const float* x, std::uint16_t* y);
 
   // y (rows, dim) = (x - mean) * rstd * gamma + beta; writes y, mean (rows), rstd (rows).
   template <typename T>
   void layernorm_forward(std::int64_t rows, std::int64_t dim, float eps, const T* x, const T* gamma,
                          const T* beta, T* y, T* mean, T* rstd);
+  // Writes dx (rows, dim) = dresidual + the LayerNorm's input gradient: a residual
+  // branch's gradient joined in the same pass (no copy or add of its own). Accumulates
+  // dgamma, dbeta. dx must not alias dresidual or dy.
+  template <typename T>
+  void layernorm_backward_residual(std::int64_t rows, std::int64_t dim, const T* dy, const T* x,
+                                   const T* mean, const T* rstd, const T* gamma,
+                                   const T* dresidual, T* dx, T* dgamma, T* dbeta);
   // Accumulates dx (rows, dim), dgamma (dim), dbeta (dim).
   template <typename T>
   void layernorm_backward(std::int64_t rows, std::int64_t dim, const T* dy, const T* x,
@@ -103,6 +136,12 @@ class Device {
   void gelu_forward(std::int64_t n, const T* x, T* y);
   template <typename T>
   void gelu_backward(std::int64_t n, const T* x, const T* dy, T* dx);
+  // The GELU backward of a linear layer's output and that layer's bias gradient in one
+  // pass: dx (rows, dim) = dy * gelu'(x) (dx may alias dy), dbias (dim) += column sums
+  // of dx (in row order: independent of the thread count).
+  template <typename T>
+  void gelu_backward_bias(std::int64_t rows, std::int64_t dim, const T* x, const T* dy, T* dx,
+                          T* dbias);
 
   // Row softmax in place: x (rows, cols) <- softmax(x). Part of attention.
   template <typename T>
@@ -110,6 +149,21 @@ class Device {
   // Writes dx = y * (dy - sum(dy * y)) per row; dx may alias dy.
   template <typename T>
   void softmax_backward(std::int64_t rows, std::int64_t cols, const T* y, const T* dy, T* dx);
+
+  // Fused scaled-dot-product attention, softmax(q k^T / sqrt(head_dim)) v per (sequence,
+  // head), reading q, k and v straight from the qkv projection's output -- qkv (rows,
+  // 3 dim), each row laid out (3, heads, head_dim) -- and writing the context ctx (rows,
+  // dim) in the merged (heads, head_dim) layout the output projection reads. Also writes
+  // lse (batch, heads, tokens): each query's log-sum-exp of its scaled scores, which is all
+  // the backward needs to recompute the probabilities. No (tokens, tokens) matrix leaves
+  // the kernel. In bf16 precision its products take bf16 operands (float accumulation).
+  template <typename T>
+  void attention_forward(const AttentionDims& d, const T* qkv, T* ctx, T* lse);
+  // Writes dqkv (rows, 3 dim) given dctx (rows, dim), from the forward's qkv, ctx and lse
+  // (the probabilities are recomputed, as in FlashAttention's backward).
+  template <typename T>
+  void attention_backward(const AttentionDims& d, const T* qkv, const T* ctx, const T* lse,
+                          const T* dctx, T* dqkv);
 
   // y (rows, dim) += x (period, dim) with row r taking x[r % period]: biases (period 1) and
   // positional tables (period = tokens).
@@ -142,6 +196,21 @@ class Device {
   template <typename T>
   void row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src,
                      RowIndex src_index, T* dst);
+  // dst row i (rows.size(), row_elems) = tubelet rows[i] of clips: patchify and the row
+  // gather in one pass (no full tubelet tensor is written).
+  template <typename T>
+  void gather_tubelets(const TubeletDims& g, const T* clips, RowIndex rows, T* dst);
+  // The masked-tubelet loss with its target made on the fly: target row i is tubelet
+  // rows[i] of clips standardised by its own mean and unbiased std (+ eps), as
+  // row_normalize does; returns the mean of (pred - target)^2 over rows.size() x
+  // row_elems (0 in dry run). The _and_grad form also writes dpred = scale * 2 (pred -
+  // target) / n. Normalisation, loss and gradient are one pass; no target is stored.
+  template <typename T>
+  double tubelet_mse_loss(const TubeletDims& g, float eps, const T* pred, const T* clips,
+                          RowIndex rows);
+  template <typename T>
+  double tubelet_mse_loss_and_grad(const TubeletDims& g, float eps, const T* pred, const T* clips,
+                                   RowIndex rows, T* dpred, float scale = 1.0f);
   // Mean squared error over n elements. Returns the mean (0 in dry run).
   template <typename T>
   double mse_loss(std::int64_t n, const T* pred, const T* target);
@@ -156,7 +225,8 @@ class Device {
 
  protected:
   virtual void run_gemm(const GemmShape& s, const float* a, const float* b, float* c,
-                        const float* bias) = 0;
+                        const float* bias, const std::uint16_t* b_bf16) = 0;
+  virtual void run_to_bf16(std::int64_t n, const float* x, std::uint16_t* y) = 0;
   virtual void run_gemm(const GemmShape& s, const double* a, const double* b, double* c,
                         const double* bias) = 0;
 #define DOJO_DEVICE_RUN_DECL(T)                                                                    \
@@ -167,7 +237,16 @@ class Device {
                                       T* dx, T* dgamma, T* dbeta) = 0;                             \
   virtual void run_gelu_forward(std::int64_t n, const T* x, T* y) = 0;                             \
   virtual void run_gelu_backward(std::int64_t n, const T* x, const T* dy, T* dx) = 0;              \
+  virtual void run_gelu_backward_bias(std::int64_t rows, std::int64_t dim, const T* x, const T* dy,\
+                                      T* dx, T* dbias) = 0;                                        \
+  virtual void run_layernorm_backward_residual(std::int64_t rows, std::int64_t dim, const T* dy,   \
+                                               const T* x, const T* mean, const T* rstd,           \
+                                               const T* gamma, const T* dresidual, T* dx,          \
+                                               T* dgamma, T* dbeta) = 0;                           \
   virtual void run_softmax_forward(std::int64_t rows, std::int64_t cols, T* x) = 0;                \
+  virtual void run_attention_forward(const AttentionDims& d, const T* qkv, T* ctx, T* lse) = 0;    \
+  virtual void run_attention_backward(const AttentionDims& d, const T* qkv, const T* ctx,          \
+                                      const T* lse, const T* dctx, T* dqkv) = 0;                   \
   virtual void run_softmax_backward(std::int64_t rows, std::int64_t cols, const T* y, const T* dy, \
                                     T* dx) = 0;                                                    \
   virtual void run_add_rows(std::int64_t rows, std::int64_t period, std::int64_t dim, const T* x,  \
@@ -183,7 +262,10 @@ class Device {
   virtual void run_row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src,     \
                                  RowIndex src_index, T* dst) = 0;                                  \
   virtual double run_mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred,            \
-                              float scale) = 0;
+                              float scale) = 0;                                                    \
+  virtual void run_gather_tubelets(const TubeletDims& g, const T* clips, RowIndex rows, T* dst) = 0;\
+  virtual double run_tubelet_mse_loss(const TubeletDims& g, float eps, const T* pred,              \
+                                      const T* clips, RowIndex rows, T* dpred, float scale) = 0;
   // The same kernel set for float (the model) and double (gradient tests).
   DOJO_DEVICE_RUN_DECL(float)
   DOJO_DEVICE_RUN_DECL(double)
@@ -193,7 +275,8 @@ class Device {
 
  private:
   void report(std::string_view name, KernelKind kind, double flops, double bytes,
-              const GemmShape* gemm = nullptr, Precision precision = Precision::kFp32);
+              const GemmShape* gemm = nullptr, Precision precision = Precision::kFp32,
+              double matmul_flops = -1);
 
   bool dry_run_;
   CostSink* sink_ = nullptr;
@@ -240,7 +323,7 @@ inline void Device::set_precision(Precision precision) {
 }
 
 inline void Device::report(std::string_view name, KernelKind kind, double flops, double bytes,
-                           const GemmShape* gemm, Precision precision) {
+                           const GemmShape* gemm, Precision precision, double matmul_flops) {
   if (sink_ == nullptr) return;
   KernelRecord record;
   record.name = name;
@@ -250,6 +333,8 @@ inline void Device::report(std::string_view name, KernelKind kind, double flops,
   record.backward = backward_;
   record.flops = flops;
   record.bytes = bytes;
+  // Default: a GEMM is all matrix work, any other kernel none.
+  record.matmul_flops = matmul_flops >= 0 ? matmul_flops : (kind == KernelKind::kGemm ? flops : 0.0);
   if (gemm != nullptr) {
     record.m = gemm->m;
     record.n = gemm->n;
@@ -261,11 +346,17 @@ inline void Device::report(std::string_view name, KernelKind kind, double flops,
 
 template <typename T>
 void Device::gemm(std::string_view name, const GemmShape& s, const T* a, const T* b, T* c,
-                  const T* bias) {
+                  const T* bias, const std::uint16_t* b_bf16) {
   DOJO_ASSERT(!s.add_bias || s.beta == 0.0f, "gemm {}: bias needs beta 0", name);
   DOJO_ASSERT(dry_run_ || s.add_bias == (bias != nullptr), "gemm {}: add_bias {} with bias {}",
               name, s.add_bias, static_cast<const void*>(bias));
-  if (!dry_run_) run_gemm(s, a, b, c, bias);
+  if (!dry_run_) {
+    if constexpr (std::is_same_v<T, float>) {
+      run_gemm(s, a, b, c, bias, b_bf16);
+    } else {
+      run_gemm(s, a, b, c, bias);
+    }
+  }
   const bool bf16 = std::is_same_v<T, float> && precision_ == Precision::kBf16;
   const double operand_bytes = bf16 ? 2.0 : double(sizeof(T));
   const double per_batch = double(s.m * s.k + s.k * s.n) * operand_bytes +
@@ -294,6 +385,32 @@ void Device::layernorm_backward(std::int64_t rows, std::int64_t dim, const T* dy
          double(sizeof(T)) * double(4 * rows * dim + 5 * dim + 2 * rows));
 }
 
+inline void Device::to_bf16(std::int64_t n, const float* x, std::uint16_t* y) {
+  if (!dry_run_) run_to_bf16(n, x, y);
+  report("to_bf16", KernelKind::kElementwise, 0.0, 6.0 * double(n));
+}
+
+template <typename T>
+void Device::layernorm_backward_residual(std::int64_t rows, std::int64_t dim, const T* dy,
+                                         const T* x, const T* mean, const T* rstd, const T* gamma,
+                                         const T* dresidual, T* dx, T* dgamma, T* dbeta) {
+  if (!dry_run_) {
+    run_layernorm_backward_residual(rows, dim, dy, x, mean, rstd, gamma, dresidual, dx, dgamma,
+                                    dbeta);
+  }
+  report("layernorm.backward", KernelKind::kReduction, 15.0 * double(rows * dim),
+         double(sizeof(T)) * double(4 * rows * dim + 5 * dim + 2 * rows));
+}
+
+template <typename T>
+void Device::gelu_backward_bias(std::int64_t rows, std::int64_t dim, const T* x, const T* dy,
+                                T* dx, T* dbias) {
+  if (!dry_run_) run_gelu_backward_bias(rows, dim, x, dy, dx, dbias);
+  const double n = double(rows * dim);
+  report("gelu.backward", KernelKind::kElementwise, 17.0 * n,
+         double(sizeof(T)) * (3.0 * n + 2.0 * double(dim)));
+}
+
 template <typename T>
 void Device::gelu_forward(std::int64_t n, const T* x, T* y) {
   if (!dry_run_) run_gelu_forward(n, x, y);
@@ -320,6 +437,34 @@ void Device::softmax_backward(std::int64_t rows, std::int64_t cols, const T* y, 
   if (!dry_run_) run_softmax_backward(rows, cols, y, dy, dx);
   report("softmax.backward", KernelKind::kAttention, 4.0 * double(rows * cols),
          double(sizeof(T)) * 3.0 * double(rows * cols));
+}
+
+template <typename T>
+void Device::attention_forward(const AttentionDims& d, const T* qkv, T* ctx, T* lse) {
+  if (!dry_run_) run_attention_forward(d, qkv, ctx, lse);
+  const double bh = double(d.batch * d.heads), n = double(d.tokens), hd = double(d.head_dim);
+  const double matmul = 2.0 * 2.0 * bh * n * n * hd;  // q k^T and p v
+  const double rows_dim = double(d.rows() * d.dim());
+  const bool bf16 = std::is_same_v<T, float> && precision_ == Precision::kBf16;
+  // Reads qkv, writes ctx and lse; the scores stay inside the kernel.
+  report("attention", KernelKind::kAttention, matmul + 5.0 * bh * n * n,
+         double(sizeof(T)) * (4.0 * rows_dim + bh * n), nullptr,
+         bf16 ? Precision::kBf16 : Precision::kFp32, matmul);
+}
+
+template <typename T>
+void Device::attention_backward(const AttentionDims& d, const T* qkv, const T* ctx, const T* lse,
+                                const T* dctx, T* dqkv) {
+  if (!dry_run_) run_attention_backward(d, qkv, ctx, lse, dctx, dqkv);
+  const double bh = double(d.batch * d.heads), n = double(d.tokens), hd = double(d.head_dim);
+  // Five products: the scores again, dp = dctx v^T, dv = p^T dctx, dq = ds k, dk = ds^T q.
+  const double matmul = 5.0 * 2.0 * bh * n * n * hd;
+  const double rows_dim = double(d.rows() * d.dim());
+  const bool bf16 = std::is_same_v<T, float> && precision_ == Precision::kBf16;
+  // Reads qkv, ctx, dctx and lse, writes dqkv.
+  report("attention.backward", KernelKind::kAttention, matmul + 8.0 * bh * n * n,
+         double(sizeof(T)) * (8.0 * rows_dim + bh * n), nullptr,
+         bf16 ? Precision::kBf16 : Precision::kFp32, matmul);
 }
 
 template <typename T>
@@ -374,6 +519,33 @@ void Device::row_normalize(std::int64_t rows, std::int64_t dim, float eps, const
   if (!dry_run_) run_row_normalize(rows, dim, eps, src, src_index, dst);
   report("row_normalize", KernelKind::kReduction, 6.0 * double(rows * dim),
          double(sizeof(T)) * 2.0 * double(rows * dim));
+}
+
+template <typename T>
+void Device::gather_tubelets(const TubeletDims& g, const T* clips, RowIndex rows, T* dst) {
+  if (!dry_run_) run_gather_tubelets(g, clips, rows, dst);
+  report("gather_tubelets", KernelKind::kElementwise, 0.0,
+         double(sizeof(T)) * 2.0 * double(std::int64_t(rows.size()) * g.row_elems()));
+}
+
+template <typename T>
+double Device::tubelet_mse_loss(const TubeletDims& g, float eps, const T* pred, const T* clips,
+                                RowIndex rows) {
+  const double loss =
+      dry_run_ ? 0.0 : run_tubelet_mse_loss(g, eps, pred, clips, rows, static_cast<T*>(nullptr), 1.0f);
+  const double n = double(std::int64_t(rows.size()) * g.row_elems());
+  report("tubelet_mse_loss", KernelKind::kReduction, 9.0 * n, double(sizeof(T)) * 2.0 * n);
+  return loss;
+}
+
+template <typename T>
+double Device::tubelet_mse_loss_and_grad(const TubeletDims& g, float eps, const T* pred,
+                                         const T* clips, RowIndex rows, T* dpred, float scale) {
+  const double loss = dry_run_ ? 0.0 : run_tubelet_mse_loss(g, eps, pred, clips, rows, dpred, scale);
+  const double n = double(std::int64_t(rows.size()) * g.row_elems());
+  report("tubelet_mse_loss.backward", KernelKind::kReduction, 11.0 * n,
+         double(sizeof(T)) * 3.0 * n);
+  return loss;
 }
 
 template <typename T>

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "accel/host_vector.hpp"
 #include "core/error.hpp"
 
 namespace dojo::accel {
@@ -54,7 +55,7 @@ void blas_gemm(const GemmShape& s, const T* a, const T* b, T* c, const T* bias) 
 }
 
 // Loops split over OpenMP threads only when a kernel is big enough to pay for the fork.
-constexpr std::int64_t kParallelMinElems = 1 << 17;
+constexpr std::int64_t kParallelMinElems = kHostParallelMinElems;
 // Column sums (bias and LayerNorm gradients) run down the rows in order -- so the result
 // does not depend on the thread count -- with each thread owning one contiguous block of
 // columns (a multiple of 16 floats, one cache line). One thread keeps whole rows.
@@ -89,9 +90,11 @@ void layernorm_forward(std::int64_t rows, std::int64_t dim, float eps, const T* 
   }
 }
 
+// dx = residual + the input gradient, or dx += it when residual is null.
 template <typename T>
 void layernorm_backward(std::int64_t rows, std::int64_t dim, const T* dy, const T* x, const T* mean,
-                        const T* rstd, const T* gamma, T* dx, T* dgamma, T* dbeta) {
+                        const T* rstd, const T* gamma, const T* residual, T* dx, T* dgamma,
+                        T* dbeta) {
   const bool big = rows * dim >= kParallelMinElems;
   // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma; rows in parallel.
 #pragma omp parallel for if (big)
@@ -110,10 +113,11 @@ void layernorm_backward(std::int64_t rows, std::int64_t dim, const T* dy, const 
     }
     const T g_mean = g_sum / T(dim);
     const T gx_mean = gx_sum / T(dim);
+    const T* base = residual != nullptr ? residual + r * dim : dxr;
 #pragma omp simd
     for (std::int64_t i = 0; i < dim; ++i) {
       const T xhat = (xr[i] - mu) * rs;
-      dxr[i] += rs * (dyr[i] * gamma[i] - g_mean - xhat * gx_mean);
+      dxr[i] = base[i] + rs * (dyr[i] * gamma[i] - g_mean - xhat * gx_mean);
     }
   }
   // dgamma, dbeta: column sums in row order (deterministic); threads take column blocks.
@@ -134,6 +138,116 @@ void layernorm_backward(std::int64_t rows, std::int64_t dim, const T* dy, const 
       }
     }
   }
+}
+
+// Elementwise loops over n elements in blocks, the blocks split over threads when big.
+constexpr std::int64_t kBlockElems = 1 << 14;
+template <typename F>
+void for_blocks(std::int64_t n, F&& f) {
+  const std::int64_t blocks = (n + kBlockElems - 1) / kBlockElems;
+#pragma omp parallel for if (n >= kParallelMinElems)
+  for (std::int64_t blk = 0; blk < blocks; ++blk) {
+    const std::int64_t begin = blk * kBlockElems;
+    f(begin, std::min(n, begin + kBlockElems));
+  }
+}
+
+template <typename T>
+void axpy(std::int64_t n, float alpha, const T* x, T* y) {
+  for_blocks(n, [&](std::int64_t b, std::int64_t e) {
+#pragma omp simd
+    for (std::int64_t i = b; i < e; ++i) y[i] += T(alpha) * x[i];
+  });
+}
+
+template <typename T>
+void fill(std::int64_t n, T value, T* x) {
+  for_blocks(n, [&](std::int64_t b, std::int64_t e) { std::fill(x + b, x + e, value); });
+}
+
+DOJO_VECTOR_CLONES
+void to_bf16_range(std::int64_t n, const float* x, std::uint16_t* y) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) y[i] = host::bf16_bits(x[i]);
+}
+
+void to_bf16(std::int64_t n, const float* x, std::uint16_t* y) {
+  for_blocks(n, [&](std::int64_t b, std::int64_t e) { to_bf16_range(e - b, x + b, y + b); });
+}
+
+// gelu'(x) = Phi(x) + x phi(x) for the exact (erf) GELU.
+inline double gelu_grad(double x) {
+  return 0.5 * (1.0 + std::erf(x * 0.70710678118654752440)) +
+         x * 0.39894228040143267794 * std::exp(-0.5 * x * x);
+}
+
+// One row segment of the fused GELU backward: dx = dy gelu'(x), dbias += dx. Float uses
+// the vectorisable erf and exp (within a few 1e-7 of libm's).
+DOJO_VECTOR_CLONES
+void gelu_backward_bias_segment(std::int64_t n, const float* x, const float* dy, float* dx,
+                                float* dbias) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float xi = x[i];
+    const float cdf = 0.5f * (1.0f + host::erf_approx(xi * 0.70710678f));
+    const float pdf = 0.39894228f * host::exp_approx(-0.5f * xi * xi);
+    const float g = dy[i] * (cdf + xi * pdf);
+    dx[i] = g;
+    dbias[i] += g;
+  }
+}
+void gelu_backward_bias_segment(std::int64_t n, const double* x, const double* dy, double* dx,
+                                double* dbias) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double g = dy[i] * gelu_grad(x[i]);
+    dx[i] = g;
+    dbias[i] += g;
+  }
+}
+
+// Threads own blocks of columns and walk all rows in order (deterministic bias sums).
+template <typename T>
+void gelu_backward_bias(std::int64_t rows, std::int64_t dim, const T* x, const T* dy, T* dx,
+                        T* dbias) {
+  const std::int64_t width = column_block(dim, rows * dim >= kParallelMinElems);
+  const std::int64_t blocks = (dim + width - 1) / width;
+#pragma omp parallel for if (blocks > 1)
+  for (std::int64_t blk = 0; blk < blocks; ++blk) {
+    const std::int64_t c0 = blk * width, c1 = std::min(dim, c0 + width);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t at = r * dim + c0;
+      gelu_backward_bias_segment(c1 - c0, x + at, dy + at, dx + at, dbias + c0);
+    }
+  }
+}
+
+// AdamW over one range: p = p (1 - lr wd) - lr / bc1 * m / (sqrt(v / bc2) + eps).
+DOJO_VECTOR_CLONES
+void adamw_range(std::int64_t n, float beta1, float beta2, float eps, float step_size,
+                 float inv_sqrt_bc2, float decay, float* params, const float* grads, float* m,
+                 float* v) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float g = grads[i];
+    const float mi = beta1 * m[i] + (1.0f - beta1) * g;
+    const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    params[i] = params[i] * decay - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+  }
+}
+
+void adamw(std::int64_t n, const AdamWStep& hp, float* params, const float* grads, float* m,
+           float* v) {
+  const float bc1 = 1.0f - std::pow(hp.beta1, float(hp.step));
+  const float bc2 = 1.0f - std::pow(hp.beta2, float(hp.step));
+  const float step_size = hp.lr / bc1;
+  const float inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
+  const float decay = 1.0f - hp.lr * hp.weight_decay;
+  for_blocks(n, [&](std::int64_t b, std::int64_t e) {
+    adamw_range(e - b, hp.beta1, hp.beta2, hp.eps, step_size, inv_sqrt_bc2, decay, params + b,
+                grads + b, m + b, v + b);
+  });
 }
 
 template <typename T>
@@ -396,13 +510,18 @@ HostDevice::HostDevice(HostDeviceOptions options) : Device(options.dry_run), opt
 HostDevice::~HostDevice() = default;
 
 void HostDevice::run_gemm(const GemmShape& s, const float* a, const float* b, float* c,
-                          const float* bias) {
+                          const float* bias, const std::uint16_t* b_bf16) {
   const bool bf16 = precision() == Precision::kBf16;
   if (bf16 || options_.gemm == GemmBackend::kOneDnn) {
-    dnnl_->gemm(s, a, b, c, bias, bf16);
+    dnnl_->gemm(s, a, b, c, bias, bf16, b_bf16);
     return;
   }
   kernels::blas_gemm(s, a, b, c, bias);
+}
+
+void HostDevice::run_to_bf16(std::int64_t n, const float* x, std::uint16_t* y) {
+  forget_bf16_copies();
+  kernels::to_bf16(n, x, y);
 }
 
 void HostDevice::run_gemm(const GemmShape& s, const double* a, const double* b, double* c,
@@ -421,7 +540,20 @@ void HostDevice::run_gemm(const GemmShape& s, const double* a, const double* b, 
                                           const T* x, const T* mean, const T* rstd,                \
                                           const T* gamma, T* dx, T* dgamma, T* dbeta) {            \
     forget_bf16_copies();                                                                          \
-    kernels::layernorm_backward(rows, dim, dy, x, mean, rstd, gamma, dx, dgamma, dbeta);           \
+    kernels::layernorm_backward<T>(rows, dim, dy, x, mean, rstd, gamma, nullptr, dx, dgamma,       \
+                                   dbeta);                                                         \
+  }                                                                                                \
+  void HostDevice::run_layernorm_backward_residual(                                                \
+      std::int64_t rows, std::int64_t dim, const T* dy, const T* x, const T* mean, const T* rstd,  \
+      const T* gamma, const T* dresidual, T* dx, T* dgamma, T* dbeta) {                            \
+    forget_bf16_copies();                                                                          \
+    kernels::layernorm_backward(rows, dim, dy, x, mean, rstd, gamma, dresidual, dx, dgamma,        \
+                                dbeta);                                                            \
+  }                                                                                                \
+  void HostDevice::run_gelu_backward_bias(std::int64_t rows, std::int64_t dim, const T* x,         \
+                                          const T* dy, T* dx, T* dbias) {                          \
+    forget_bf16_copies();                                                                          \
+    kernels::gelu_backward_bias(rows, dim, x, dy, dx, dbias);                                      \
   }                                                                                                \
   void HostDevice::run_gelu_forward(std::int64_t n, const T* x, T* y) {                            \
     forget_bf16_copies();                                                                          \
@@ -454,11 +586,11 @@ void HostDevice::run_gemm(const GemmShape& s, const double* a, const double* b, 
   }                                                                                                \
   void HostDevice::run_axpy(std::int64_t n, float alpha, const T* x, T* y) {                       \
     forget_bf16_copies();                                                                          \
-    for (std::int64_t i = 0; i < n; ++i) y[i] += T(alpha) * x[i];                                  \
+    kernels::axpy(n, alpha, x, y);                                                                 \
   }                                                                                                \
   void HostDevice::run_fill(std::int64_t n, T value, T* x) {                                       \
     forget_bf16_copies();                                                                          \
-    std::fill(x, x + n, value);                                                                    \
+    kernels::fill(n, value, x);                                                                    \
   }                                                                                                \
   void HostDevice::run_copy_rows(std::int64_t count, std::int64_t dim, const T* src,               \
                                  RowIndex src_index, T* dst, RowIndex dst_index,                   \
@@ -488,19 +620,7 @@ DOJO_HOST_RUN_DEF(double)
 void HostDevice::run_adamw(std::int64_t n, const AdamWStep& hp, float* params, const float* grads,
                            float* m, float* v) {
   forget_bf16_copies();
-  const float bc1 = 1.0f - std::pow(hp.beta1, float(hp.step));
-  const float bc2 = 1.0f - std::pow(hp.beta2, float(hp.step));
-  const float step_size = hp.lr / bc1;
-  const float inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
-  const float decay = 1.0f - hp.lr * hp.weight_decay;
-  const bool big = n >= kernels::kParallelMinElems;
-#pragma omp parallel for simd if (big)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float g = grads[i];
-    m[i] = hp.beta1 * m[i] + (1.0f - hp.beta1) * g;
-    v[i] = hp.beta2 * v[i] + (1.0f - hp.beta2) * g * g;
-    params[i] = params[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + hp.eps);
-  }
+  kernels::adamw(n, hp, params, grads, m, v);
 }
 
 }  // namespace dojo::accel

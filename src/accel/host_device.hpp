@@ -14,7 +14,9 @@
 // Threads: oneDNN and the loops use OpenMP, OpenBLAS its own pool; both thread counts are
 // process-wide and a (non-dry-run) HostDevice sets them to `threads`. Use one HostDevice
 // per process.
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "accel/device.hpp"
 #include "accel/host_device_dnnl.hpp"
@@ -22,6 +24,10 @@
 namespace dojo::accel {
 
 enum class GemmBackend { kOneDnn, kOpenBlas };
+
+// Host kernels split a loop over OpenMP threads only when it touches at least this many
+// elements: smaller ones do not pay for the fork.
+inline constexpr std::int64_t kHostParallelMinElems = 1 << 17;
 
 struct HostDeviceOptions {
   int threads = 1;
@@ -37,8 +43,9 @@ class HostDevice final : public Device {
   int threads() const override { return options_.threads; }
 
  protected:
-  void run_gemm(const GemmShape& s, const float* a, const float* b, float* c,
-                const float* bias) override;
+  void run_gemm(const GemmShape& s, const float* a, const float* b, float* c, const float* bias,
+                const std::uint16_t* b_bf16) override;
+  void run_to_bf16(std::int64_t n, const float* x, std::uint16_t* y) override;
   void run_gemm(const GemmShape& s, const double* a, const double* b, double* c,
                 const double* bias) override;
 #define DOJO_HOST_RUN_DECL(T)                                                                     \
@@ -49,7 +56,15 @@ class HostDevice final : public Device {
                               T* dbeta) override;                                                 \
   void run_gelu_forward(std::int64_t n, const T* x, T* y) override;                               \
   void run_gelu_backward(std::int64_t n, const T* x, const T* dy, T* dx) override;                \
+  void run_gelu_backward_bias(std::int64_t rows, std::int64_t dim, const T* x, const T* dy, T* dx, \
+                              T* dbias) override;                                                 \
+  void run_layernorm_backward_residual(std::int64_t rows, std::int64_t dim, const T* dy,          \
+                                       const T* x, const T* mean, const T* rstd, const T* gamma,  \
+                                       const T* dresidual, T* dx, T* dgamma, T* dbeta) override;  \
   void run_softmax_forward(std::int64_t rows, std::int64_t cols, T* x) override;                  \
+  void run_attention_forward(const AttentionDims& d, const T* qkv, T* ctx, T* lse) override;      \
+  void run_attention_backward(const AttentionDims& d, const T* qkv, const T* ctx, const T* lse,   \
+                              const T* dctx, T* dqkv) override;                                   \
   void run_softmax_backward(std::int64_t rows, std::int64_t cols, const T* y, const T* dy, T* dx) \
       override;                                                                                   \
   void run_add_rows(std::int64_t rows, std::int64_t period, std::int64_t dim, const T* x, T* y)   \
@@ -65,7 +80,10 @@ class HostDevice final : public Device {
   void run_row_normalize(std::int64_t rows, std::int64_t dim, float eps, const T* src,            \
                          RowIndex src_index, T* dst) override;                                    \
   double run_mse_loss(std::int64_t n, const T* pred, const T* target, T* dpred, float scale)      \
-      override;
+      override;                                                                                   \
+  void run_gather_tubelets(const TubeletDims& g, const T* clips, RowIndex rows, T* dst) override; \
+  double run_tubelet_mse_loss(const TubeletDims& g, float eps, const T* pred, const T* clips,     \
+                              RowIndex rows, T* dpred, float scale) override;
   DOJO_HOST_RUN_DECL(float)
   DOJO_HOST_RUN_DECL(double)
 #undef DOJO_HOST_RUN_DECL
@@ -80,6 +98,9 @@ class HostDevice final : public Device {
 
   HostDeviceOptions options_;
   std::unique_ptr<DnnlKernels> dnnl_;  // null on a dry-run device
+  // Staging buffers of the fused attention (host_device_attention.cpp), reused by calls.
+  std::vector<float> attention_f32_;
+  std::vector<std::uint16_t> attention_bf16_;
 };
 
 }  // namespace dojo::accel

@@ -172,10 +172,10 @@ DnnlKernels::DnnlKernels() : state_(std::make_unique<State>()) {}
 DnnlKernels::~DnnlKernels() = default;
 
 void DnnlKernels::gemm(const GemmShape& s, const float* a, const float* b, float* c,
-                       const float* bias, bool bf16) {
+                       const float* bias, bool bf16, const std::uint16_t* b_bf16) {
   if (bias != nullptr && s.alpha != 1.0f) {
     // oneDNN scales the bias along with the product; add it separately instead.
-    gemm(s, a, b, c, nullptr, bf16);
+    gemm(s, a, b, c, nullptr, bf16, b_bf16);
     const std::int64_t ldc = s.ldc ? s.ldc : s.n;
     for (std::int64_t i = 0; i < s.batch; ++i) {
       for (std::int64_t r = 0; r < s.m; ++r) {
@@ -200,15 +200,29 @@ void DnnlKernels::gemm(const GemmShape& s, const float* a, const float* b, float
     const std::size_t b_count = std::size_t(s.batch * s.k * s.n);
     std::uint16_t* a16 =
         st.bf16_operand(a, a_count, plan.a_dense, plan.to_bf16_a, plan.a, plan.a_bf16);
-    std::uint16_t* b16 =
-        st.bf16_operand(b, b_count, plan.b_dense, plan.to_bf16_b, plan.b, plan.b_bf16);
+    const std::uint16_t* b16 =
+        b_bf16 != nullptr && plan.b_dense
+            ? b_bf16
+            : st.bf16_operand(b, b_count, plan.b_dense, plan.to_bf16_b, plan.b, plan.b_bf16);
     args[DNNL_ARG_SRC] = memory(plan.a_bf16, st.engine, a16);
-    args[DNNL_ARG_WEIGHTS] = memory(plan.b_bf16, st.engine, b16);
+    args[DNNL_ARG_WEIGHTS] = memory(plan.b_bf16, st.engine, const_cast<std::uint16_t*>(b16));
   }
   plan.matmul.execute(st.stream, args);
   st.stream.wait();
   const std::int64_t ldc = s.ldc ? s.ldc : s.n;
   st.forget_overlapping(c, c + (s.batch - 1) * s.stride_c + (s.m - 1) * ldc + s.n);
+}
+
+void DnnlKernels::packed_gemm(const GemmShape& s, const void* a, const void* b, float* c,
+                              bool bf16) {
+  DOJO_ASSERT(s.lda == 0 && s.ldb == 0 && s.ldc == 0, "packed_gemm with leading dimensions");
+  State& st = *state_;
+  GemmPlan& plan = st.gemm_plan(s, false, bf16);
+  memory ma(bf16 ? plan.a_bf16 : plan.a, st.engine, const_cast<void*>(a));
+  memory mb(bf16 ? plan.b_bf16 : plan.b, st.engine, const_cast<void*>(b));
+  memory mc(plan.c, st.engine, c);
+  plan.matmul.execute(st.stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+  st.stream.wait();
 }
 
 void DnnlKernels::forget_bf16_copies() {

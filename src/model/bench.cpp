@@ -7,6 +7,7 @@
 
 #include "accel/host_device.hpp"
 #include "core/error.hpp"
+#include "core/stats.hpp"
 #include "model/optim.hpp"
 #include "model/profile.hpp"
 #include "model/random.hpp"
@@ -27,16 +28,10 @@ double cpu_ms() {
   return double(t.tv_sec) * 1e3 + double(t.tv_nsec) / 1e6;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 class ForwardGemmFlops : public accel::CostSink {
  public:
   void on_kernel(const accel::KernelRecord& r) override {
-    if (r.kind == accel::KernelKind::kGemm && !r.backward) flops += r.flops;
+    if (!r.backward) flops += r.matmul_flops;  // GEMMs and the fused attention's products
   }
   void on_collective(const accel::CollectiveRecord&) override {}
   double flops = 0;
@@ -47,13 +42,19 @@ class ForwardGemmFlops : public accel::CostSink {
 // issued just before it).
 class KernelTimer : public accel::CostSink {
  public:
-  void start() { last_ = Clock::now(); }
+  void start() {
+    last_ = Clock::now();
+    last_cpu_ms_ = cpu_ms();
+  }
   void on_kernel(const accel::KernelRecord& r) override {
     const auto now = Clock::now();
+    const double now_cpu = cpu_ms();
     const std::string key = std::string(r.name) + (r.backward ? " (bwd)" : "");
     KernelTime& t = times_[key];
     t.name = key;
     t.ms_per_step += std::chrono::duration<double, std::milli>(now - last_).count();
+    t.cpu_ms_per_step += now_cpu - last_cpu_ms_;
+    last_cpu_ms_ = now_cpu;
     t.gflop_per_step += r.flops / 1e9;
     ++t.calls_per_step;
     last_ = now;
@@ -64,6 +65,7 @@ class KernelTimer : public accel::CostSink {
     for (const auto& [key, t] : times_) {
       KernelTime k = t;
       k.ms_per_step /= double(steps);
+      k.cpu_ms_per_step /= double(steps);
       k.gflop_per_step /= double(steps);
       k.calls_per_step /= steps;
       out.push_back(k);
@@ -76,6 +78,7 @@ class KernelTimer : public accel::CostSink {
 
  private:
   Clock::time_point last_;
+  double last_cpu_ms_ = 0;
   std::map<std::string, KernelTime> times_;
 };
 
@@ -150,8 +153,8 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o) {
   }
   device.set_sink(nullptr);
   if (o.breakdown) r.kernels = timer.sorted(o.steps);
-  r.step_ms_median = median(r.step_ms);
-  r.step_cpu_ms_median = median(r.step_cpu_ms);
+  r.step_ms_median = dojo::median(r.step_ms);
+  r.step_cpu_ms_median = dojo::median(r.step_cpu_ms);
   r.gflops = r.gflop_per_step / (r.step_ms_median / 1e3);
 
   // The model's largest GEMM shapes (rows = batch x tokens).

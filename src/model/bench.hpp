@@ -3,8 +3,8 @@
 // target normalisation, forward, backward, AdamW) on random clips, achieved GFLOP/s, and a
 // bare GEMM of the model's shapes on the same device as the machine's ceiling.
 //
-// Flops are counted as the issue defines them: 2*M*N*K per forward GEMM (attention's
-// included), backward = 2x forward, so a step is 3x the forward GEMM flops; elementwise
+// Flops are counted as the issue defines them: 2*M*N*K per forward matrix product (the
+// fused attention's q k^T and p v included: KernelRecord::matmul_flops), backward = 2x forward, so a step is 3x the forward GEMM flops; elementwise
 // work is not counted.
 #include <cstdint>
 #include <string>
@@ -29,6 +29,7 @@ struct ModelBenchOptions {
 struct KernelTime {
   std::string name;  // "attn.scores" or "attn.scores (bwd)"
   double ms_per_step = 0;
+  double cpu_ms_per_step = 0;  // process CPU time (all threads): steadier on a shared machine
   double gflop_per_step = 0;
   std::int64_t calls_per_step = 0;
 };

@@ -19,18 +19,23 @@ struct LinearParams {
   T* dweight = nullptr;
   T* dbias = nullptr;
   std::int64_t in = 0, out = 0;
+  // The weight rounded to bf16 once per step (float models in bf16 precision; else null):
+  // the GEMMs read it instead of converting the weight on every call.
+  const std::uint16_t* weight_bf16 = nullptr;
 };
 
 // y (rows, out) = x (rows, in) W^T + b.
 template <typename T>
 void linear_forward(accel::Device& dev, const LinearParams<T>& p, std::int64_t rows, const T* x,
                     T* y);
-// dW += dy^T x, db += sum(dy); dx (rows, in) = or += dy W unless `input_grad` is false
-// (the first layer, whose input is data). The flag, not a null dx, decides: on a dry-run
-// device every buffer is null and the dx GEMM must still be reported.
+// dW += dy^T x, db += sum(dy) unless `bias_grad` is false (a fused kernel before it did
+// that: see block_backward); dx (rows, in) = or += dy W unless `input_grad` is false (the
+// first layer, whose input is data). Flags, not null pointers, decide: on a dry-run device
+// every buffer is null and the same kernels must still be reported.
 template <typename T>
 void linear_backward(accel::Device& dev, const LinearParams<T>& p, std::int64_t rows, const T* x,
-                     const T* dy, T* dx, bool accumulate_dx, bool input_grad = true);
+                     const T* dy, T* dx, bool accumulate_dx, bool input_grad = true,
+                     bool bias_grad = true);
 
 template <typename T>
 struct NormParams {
@@ -58,11 +63,13 @@ void layernorm_backward(accel::Device& dev, const NormParams<T>& p, std::int64_t
                         const NormActs<T>& a, const T* dy, T* dx);
 
 // Multi-head self-attention over `batch` sequences of `tokens` tokens: a fused qkv
-// projection, softmax(q k^T / sqrt(head_dim)) v as batched GEMMs, an output projection.
+// projection, softmax(q k^T / sqrt(head_dim)) v as one fused Device kernel (no score
+// matrix is stored; see Device::attention_forward), an output projection.
 struct AttentionShape {
   std::int64_t batch = 0, tokens = 0, dim = 0, heads = 0;
   std::int64_t rows() const { return batch * tokens; }
   std::int64_t head_dim() const { return dim / heads; }
+  accel::AttentionDims dims() const { return {batch, tokens, heads, head_dim()}; }
 };
 
 template <typename T>
@@ -73,20 +80,15 @@ struct AttentionParams {
 
 template <typename T>
 struct AttentionActs {
-  T* qkv = nullptr;     // (rows, 3 dim)
-  T* heads = nullptr;   // (3, batch, heads, tokens, head_dim): q, k, v
-  T* probs = nullptr;   // (batch, heads, tokens, tokens)
-  T* ctx = nullptr;     // (batch, heads, tokens, head_dim)
-  T* merged = nullptr;  // (rows, dim)
+  T* qkv = nullptr;     // (rows, 3 dim), each row (3, heads, head_dim)
+  T* lse = nullptr;     // (batch, heads, tokens): log-sum-exp of each query's scores
+  T* merged = nullptr;  // (rows, dim): the context, each row (heads, head_dim)
 };
 
 // Backward scratch, reused across layers of one shape; contents are garbage between calls.
 template <typename T>
 struct AttentionScratch {
   T* dmerged = nullptr;  // (rows, dim)
-  T* dctx = nullptr;     // (batch, heads, tokens, head_dim)
-  T* dprobs = nullptr;   // (batch, heads, tokens, tokens)
-  T* dheads = nullptr;   // (3, batch, heads, tokens, head_dim)
   T* dqkv = nullptr;     // (rows, 3 dim)
 };
 
@@ -127,10 +129,14 @@ struct BlockScratch {
   T* dfc1 = nullptr;   // (rows, hidden)
 };
 
+// Backward of the block, fused where passes over memory can be saved: the GELU's backward
+// also forms fc1's bias gradient, and each LayerNorm's backward adds in its residual
+// branch's gradient (no copies, adds or zero fills of their own).
+
 template <typename T>
 void block_forward(accel::Device& dev, const BlockParams<T>& p, const AttentionShape& s, const T* x,
                    const BlockActs<T>& a);
-// Accumulates dx (rows, dim) given dout (rows, dim).
+// Writes dx (rows, dim) given dout (rows, dim).
 template <typename T>
 void block_backward(accel::Device& dev, const BlockParams<T>& p, const AttentionShape& s,
                     const T* x, const BlockActs<T>& a, const T* dout,
@@ -143,8 +149,7 @@ BlockActs<T> carve_block_acts(const AttentionShape& s, std::int64_t hidden, Take
   const std::int64_t r = s.rows(), d = s.dim, bh = s.batch * s.heads;
   BlockActs<T> a;
   a.norm1 = {take(r * d), take(r), take(r)};
-  a.attn = {take(r * 3 * d), take(3 * r * d), take(bh * s.tokens * s.tokens), take(r * d),
-            take(r * d)};
+  a.attn = {take(r * 3 * d), take(bh * s.tokens), take(r * d)};
   a.h = take(r * d);
   a.norm2 = {take(r * d), take(r), take(r)};
   a.fc1 = take(r * hidden);
@@ -155,10 +160,9 @@ BlockActs<T> carve_block_acts(const AttentionShape& s, std::int64_t hidden, Take
 
 template <typename T, typename Take>
 BlockScratch<T> carve_block_scratch(const AttentionShape& s, std::int64_t hidden, Take&& take) {
-  const std::int64_t r = s.rows(), d = s.dim, bh = s.batch * s.heads;
+  const std::int64_t r = s.rows(), d = s.dim;
   BlockScratch<T> sc;
-  sc.attn = {take(r * d), take(r * d), take(bh * s.tokens * s.tokens), take(3 * r * d),
-             take(r * 3 * d)};
+  sc.attn = {take(r * d), take(r * 3 * d)};
   sc.dh = take(r * d);
   sc.dnorm = take(r * d);
   sc.dfc1 = take(r * hidden);

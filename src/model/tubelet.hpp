@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "accel/device.hpp"
 #include "model/config.hpp"
 
 namespace dojo::model {
@@ -28,6 +29,12 @@ inline std::array<std::int64_t, 8> clip_dims(const ModelConfig& c, std::int64_t 
 inline std::array<std::int64_t, 8> tubelet_dims(const ModelConfig& c, std::int64_t batch) {
   return {batch,   c.grid_t(), c.grid_h(), c.grid_w(), c.tubelet_frames,
           c.patch, c.patch,    c.channels};
+}
+
+// The same layout for the Device's tubelet kernels (gather_tubelets, tubelet_mse_loss),
+// which read tubelets straight out of a batch of clips.
+inline accel::TubeletDims device_tubelet_dims(const ModelConfig& c, std::int64_t batch) {
+  return {batch, c.frames, c.height, c.width, c.channels, c.tubelet_frames, c.patch};
 }
 
 // Token index of grid cell (t', y', x').

@@ -11,6 +11,7 @@
 namespace dojo::model {
 
 using accel::LayerScope;
+using accel::RowIndex;
 
 // Rows of the head per block when training: a block's predictions and their gradients
 // (256 x 1536 floats, 1.5 MB each at bench size) stay in cache.
@@ -30,9 +31,7 @@ struct VideoMAE::Weights {
 
 struct VideoMAE::Acts {
   AttentionShape enc_shape, dec_shape;
-  float* patches = nullptr;  // (B*N, P) every tubelet of the clip
-  float* visible = nullptr;  // (B*Nv, P)
-  float* target = nullptr;   // (B*Nm, P) normalised masked tubelets
+  float* visible = nullptr;  // (B*Nv, P) visible tubelets
   float* enc_x0 = nullptr;   // (B*Nv, De)
   std::vector<BlockActs<float>> encoder;
   NormActs<float> encoder_norm;  // (B*Nv, De)
@@ -101,6 +100,7 @@ VideoMAE::VideoMAE(const ModelConfig& config, accel::Device& device, std::int64_
     grads_ = Arena<float>(table_.total);
     adam_m_ = Arena<float>(table_.total);
     adam_v_ = Arena<float>(table_.total);
+    if (config_.precision == accel::Precision::kBf16) params_bf16_ = Arena<std::uint16_t>(table_.total);
     encoder_pos_ = sincos_table(config_.tokens(), config_.encoder_dim);
     decoder_pos_ = sincos_table(config_.tokens(), config_.decoder_dim);
   }
@@ -116,6 +116,10 @@ VideoMAE::VideoMAE(const ModelConfig& config, accel::Device& device, std::int64_
 
 VideoMAE::~VideoMAE() = default;
 
+accel::TubeletDims VideoMAE::tubelets() const {
+  return device_tubelet_dims(config_, batch_);
+}
+
 std::span<float> VideoMAE::param(std::string_view name) {
   const auto& t = table_.find(name);
   return params_.data() ? params_.span().subspan(t.offset, t.size) : std::span<float>{};
@@ -129,6 +133,7 @@ std::span<float> VideoMAE::grad(std::string_view name) {
 void VideoMAE::bind_weights() {
   float* p = params_.data();
   float* g = grads_.data();
+  const std::uint16_t* p16 = params_bf16_.data();
   auto at = [&](float* base, const std::string& name) {
     return base != nullptr ? base + table_.find(name).offset : nullptr;
   };
@@ -139,6 +144,7 @@ void VideoMAE::bind_weights() {
     l.bias = at(p, prefix + ".bias");
     l.dweight = at(g, prefix + ".weight");
     l.dbias = at(g, prefix + ".bias");
+    l.weight_bf16 = p16 != nullptr ? p16 + info.offset : nullptr;
     l.out = info.shape[0];
     l.in = info.shape[1];
     return l;
@@ -187,9 +193,7 @@ void VideoMAE::carve_acts(Carver<float>& take) {
   Acts& a = *a_;
   a.enc_shape = {b, nv, de, c.encoder_heads};
   a.dec_shape = {b, n, dd, c.decoder_heads};
-  a.patches = take(b * n * p);
   a.visible = take(b * nv * p);
-  a.target = take(b * nm * p);
   a.enc_x0 = take(b * nv * de);
   a.encoder.clear();
   for (std::int64_t i = 0; i < c.encoder_depth; ++i) {
@@ -295,10 +299,12 @@ double VideoMAE::forward(std::span<const float> clips, const TubeMask& mask, boo
   accel::BackwardScope forward_pass(device_, false);
   {
     LayerScope scope(device_, "embed");
-    // (B, T', tp, H', p, W', p, C) -> (B, T', H', W', tp, p, p, C)
-    device_.permute<float>(clip_dims(c, b), kClipToTubelets, clips.data(), a.patches);
-    device_.row_normalize<float>(b * nm, p, c.target_eps, a.patches, masked_rows_, a.target);
-    device_.copy_rows<float>(b * nv, p, a.patches, visible_rows_, a.visible, {}, false);
+    // bf16: every weight rounded once per step; the GEMMs read these copies.
+    if (c.precision == accel::Precision::kBf16) {
+      device_.to_bf16(std::int64_t(table_.total), params_.data(), params_bf16_.data());
+    }
+    // Only the visible tubelets are gathered; the loss reads the masked ones from the clips.
+    device_.gather_tubelets<float>(tubelets(), clips.data(), visible_rows_, a.visible);
     linear_forward(device_, w.embed, b * nv, a.visible, a.enc_x0);
     device_.copy_rows<float>(b * nv, de, encoder_pos_.data(), visible_tokens_, a.enc_x0, {}, true);
   }
@@ -333,7 +339,8 @@ double VideoMAE::forward(std::span<const float> clips, const TubeMask& mask, boo
   LayerScope scope(device_, "head");
   if (!training) {
     linear_forward(device_, w.head, b * nm, a.decoder_norm.y, a.pred);
-    return device_.mse_loss<float>(b * nm * p, a.pred, a.target);
+    return device_.tubelet_mse_loss<float>(tubelets(), c.target_eps, a.pred, clips.data(),
+                                           masked_rows_);
   }
   // Training: the head, the loss and the head's backward run together on blocks of rows,
   // so each block's prediction and its gradient stay in cache instead of streaming the
@@ -348,10 +355,10 @@ double VideoMAE::forward(std::span<const float> clips, const TubeMask& mask, boo
     linear_forward(device_, w.head, count, x, a.pred);  // block scratch: a.pred's first rows
     accel::BackwardScope backward_pass(device_);
     const double n = double(count * p);
-    loss +=
-        n / total *
-        device_.mse_loss_and_grad<float>(count * p, a.pred, a.target + r0 * p, a.dpred,
-                                         float(n / total));
+    const RowIndex rows_of_block = RowIndex(masked_rows_).subspan(std::size_t(r0), std::size_t(count));
+    loss += n / total * device_.tubelet_mse_loss_and_grad<float>(tubelets(), c.target_eps, a.pred,
+                                                                 clips.data(), rows_of_block,
+                                                                 a.dpred, float(n / total));
     linear_backward(device_, w.head, count, x, a.dpred, a.ddec_norm + r0 * dd, false);
   }
   return loss;
@@ -383,7 +390,6 @@ void VideoMAE::backward(const std::function<void(std::size_t)>& on_layer_grads_d
   for (std::size_t i = w.decoder.size(); i-- > 0;) {
     LayerScope scope(device_, "decoder." + std::to_string(i));
     const float* x = i == 0 ? a.dec_x0 : a.decoder[i - 1].out;
-    device_.fill<float>(b * n * dd, 0.0f, a.ddec[1 - cur]);
     block_backward(device_, w.decoder[i], a.dec_shape, x, a.decoder[i], a.ddec[cur], a.dec_scratch,
                    a.ddec[1 - cur]);
     cur = 1 - cur;
@@ -409,7 +415,6 @@ void VideoMAE::backward(const std::function<void(std::size_t)>& on_layer_grads_d
   for (std::size_t i = w.encoder.size(); i-- > 0;) {
     LayerScope scope(device_, "encoder." + std::to_string(i));
     const float* x = i == 0 ? a.enc_x0 : a.encoder[i - 1].out;
-    device_.fill<float>(b * nv * de, 0.0f, a.denc[1 - cur]);
     block_backward(device_, w.encoder[i], a.enc_shape, x, a.encoder[i], a.denc[cur], a.enc_scratch,
                    a.denc[1 - cur]);
     cur = 1 - cur;

@@ -2,13 +2,14 @@
 // VideoMAE: the masked video autoencoder (DESIGN.md, model).
 //
 //   clips (B, T, H, W, C) in [0, 1]
-//     -> tubelets (B, N, tp*p*p*C)                      patchify (a permute)
-//     -> visible tubelets (B*Nv, P) -> linear -> + sin-cos position        "embed"
+//     -> visible tubelets (B*Nv, P = tp*p*p*C) gathered from the clips -> linear
+//        -> + sin-cos position                                             "embed"
 //     -> encoder blocks (pre-norm ViT) -> LayerNorm        "encoder.i", "encoder.norm"
 //     -> linear to the decoder width, scattered back to all N positions with the mask
 //        token at masked ones, + sin-cos position                         "decoder.embed"
 //     -> decoder blocks -> masked rows -> LayerNorm -> linear head to pixels
-//     -> MSE against each masked tubelet normalised by its own mean and std
+//     -> MSE against each masked tubelet (read from the clips) normalised by its own mean
+//        and std, in the same pass
 //
 // The model owns five arenas: parameters, gradients, AdamW's two moments (one table of
 // offsets, model/params.hpp) and activations (with the backward scratch). On a dry-run
@@ -91,6 +92,8 @@ class VideoMAE {
   void bind_weights();
   void carve_acts(Carver<float>& take);
   void set_mask(const TubeMask& mask);
+  // The clips' tubelet layout for the device's tubelet kernels.
+  accel::TubeletDims tubelets() const;
   // Returns the loss. When `training`, also runs the head's backward (see videomae.cpp).
   double forward(std::span<const float> clips, const TubeMask& mask, bool training);
   void backward(const std::function<void(std::size_t)>& on_layer_grads_done);
@@ -100,6 +103,9 @@ class VideoMAE {
   std::int64_t batch_;
   ParamTable table_;
   Arena<float> params_, grads_, adam_m_, adam_v_, acts_arena_;
+  // bf16 precision: the parameters rounded to bf16 at the start of every forward (the GEMMs'
+  // weight operands; see LinearParams::weight_bf16). Empty otherwise.
+  Arena<std::uint16_t> params_bf16_;
   std::vector<float> encoder_pos_, decoder_pos_;  // (N, dim) fixed sin-cos tables
   std::unique_ptr<Weights> w_;
   std::unique_ptr<Acts> a_;

@@ -189,6 +189,83 @@ TEST(HostDeviceTest, Bf16OperandCopiesNeverGoStale) {
   EXPECT_EQ(c2, fresh(xw, x.data(), w.data(), c2.size()));
 }
 
+// The float attention (oneDNN products on staged chunks, vectorised softmax) against the
+// double loops, forward and backward. Decoder-like sizes: 160 tokens make several chunks
+// of sequences and a softmax big enough to run on threads; 9 tokens one chunk for all.
+struct AttentionCase {
+  std::int64_t batch, tokens, heads, head_dim;
+  Precision precision;
+  double tolerance;  // max abs error over max abs value
+};
+
+class HostAttentionTest : public ::testing::TestWithParam<AttentionCase> {};
+
+double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
+  double err = 0, ref = 1e-30;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    err = std::max(err, std::abs(double(got[i]) - want[i]));
+    ref = std::max(ref, std::abs(want[i]));
+  }
+  return err / ref;
+}
+
+TEST_P(HostAttentionTest, FusedFloatAttentionMatchesDoubleLoops) {
+  const AttentionCase c = GetParam();
+  const AttentionDims d{c.batch, c.tokens, c.heads, c.head_dim};
+  const std::size_t rows_dim = std::size_t(d.rows() * d.dim());
+  const std::size_t lse_n = std::size_t(d.batch * d.heads * d.tokens);
+  // Scaled up so the softmax is far from uniform.
+  auto qkv = random_floats(3 * rows_dim, 31);
+  for (auto& x : qkv) x *= 3.0f;
+  const auto dctx = random_floats(rows_dim, 32);
+  HostDeviceOptions options;
+  options.threads = 2;
+  options.precision = c.precision;
+  HostDevice dev(options);
+  std::vector<float> ctx(rows_dim, 9.0f), lse(lse_n, 9.0f), dqkv(3 * rows_dim, 9.0f);
+  dev.attention_forward<float>(d, qkv.data(), ctx.data(), lse.data());
+  dev.attention_backward<float>(d, qkv.data(), ctx.data(), lse.data(), dctx.data(), dqkv.data());
+
+  HostDevice ref_dev;
+  const std::vector<double> qkv64(qkv.begin(), qkv.end()), dctx64(dctx.begin(), dctx.end());
+  std::vector<double> ctx64(rows_dim), lse64(lse_n), dqkv64(3 * rows_dim);
+  ref_dev.attention_forward<double>(d, qkv64.data(), ctx64.data(), lse64.data());
+  ref_dev.attention_backward<double>(d, qkv64.data(), ctx64.data(), lse64.data(), dctx64.data(),
+                                     dqkv64.data());
+  EXPECT_LT(relative_error(ctx, ctx64), c.tolerance);
+  EXPECT_LT(relative_error(lse, lse64), c.tolerance);
+  EXPECT_LT(relative_error(dqkv, dqkv64), c.tolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, HostAttentionTest,
+    ::testing::Values(AttentionCase{5, 160, 3, 16, Precision::kFp32, 1e-5},
+                      AttentionCase{3, 9, 2, 8, Precision::kFp32, 1e-5},
+                      AttentionCase{5, 160, 3, 16, Precision::kBf16, 3e-2},
+                      AttentionCase{3, 9, 2, 8, Precision::kBf16, 3e-2}));
+
+// The float fused GELU backward (vectorised erf and exp) against the double one, with
+// columns split over two threads (the bias sums must not depend on that).
+TEST(HostDeviceTest, FusedGeluBackwardFloatMatchesDouble) {
+  const std::int64_t rows = 300, dim = 500;  // big enough to run on threads
+  auto x = random_floats(std::size_t(rows * dim), 51);
+  for (auto& v : x) v *= 6.0f;
+  const auto dy = random_floats(x.size(), 52);
+  HostDevice dev(HostDeviceOptions{.threads = 2});
+  std::vector<float> dx(x.size()), dbias(std::size_t(dim), 0.0f);
+  dev.gelu_backward_bias<float>(rows, dim, x.data(), dy.data(), dx.data(), dbias.data());
+  HostDevice one(HostDeviceOptions{.threads = 1});
+  std::vector<float> dx1(x.size()), dbias1(std::size_t(dim), 0.0f);
+  one.gelu_backward_bias<float>(rows, dim, x.data(), dy.data(), dx1.data(), dbias1.data());
+  EXPECT_EQ(dbias, dbias1);
+  const std::vector<double> x64(x.begin(), x.end()), dy64(dy.begin(), dy.end());
+  std::vector<double> dx64(x.size()), dbias64(std::size_t(dim), 0.0);
+  HostDevice ref;
+  ref.gelu_backward_bias<double>(rows, dim, x64.data(), dy64.data(), dx64.data(), dbias64.data());
+  EXPECT_LT(relative_error(dx, dx64), 1e-6);
+  EXPECT_LT(relative_error(dbias, dbias64), 1e-5);
+}
+
 class RecordingSink : public CostSink {
  public:
   void on_kernel(const KernelRecord& r) override {

@@ -1,10 +1,13 @@
 // Every layer's backward against central finite differences of its forward, in double.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "accel/host_device.hpp"
 #include "model/arena.hpp"
 #include "model/gradcheck.hpp"
 #include "model/layers.hpp"
+#include "model/tubelet.hpp"
 
 namespace dojo::model {
 namespace {
@@ -102,6 +105,97 @@ TEST(LayerGradientTest, RowNormalizedMseMatchesFiniteDifferences) {
   auto objective = [&] { return dev.mse_loss<double>(n, pred.data(), target.data()); };
   dev.mse_loss_and_grad<double>(n, pred.data(), target.data(), dpred.data());
   expect_gradient("dpred", pred.data(), pred.size(), dpred.data(), objective);
+}
+
+// The fused GELU backward: dx = dy gelu'(x) and the bias gradient of the layer that made x
+// (x = z + bias per row), against differences of sum(gelu(z + bias) * probe).
+TEST(LayerGradientTest, FusedGeluBackwardAndBiasMatchFiniteDifferences) {
+  accel::HostDevice dev;
+  const std::int64_t rows = 4, dim = 19;  // 19: not a multiple of any vector width
+  auto z = random_vector(std::size_t(rows * dim), 41, 3.0);
+  auto bias = random_vector(std::size_t(dim), 42);
+  const auto probe = random_vector(z.size(), 43);
+  std::vector<double> x(z.size()), y(z.size());
+  auto objective = [&] {
+    x = z;
+    dev.add_rows<double>(rows, 1, dim, bias.data(), x.data());
+    dev.gelu_forward<double>(rows * dim, x.data(), y.data());
+    return dot(y.data(), probe);
+  };
+  objective();
+  std::vector<double> dx(z.size()), dbias(bias.size(), 0.5);
+  dev.gelu_backward_bias<double>(rows, dim, x.data(), probe.data(), dx.data(), dbias.data());
+  for (auto& v : dbias) v -= 0.5;  // accumulated onto 0.5
+  expect_gradient("dx", z.data(), z.size(), dx.data(), objective);
+  expect_gradient("dbias", bias.data(), bias.size(), dbias.data(), objective);
+}
+
+// LayerNorm's backward that joins a residual branch: dx = dresidual + the input gradient.
+TEST(LayerGradientTest, LayerNormBackwardWithResidualMatchesFiniteDifferences) {
+  accel::HostDevice dev;
+  const std::int64_t rows = 3, dim = 11;
+  auto x = random_vector(std::size_t(rows * dim), 44, 2.0);
+  auto gamma = random_vector(std::size_t(dim), 45);
+  auto beta = random_vector(std::size_t(dim), 46);
+  const auto dres = random_vector(x.size(), 47);
+  std::vector<double> dgamma(static_cast<std::size_t>(dim)), dbeta(static_cast<std::size_t>(dim));
+  std::vector<double> y(x.size()), mean(static_cast<std::size_t>(rows)),
+      rstd(static_cast<std::size_t>(rows));
+  const auto probe = random_vector(y.size(), 48);
+  auto objective = [&] {
+    dev.layernorm_forward<double>(rows, dim, 1e-6f, x.data(), gamma.data(), beta.data(), y.data(),
+                                  mean.data(), rstd.data());
+    return dot(y.data(), probe);
+  };
+  objective();
+  std::vector<double> dx(x.size(), 123.0);  // written, not accumulated
+  dev.layernorm_backward_residual<double>(rows, dim, probe.data(), x.data(), mean.data(),
+                                          rstd.data(), gamma.data(), dres.data(), dx.data(),
+                                          dgamma.data(), dbeta.data());
+  for (std::size_t i = 0; i < dx.size(); ++i) dx[i] -= dres[i];
+  expect_gradient("dx", x.data(), x.size(), dx.data(), objective);
+  expect_gradient("dgamma", gamma.data(), gamma.size(), dgamma.data(), objective);
+  expect_gradient("dbeta", beta.data(), beta.size(), dbeta.data(), objective);
+}
+
+// Two clips of 4 frames, 8x12 pixels, 2 channels; tubelets 2x4x4 -> 2x2x3 = 12 tokens.
+accel::TubeletDims small_tubelets() {
+  return {2, 4, 8, 12, 2, 2, 4};
+}
+
+// The fused target normalisation + MSE: its gradient, and its value against the unfused
+// kernels (patchify permute, row_normalize, mse_loss) it replaces.
+TEST(LayerGradientTest, TubeletMseMatchesFiniteDifferencesAndTheUnfusedKernels) {
+  accel::HostDevice dev;
+  const accel::TubeletDims g = small_tubelets();
+  const auto clips = random_vector(std::size_t(g.batch * g.frames * g.height * g.width * g.channels), 49);
+  const std::vector<std::int64_t> rows = {3, 0, 17, 22, 11};  // masked rows over (batch, tokens)
+  const std::int64_t p = g.row_elems();
+  auto pred = random_vector(rows.size() * std::size_t(p), 50);
+  auto objective = [&] {
+    return dev.tubelet_mse_loss<double>(g, 1e-6f, pred.data(), clips.data(), rows);
+  };
+  std::vector<double> dpred(pred.size());
+  const double loss = dev.tubelet_mse_loss_and_grad<double>(g, 1e-6f, pred.data(), clips.data(),
+                                                            rows, dpred.data(), 1.0f);
+  EXPECT_DOUBLE_EQ(loss, objective());
+  expect_gradient("dpred", pred.data(), pred.size(), dpred.data(), objective);
+
+  std::vector<double> tubelets(std::size_t(g.batch * g.tokens() * p)), target(pred.size());
+  const std::array<std::int64_t, 8> clip_dims = {g.batch, g.grid_t(), g.tubelet_frames, g.grid_h(),
+                                                 g.patch, g.grid_w(), g.patch, g.channels};
+  dev.permute<double>(clip_dims, kClipToTubelets, clips.data(), tubelets.data());
+  dev.row_normalize<double>(std::int64_t(rows.size()), p, 1e-6f, tubelets.data(), rows,
+                            target.data());
+  EXPECT_NEAR(loss, dev.mse_loss<double>(std::int64_t(pred.size()), pred.data(), target.data()),
+              1e-12 * loss);
+
+  // gather_tubelets is the permute followed by a row gather, exactly.
+  std::vector<double> gathered(pred.size()), want(pred.size());
+  dev.gather_tubelets<double>(g, clips.data(), rows, gathered.data());
+  dev.copy_rows<double>(std::int64_t(rows.size()), p, tubelets.data(), rows, want.data(), {},
+                        false);
+  EXPECT_EQ(gathered, want);
 }
 
 // A block's parameters laid out in one vector, views into it (as the model does).

@@ -258,7 +258,8 @@ class CountingSink : public accel::CostSink {
  public:
   void on_kernel(const accel::KernelRecord& r) override {
     ++kernels;
-    if (r.kind == accel::KernelKind::kGemm) (r.backward ? backward_gemm_flops : forward_gemm_flops) += r.flops;
+    // Matrix products: the GEMMs and the products inside the fused attention.
+    (r.backward ? backward_gemm_flops : forward_gemm_flops) += r.matmul_flops;
     if (r.backward) ++backward;
     if (r.kind == accel::KernelKind::kOptimizer) ++optimizer;
     layers.insert(std::string(r.layer));
