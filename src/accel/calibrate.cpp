@@ -355,6 +355,11 @@ LinkCurve measure_link(const LinkEndpoint& e, const CalibrateOptions& o) {
   };
   for (const double s : hot_sizes) curve.hot_s.points.push_back({s, measure(s, false)});
   for (const double s : cold_sizes) curve.cold_s.points.push_back({s, measure(s, true)});
+  // A larger message never takes less time: a small size that measured slower than a
+  // larger one was disturbed, and takes the larger one's time.
+  for (auto* c : {&curve.hot_s, &curve.cold_s})
+    for (std::size_t i = c->points.size() - 1; i-- > 0;)
+      c->points[i].value = std::min(c->points[i].value, c->points[i + 1].value);
   return curve;
 }
 

@@ -7,13 +7,16 @@
 //   step       a training step of each config x precision x thread count (model/bench:
 //              median of timed steps; one thread by its process CPU time, several by wall
 //              time) against the host preset's replay of the same step's dry-run kernels on
-//              a replica of `threads` cores;
+//              a replica of `threads` cores plus the model's host overhead (the CPU time of
+//              a dry-run step: the host work between kernels that no record carries);
 //   allreduce  comm's all-reduce of each size and algorithm among all ranks (comm/
 //              bench_allreduce: median, slowest rank) against host_allreduce_s;
 //   train      a 2-rank training step as the trainer runs it (VideoMAE forward/backward with
 //              GradSync's buckets all-reduced on its thread as backward finishes them, the
-//              gradient scale and clip, AdamW), wall time of the slowest rank, against the
-//              sim_step_s the trainer's mesh link reports for it.
+//              gradient scale and clip, AdamW), the slowest rank's process CPU time (on a
+//              shared machine the like-for-like figure: calibration rates are per CPU
+//              second) and wall time, against the sim_step_s the trainer's mesh link
+//              reports for it plus the host overhead as above.
 // With several rounds each row reports the medians over rounds and the median of the
 // rounds' errors. error = predicted / measured - 1.
 #include <cstdint>

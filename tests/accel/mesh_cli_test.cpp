@@ -88,14 +88,15 @@ TEST(BenchValidate, QuickUnderTwoRanksGivesEveryRowFiniteAndTheJsonComplete) {
     EXPECT_EQ(row.at("measured_rounds_s").size(), 1u) << name;
   }
   // Every row the quick mode promises: tiny x fp32/bf16 x 1 thread, 2 sizes x 5 algorithms,
-  // one 2-rank training step.
+  // one 2-rank training step (CPU and wall time).
   for (const char* precision : {"fp32", "bf16"})
     EXPECT_TRUE(names.count(fmt::format("step: tiny {} 1 thread", precision))) << precision;
   for (const char* algo : {"ring", "recursive_doubling", "auto", "mpi", "gloo"})
     for (const char* size : {"64 KiB", "1 MiB"})
       EXPECT_TRUE(names.count(fmt::format("allreduce: {} {}", algo, size))) << algo << " " << size;
-  EXPECT_TRUE(names.count("train: tiny fp32, 2 ranks x 1 thread"));
-  EXPECT_EQ(names.size(), 13u);
+  for (const char* timing : {"cpu", "wall"})
+    EXPECT_TRUE(names.count(fmt::format("train: tiny fp32, 2 ranks x 1 thread ({})", timing)));
+  EXPECT_EQ(names.size(), 14u);
   for (const char* group : {"step", "allreduce", "train", "all"})
     EXPECT_TRUE(j.at("median_abs_error").contains(group)) << group;
   // The calibration it predicted from: every class at one thread, both transports.
