@@ -10,6 +10,8 @@ scripts/setup-deps.sh
 scripts/build.sh dojo
 dojo=build/bin/dojo
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# dojo reports errors itself (once, by rank 0, when every rank finds one): no Open MPI banners.
+export OMPI_MCA_orte_execute_quiet=1
 mpirun=(mpirun -np 2 --oversubscribe --bind-to none)
 
 # Synthetic driving scenes (procedural, deterministic from the seed): training and
@@ -29,7 +31,8 @@ mpirun=(mpirun -np 2 --oversubscribe --bind-to none)
 # ${DOJO_DEMO_SET} may add overrides, e.g. DOJO_DEMO_SET="train.steps=50".
 sets=(--set "data.shards=$out/shards" --set "data.eval_shards=$out/eval")
 for kv in ${DOJO_DEMO_SET:-}; do sets+=(--set "$kv"); done
-"${mpirun[@]}" "$dojo" train --config configs/demo.yaml --run-dir "$out/run" "${sets[@]}"
+# --resume auto: a second run of this script continues (or just re-evaluates) the first.
+"${mpirun[@]}" "$dojo" train --config configs/demo.yaml --run-dir "$out/run" --resume auto "${sets[@]}"
 "$dojo" eval --run-dir "$out/run"
 # What one step of this model would cost on a full ExaPOD (no data needed).
 "$dojo" sim --preset exapod --model configs/model-demo.yaml

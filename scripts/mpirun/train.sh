@@ -72,6 +72,9 @@ if [[ ! $threads =~ ^[1-9][0-9]*$ ]]; then
 fi
 dojo=$(dojo_find_bin)
 
+# dojo prints an error that every rank finds once, and its own message when a peer is
+# lost; Open MPI's exit banners only repeat that.
+export OMPI_MCA_orte_execute_quiet=${OMPI_MCA_orte_execute_quiet:-1}
 launch=("${DOJO_MPIRUN:-mpirun}")
 if [[ -n $hostfile ]]; then
   [[ -f $hostfile ]] || { echo "train.sh: hostfile $hostfile not found" >&2; exit 2; }

@@ -15,6 +15,7 @@
 #include "accel/host_device.hpp"
 #include "accel/recording_sink.hpp"
 #include "core/error.hpp"
+#include "core/stats.hpp"
 
 namespace dojo::accel {
 
@@ -22,16 +23,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // Upper over lower quartile: how much the repeats of one figure disagree.
-double spread(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const double lo = v[v.size() / 4], hi = v[(3 * v.size()) / 4];
+double spread(const std::vector<double>& v) {
+  const double lo = percentile(v, 25), hi = percentile(v, 75);
   return lo > 0 ? hi / lo : 1e9;
 }
 

@@ -6,7 +6,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/yaml.hpp"
 
 namespace dojo::accel {
 
@@ -210,6 +212,8 @@ MeshSpec mesh_spec_from_json(const json& j, const std::string& origin) {
 
 MeshSpec load_mesh_spec(const std::string& path) {
   DOJO_CHECK(std::filesystem::exists(path), IoError, "mesh spec file '{}' does not exist", path);
+  DOJO_CHECK(std::filesystem::is_regular_file(path), IoError,
+             "mesh spec '{}' is not a regular file (a folder?)", path);
   json j;
   if (std::filesystem::path(path).extension() == ".json") {
     std::ifstream in(path);
@@ -220,11 +224,7 @@ MeshSpec load_mesh_spec(const std::string& path) {
       throw FormatError(fmt::format("{}: not valid JSON: {}", path, e.what()));
     }
   } else {
-    try {
-      j = yaml_to_json(YAML::LoadFile(path));
-    } catch (const YAML::Exception& e) {
-      throw FormatError(fmt::format("{}: not valid YAML: {}", path, e.what()));
-    }
+    j = yaml_to_json(load_yaml_file(path, "mesh spec"));
   }
   return mesh_spec_from_json(j, path);
 }
@@ -240,16 +240,7 @@ void save_mesh_spec(const MeshSpec& spec, const std::string& path) {
     out << json_to_yaml(j);
     text = std::string("# dojo mesh spec (see src/accel/mesh_io.hpp)\n") + out.c_str() + "\n";
   }
-  const auto tmp = path + ".tmp";
-  {
-    std::ofstream file(tmp);
-    DOJO_CHECK(file.good(), IoError, "cannot write mesh spec file '{}'", tmp);
-    file << text;
-    DOJO_CHECK(file.good(), IoError, "failed writing mesh spec file '{}'", tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  DOJO_CHECK(!ec, IoError, "cannot rename '{}' to '{}': {}", tmp, path, ec.message());
+  write_file_atomic(path, text);
 }
 
 }  // namespace dojo::accel

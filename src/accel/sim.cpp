@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "core/buckets.hpp"
 #include "core/error.hpp"
 
 namespace dojo::accel {
@@ -27,20 +28,6 @@ ReplicaFootprint estimate_footprint(const RecordingSink& step, double param_byte
   return fp;
 }
 
-std::vector<SimBucket> plan_sim_buckets(const std::vector<double>& layer_bytes,
-                                        double bucket_bytes) {
-  std::vector<SimBucket> buckets;
-  for (std::size_t i = layer_bytes.size(); i-- > 0;) {
-    if (buckets.empty() || buckets.back().bytes >= bucket_bytes) {
-      buckets.push_back({i, i, layer_bytes[i]});
-    } else {
-      buckets.back().first_layer = i;
-      buckets.back().bytes += layer_bytes[i];
-    }
-  }
-  return buckets;
-}
-
 void replay_step(const RecordingSink& step, const SimModel& model, double bucket_bytes,
                  std::int64_t replicas, MeshCostModel& mesh) {
   const auto& kernels = step.kernels();
@@ -48,9 +35,15 @@ void replay_step(const RecordingSink& step, const SimModel& model, double bucket
   std::map<std::string, std::size_t> last_backward;
   for (std::size_t i = 0; i < kernels.size(); ++i)
     if (kernels[i].record.backward) last_backward[kernels[i].layer] = i;
-  std::vector<double> layer_bytes;
-  for (const auto& [layer, bytes] : model.layer_grad_bytes) layer_bytes.push_back(bytes);
-  const auto buckets = plan_sim_buckets(layer_bytes, bucket_bytes);
+  // The arena's float elements per layer, as GradSync sees them.
+  std::vector<LayerRange> ranges;
+  std::size_t total = 0;
+  for (const auto& [layer, bytes] : model.layer_grad_bytes) {
+    const auto elems = static_cast<std::size_t>(std::llround(bytes / sizeof(float)));
+    ranges.emplace_back(total, total + elems);
+    total += elems;
+  }
+  const auto buckets = plan_buckets(ranges, total, static_cast<std::size_t>(bucket_bytes));
   // Layers ready after each kernel; a layer no backward kernel names is ready when
   // backward ends (before the optimizer).
   std::map<std::size_t, std::vector<std::size_t>> ready_after;
@@ -64,7 +57,7 @@ void replay_step(const RecordingSink& step, const SimModel& model, double bucket
     }
   }
   std::vector<std::size_t> layers_left(buckets.size(), 0);
-  std::vector<std::size_t> bucket_of_layer(layer_bytes.size(), 0);
+  std::vector<std::size_t> bucket_of_layer(ranges.size(), 0);
   for (std::size_t b = 0; b < buckets.size(); ++b) {
     layers_left[b] = buckets[b].last_layer - buckets[b].first_layer + 1;
     for (std::size_t l = buckets[b].first_layer; l <= buckets[b].last_layer; ++l)
@@ -78,7 +71,7 @@ void replay_step(const RecordingSink& step, const SimModel& model, double bucket
       name = fmt::format("grad_bucket.{}", next);
       CollectiveRecord c;
       c.name = name;
-      c.bytes = buckets[next].bytes;
+      c.bytes = static_cast<double>(buckets[next].count * sizeof(float));
       c.ranks = static_cast<int>(replicas);
       c.async = true;
       if (c.bytes > 0) mesh.on_collective(c);

@@ -7,7 +7,7 @@
 //    replicas as fit tile the area, or as many as the requested global batch needs (the
 //    per-replica batch grows when even a full area of replicas is too few).
 // 3. The recorded kernels are replayed into a MeshCostModel. The gradient buckets are
-//    GradSync's (plan_sim_buckets); a layer is ready after the last backward kernel that
+//    GradSync's (core/buckets.hpp); a layer is ready after the last backward kernel that
 //    names it, and a bucket becomes an async all-reduce among the replicas once all its
 //    layers are, in bucket order (as GradSync issues them), overlapping the rest of
 //    backward; before the first optimizer kernel the step waits for all of them.
@@ -21,6 +21,7 @@
 
 #include "accel/mesh_cost_model.hpp"
 #include "accel/recording_sink.hpp"
+#include "core/buckets.hpp"
 
 namespace dojo::accel {
 
@@ -29,7 +30,7 @@ struct SimOptions {
   std::int64_t global_batch = 0;  // 0: as many replicas as fit, each with batch_per_replica
   Precision precision = Precision::kFp32;
   CollectiveAlgo algo = CollectiveAlgo::kAuto;
-  double bucket_bytes = 25 << 20;  // GradSync's default (25 MiB)
+  double bucket_bytes = static_cast<double>(kDefaultBucketBytes);
 };
 
 // What the model tells the simulator (the CLI fills these from src/model).
@@ -60,16 +61,6 @@ struct SimReport {
 // trace is written there. Throws InvalidArgument when no replica fits the area.
 SimReport simulate_training_step(const MeshSpec& spec, const Rect& area, const SimModel& model,
                                  const SimOptions& options, const std::string& trace_path = "");
-
-// GradSync's buckets (comm::make_grad_buckets, which accel cannot include): layers in
-// reverse order, a bucket closed once it holds at least `bucket_bytes`. `layer_bytes` in
-// forward order; buckets[0] holds the last layers.
-struct SimBucket {
-  std::size_t first_layer = 0, last_layer = 0;  // forward order, inclusive
-  double bytes = 0;
-};
-std::vector<SimBucket> plan_sim_buckets(const std::vector<double>& layer_bytes,
-                                        double bucket_bytes);
 
 // Replays recorded kernels into `mesh`, inserting gradient-bucket all-reduces as above.
 void replay_step(const RecordingSink& step, const SimModel& model, double bucket_bytes,

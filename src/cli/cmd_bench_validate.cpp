@@ -60,6 +60,10 @@ dojo::cli::Runner setup(CLI::App& app) {
   app.add_option("--train-config", v.train_config, "config of the 2-rank training step");
   app.add_option("--timeout", v.timeout_s, "seconds before a silent peer is an error")
       ->capture_default_str();
+  app.add_option("--max-spread", v.max_spread,
+                 "calibration: refuse a figure whose repeats' upper / lower quartile exceed this "
+                 "(default 2.5, quick 5)")
+      ->check(CLI::Range(1.0, 100.0));
   app.add_flag("--no-gloo", opts->no_gloo, "leave out the gloo transport");
   app.add_flag("--json", opts->json, "print one JSON object");
   return [opts](dojo::cli::Context& ctx) { return run(*opts, ctx); };

@@ -91,7 +91,7 @@ int run(const Options& opts, dojo::cli::Context& ctx) {
   sim.batch_per_replica = opts.batch;
   sim.precision = config.precision;
   sim.algo = accel::parse_collective_algo(opts.algo);
-  sim.bucket_bytes = opts.bucket_mb * (1 << 20);  // MiB, as train's comm.bucket_mb
+  sim.bucket_bytes = opts.bucket_mb * (1 << 20);
   const auto model = sim_model(config);
 
   const accel::Topology topo(spec);
@@ -212,7 +212,7 @@ dojo::cli::Runner setup(CLI::App& app) {
   app.add_option("--precision", opts->precision, "fp32 or bf16 (default: the model config's)");
   app.add_option("--algo", opts->algo, "gradient all-reduce: auto, ring, ring2d")
       ->capture_default_str();
-  app.add_option("--bucket-mb", opts->bucket_mb, "gradient bucket size in MiB (as train's comm.bucket_mb)")
+  app.add_option("--bucket-mb", opts->bucket_mb, "gradient bucket size in MiB (as comm.bucket_mb)")
       ->capture_default_str();
   app.add_flag("--json", opts->json, "print JSON");
   app.add_option("--trace", opts->trace, "write rank 0's simulated step as a Chrome trace JSON");

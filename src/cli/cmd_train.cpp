@@ -17,6 +17,12 @@ Runner setup(CLI::App& app) {
   app.add_option("--run-dir", opts->run_dir, "output folder (default: runs/<config name>)");
   app.add_option("--resume", opts->resume,
                  "auto: continue from the newest valid checkpoint; or a checkpoint path");
+  app.add_option("--init-from", opts->init_from,
+                 "start from this checkpoint's weights only (fine-tuning: fresh optimizer, "
+                 "schedule and data)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--allow-config-change", opts->allow_config_change,
+                 "config keys that may differ from the checkpoint's on --resume (repeatable)");
   app.add_option("--stop-after", opts->stop_after,
                  "stop after this many steps of this run, with a checkpoint (resume later)");
   app.add_flag("--debug", opts->debug,

@@ -2,6 +2,7 @@
 // starts the communication runtime for distributed subcommands, and is the one place
 // where an error becomes an exit status (and MPI_Abort, so no peer rank hangs).
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 #include <map>
 #include <memory>
@@ -9,17 +10,26 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/command.hpp"
+#include "comm/error_agreement.hpp"
 #include "comm/runtime.hpp"
 #include "core/error.hpp"
+#include "core/exit_codes.hpp"
 #include "core/log.hpp"
 
 namespace {
 
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
+// How long failing ranks wait for each other to agree that they failed alike.
+constexpr dojo::comm::Millis kErrorAgreement{3000};
 
-int exit_code_for(const std::exception& e) {
-  return dynamic_cast<const dojo::InvalidArgument*>(&e) != nullptr ? kExitUsage : kExitError;
+// This process's rank as its launcher (mpirun, srun, torchrun) states it; 0 without one.
+// Read before the runtime starts, for messages printed before there is a communicator.
+int launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID", "RANK"}) {
+    if (const char* value = std::getenv(name); value != nullptr && *value != '\0') {
+      return std::atoi(value);
+    }
+  }
+  return 0;
 }
 
 }  // namespace
@@ -60,7 +70,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every parse error is bad input (exit 2). Under a
+    // launcher every rank parses the same command line: only rank 0 says what is wrong.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    if (launcher_rank() == 0) app.exit(e);
+    return kExitBadInput;
   }
   if (verbose) log::set_level(log::Level::kDebug);
 
@@ -77,12 +91,23 @@ int main(int argc, char** argv) {
       }
       return runner(context);
     } catch (const std::exception& e) {
-      log::error("{}", e.what());
       const int code = exit_code_for(e);
-      // Peers may be blocked in a collective waiting for this rank: end them all.
-      if (runtime && runtime->world().size() > 1) runtime->abort_all_ranks(code);
+      if (!runtime || runtime->world().size() == 1) {
+        log::error("{}", e.what());
+        return code;
+      }
+      // An error every rank found (a bad config, a missing file) is printed once, by rank
+      // 0, and every rank exits with its code. Otherwise each failing rank says what it
+      // found and the job is ended: peers may be blocked waiting for this rank.
+      auto& world = runtime->world();
+      if (comm::ranks_failed_alike(world, code, e.what(), kErrorAgreement)) {
+        if (world.rank() == 0) log::error("{} (every rank reported this)", e.what());
+        return code;
+      }
+      log::error("{}", e.what());
+      runtime->abort_all_ranks(code);
       return code;
     }
   }
-  return kExitUsage;
+  return kExitBadInput;
 }

@@ -4,41 +4,12 @@
 
 namespace dojo::comm {
 
-std::vector<GradBucket> make_grad_buckets(const std::vector<LayerRange>& layers, std::size_t total,
-                                          std::size_t bucket_bytes) {
-  std::size_t expected_begin = 0;
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    DOJO_CHECK(layers[i].first == expected_begin && layers[i].second >= layers[i].first,
-               InvalidArgument,
-               "gradient buckets: layer {} covers [{}, {}), expected it to start at {} "
-               "(layers must tile the arena in order)",
-               i, layers[i].first, layers[i].second, expected_begin);
-    expected_begin = layers[i].second;
-  }
-  DOJO_CHECK(expected_begin == total, InvalidArgument,
-             "gradient buckets: layers cover {} elements, the arena has {}", expected_begin, total);
-  const std::size_t bucket_elems = std::max<std::size_t>(1, bucket_bytes / sizeof(float));
-  std::vector<GradBucket> buckets;
-  for (std::size_t i = layers.size(); i-- > 0;) {
-    const auto [begin, end] = layers[i];
-    if (buckets.empty() || buckets.back().count >= bucket_elems) {
-      buckets.push_back({begin, end - begin, i, i});
-    } else {
-      auto& b = buckets.back();
-      b.count += b.offset - begin;
-      b.offset = begin;
-      b.first_layer = i;
-    }
-  }
-  return buckets;
-}
-
 GradSync::GradSync(Communicator& comm, std::span<float> grads,
                    const std::vector<LayerRange>& layers, GradSyncOptions options)
     : comm_(comm),
       grads_(grads),
       options_(options),
-      buckets_(make_grad_buckets(layers, grads.size(), options.bucket_bytes)),
+      buckets_(plan_buckets(layers, grads.size(), options.bucket_bytes)),
       bucket_of_layer_(layers.size()),
       reducer_(comm, options.algorithm) {
   for (std::size_t b = 0; b < buckets_.size(); ++b) {

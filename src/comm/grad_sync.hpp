@@ -26,27 +26,20 @@
 #include <vector>
 
 #include "comm/allreduce.hpp"
+#include "core/buckets.hpp"
 
 namespace dojo::comm {
 
 struct GradSyncOptions {
-  std::size_t bucket_bytes = 25u << 20;
+  std::size_t bucket_bytes = kDefaultBucketBytes;
   Algorithm algorithm = Algorithm::kAuto;
   ReduceOp op = ReduceOp::kAverage;
 };
 
-struct GradBucket {
-  std::size_t offset = 0;                       // first element in the arena
-  std::size_t count = 0;                        // elements
-  std::size_t first_layer = 0, last_layer = 0;  // layers [first, last] in forward order
-};
-
-// Element range [begin, end) of one layer's gradients, layers in forward order.
-using LayerRange = std::pair<std::size_t, std::size_t>;
-
-// Buckets for `layers` (which must tile [0, total) in order), in reverse layer order.
-std::vector<GradBucket> make_grad_buckets(const std::vector<LayerRange>& layers, std::size_t total,
-                                          std::size_t bucket_bytes);
+// The buckets are planned by dojo::plan_buckets (core/buckets.hpp), the planner the
+// mesh simulation uses too.
+using dojo::GradBucket;
+using dojo::LayerRange;
 
 class GradSync {
  public:

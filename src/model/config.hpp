@@ -54,5 +54,14 @@ struct ModelConfig {
 // InvalidArgument naming it and the file; an unreadable file throws IoError.
 ModelConfig load_model_config(std::string_view name_or_path);
 ModelConfig builtin_model_config(std::string_view name);  // throws for unknown names
+// The same from YAML text (e.g. stored in a checkpoint); `origin` names it in errors.
+ModelConfig model_config_from_yaml(const std::string& text, const std::string& origin);
+// Every field as YAML, readable by load_model_config / model_config_from_yaml.
+std::string to_yaml(const ModelConfig& config);
+
+// A lower bound on the activation bytes of one forward + backward over `batch` clips (in
+// double, so an absurd batch or clip cannot overflow): the tubelets, and per block the
+// residual stream, the MLP hidden layer and the attention scores.
+double estimate_activation_bytes(const ModelConfig& config, std::int64_t batch);
 
 }  // namespace dojo::model

@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "model/random.hpp"
+#include "model/tubelet.hpp"
 
 namespace dojo::model {
 
@@ -295,10 +296,7 @@ double VideoMAE::forward(std::span<const float> clips, const TubeMask& mask, boo
   {
     LayerScope scope(device_, "embed");
     // (B, T', tp, H', p, W', p, C) -> (B, T', H', W', tp, p, p, C)
-    const std::array<std::int64_t, 8> clip_dims = {
-        b, c.grid_t(), c.tubelet_frames, c.grid_h(), c.patch, c.grid_w(), c.patch, c.channels};
-    const std::array<int, 8> to_tubelets = {0, 1, 3, 5, 2, 4, 6, 7};
-    device_.permute<float>(clip_dims, to_tubelets, clips.data(), a.patches);
+    device_.permute<float>(clip_dims(c, b), kClipToTubelets, clips.data(), a.patches);
     device_.row_normalize<float>(b * nm, p, c.target_eps, a.patches, masked_rows_, a.target);
     device_.copy_rows<float>(b * nv, p, a.patches, visible_rows_, a.visible, {}, false);
     linear_forward(device_, w.embed, b * nv, a.visible, a.enc_x0);
@@ -460,10 +458,7 @@ std::vector<float> VideoMAE::reconstruct(std::span<const float> clips, const Tub
   }
   // (B, T', H', W', tp, p, p, C) -> (B, T', tp, H', p, W', p, C)
   std::vector<float> out(tubelets.size());
-  const std::array<std::int64_t, 8> tubelet_dims = {
-      b, c.grid_t(), c.grid_h(), c.grid_w(), c.tubelet_frames, c.patch, c.patch, c.channels};
-  const std::array<int, 8> to_clip = {0, 1, 4, 2, 5, 3, 6, 7};
-  device_.permute<float>(tubelet_dims, to_clip, tubelets.data(), out.data());
+  device_.permute<float>(tubelet_dims(c, b), kTubeletsToClip, tubelets.data(), out.data());
   return out;
 }
 

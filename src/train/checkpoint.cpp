@@ -12,6 +12,7 @@
 #include <mutex>
 #include <regex>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "data/h5_handles.hpp"
@@ -27,22 +28,6 @@ constexpr const char* kFormat = "dojo-checkpoint";
 
 std::uint64_t hash_of(std::span<const float> values) {
   return XXH64(values.data(), values.size_bytes(), 0);
-}
-
-// fsync a file or directory by path; throws IoError naming it.
-void sync_path(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  DOJO_CHECK(fd >= 0, IoError, "{}: cannot open to sync: {}", path, std::strerror(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  DOJO_CHECK(rc == 0, IoError, "{}: fsync failed: {}", path, std::strerror(err));
-}
-
-void rename_into_place(const std::string& from, const std::string& to) {
-  DOJO_CHECK(std::rename(from.c_str(), to.c_str()) == 0, IoError, "rename {} -> {}: {}", from, to,
-             std::strerror(errno));
-  sync_path(fs::path(to).parent_path().string());
 }
 
 void write_attr_i64(hid_t obj, const char* name, std::int64_t value, const std::string& path) {
@@ -129,35 +114,37 @@ std::vector<float> read_floats(hid_t file, const char* name, const std::string& 
   return out;
 }
 
-std::int64_t step_of(const fs::path& file) {
+}  // namespace
+
+std::int64_t checkpoint_step_of(const std::string& path) {
   static const std::regex pattern(R"(step-(\d+)\.h5)");
   std::smatch m;
-  const std::string name = file.filename().string();
+  const std::string name = fs::path(path).filename().string();
   return std::regex_match(name, m, pattern) ? std::stoll(m[1]) : -1;
 }
 
-// The step-NNNNNN.h5 files in `dir`, newest first.
-std::vector<fs::path> step_files(const fs::path& dir) {
-  std::vector<std::pair<std::int64_t, fs::path>> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const auto step = step_of(entry.path());
-    if (step >= 0) files.emplace_back(step, entry.path());
+std::vector<std::string> checkpoint_step_files(const std::string& dir) {
+  std::vector<std::pair<std::int64_t, std::string>> files;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return {};
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const auto step = checkpoint_step_of(entry.path().string());
+    if (step >= 0) files.emplace_back(step, entry.path().string());
   }
   std::sort(files.begin(), files.end(), std::greater<>());
-  std::vector<fs::path> out;
+  std::vector<std::string> out;
   for (auto& [step, path] : files) out.push_back(std::move(path));
   return out;
 }
-
-}  // namespace
 
 void write_checkpoint(const std::string& path, const CheckpointMeta& meta,
                       std::span<const float> params, std::span<const float> adam_m,
                       std::span<const float> adam_v) {
   DOJO_ASSERT(params.size() == adam_m.size() && params.size() == adam_v.size(),
               "arena sizes differ: {} {} {}", params.size(), adam_m.size(), adam_v.size());
-  const std::string partial = path + ".partial";
-  try {
+  AtomicFile out(path);
+  const std::string partial = out.temp_path().string();
+  {
     std::lock_guard lock(data::hdf5_mutex());
     h5::silence_errors();
     hid_t id = H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -195,19 +182,8 @@ void write_checkpoint(const std::string& path, const CheckpointMeta& meta,
     const hid_t raw = file.release();
     DOJO_CHECK(H5Fclose(raw) >= 0, IoError, "{}: closing the checkpoint failed (disk full?): {}",
                partial, h5::last_error());
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(partial, ignored);
-    throw;
   }
-  try {
-    sync_path(partial);
-    rename_into_place(partial, path);
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(partial, ignored);
-    throw;
-  }
+  out.commit();
 }
 
 bool is_checkpoint(const std::string& path) {
@@ -284,6 +260,19 @@ Checkpoint read_checkpoint(const std::string& path) {
   return c;
 }
 
+void prune_checkpoints(const std::string& dir, std::int64_t newest_step, std::int64_t keep) {
+  // Only this lineage's older checkpoints go: a file with a higher step belongs to a run
+  // this one did not continue, and is left for its owner to decide about.
+  std::int64_t kept = 0;
+  for (const auto& file : checkpoint_step_files(dir)) {
+    const std::int64_t step = checkpoint_step_of(file);
+    if (step > newest_step) continue;
+    if (++kept <= keep) continue;
+    std::error_code ec;
+    fs::remove(file, ec);
+  }
+}
+
 std::string save_checkpoint(const std::string& run_dir, const CheckpointMeta& meta,
                             std::span<const float> params, std::span<const float> adam_m,
                             std::span<const float> adam_v, std::int64_t keep) {
@@ -295,22 +284,8 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointMeta& me
   const std::string path = (dir / name).string();
   write_checkpoint(path, meta, params, adam_m, adam_v);
 
-  const std::string latest = (dir / "latest").string();
-  {
-    std::ofstream out(latest + ".partial", std::ios::trunc);
-    out << name << "\n";
-    out.close();
-    DOJO_CHECK(out.good(), IoError, "{}: cannot write the latest pointer (disk full?)",
-               latest + ".partial");
-  }
-  sync_path(latest + ".partial");
-  rename_into_place(latest + ".partial", latest);
-
-  // Prune the oldest complete checkpoints beyond `keep`.
-  const auto files = step_files(dir);
-  for (std::size_t i = static_cast<std::size_t>(keep); i < files.size(); ++i) {
-    fs::remove(files[i], ec);
-  }
+  write_file_atomic(dir / "latest", name + "\n");
+  prune_checkpoints(dir.string(), meta.step, keep);
   return path;
 }
 
@@ -321,8 +296,8 @@ std::optional<Checkpoint> load_latest_checkpoint(const std::string& run_dir) {
   std::ifstream pointer(dir / "latest");
   std::string named;
   if (pointer && std::getline(pointer, named) && !named.empty()) candidates.push_back(dir / named);
-  for (auto& path : step_files(dir)) {
-    if (std::find(candidates.begin(), candidates.end(), path) == candidates.end()) {
+  for (auto& path : checkpoint_step_files(dir.string())) {
+    if (std::find(candidates.begin(), candidates.end(), fs::path(path)) == candidates.end()) {
       candidates.push_back(std::move(path));
     }
   }

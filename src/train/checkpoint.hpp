@@ -54,6 +54,15 @@ bool is_checkpoint(const std::string& path);
 std::string save_checkpoint(const std::string& run_dir, const CheckpointMeta& meta,
                             std::span<const float> params, std::span<const float> adam_m,
                             std::span<const float> adam_v, std::int64_t keep);
+// Removes step files of `dir` at or below `newest_step` beyond the newest `keep` of them.
+// Files with a higher step (an earlier run this one did not continue) are never removed,
+// and neither is the one just written (it is the newest at or below `newest_step`).
+void prune_checkpoints(const std::string& dir, std::int64_t newest_step, std::int64_t keep);
+// The step of a `step-NNNNNN.h5` path, or -1 for any other name.
+std::int64_t checkpoint_step_of(const std::string& path);
+// The step-NNNNNN.h5 files in `dir`, highest step first (none when `dir` does not exist).
+std::vector<std::string> checkpoint_step_files(const std::string& dir);
+
 // The newest checkpoint that passes its checks: the one `latest` names, else the other
 // step files newest first. Each one that fails is reported (log warning) and skipped.
 std::optional<Checkpoint> load_latest_checkpoint(const std::string& run_dir);

@@ -58,9 +58,22 @@ struct TrainConfig {
 };
 
 // Reads `path` (may be empty: defaults only), applies "key=value" overrides in order.
-TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides);
+// `check_files`: also check the files keys name (validate_train_config); off for a run
+// folder's own config.yaml, read from anywhere.
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides,
+                              bool check_files = true);
+// Cross-key checks and the files keys name (model config, mesh preset); load_train_config
+// calls it. Throws InvalidArgument naming the key.
+void validate_train_config(const TrainConfig& config);
 // The effective configuration as YAML (every key, with its value).
 std::string to_yaml(const TrainConfig& config);
+// One setting that differs between two effective configs (to_yaml texts).
+struct ConfigChange {
+  std::string key;          // dotted, e.g. "train.lr"
+  std::string from, to;     // values as written ("(unset)" when absent on one side)
+};
+// Every setting that differs, in key order.
+std::vector<ConfigChange> config_changes(const std::string& from_yaml, const std::string& to_yaml);
 // xxh64 of to_yaml(config) as 16 hex digits: ranks and checkpoints compare it.
 std::string config_hash(const TrainConfig& config);
 

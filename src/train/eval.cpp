@@ -5,30 +5,11 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "model/tubelet.hpp"
 #include "train/masks.hpp"
 
 namespace dojo::train {
 namespace {
-
-// Gathers the clip into tubelets: out (tokens, tubelet elements).
-std::vector<float> to_tubelets(const model::ModelConfig& c, std::span<const float> clip) {
-  const std::int64_t gh = c.grid_h(), gw = c.grid_w(), p = c.patch, tp = c.tubelet_frames;
-  const std::int64_t per = c.patch_dim();
-  std::vector<float> out(static_cast<std::size_t>(c.tokens() * per));
-  for (std::int64_t t = 0; t < c.frames; ++t) {
-    for (std::int64_t y = 0; y < c.height; ++y) {
-      for (std::int64_t x = 0; x < c.width; ++x) {
-        const std::int64_t token = ((t / tp) * gh + y / p) * gw + x / p;
-        const std::int64_t inner = (((t % tp) * p + y % p) * p + x % p) * c.channels;
-        for (std::int64_t ch = 0; ch < c.channels; ++ch) {
-          out[static_cast<std::size_t>(token * per + inner + ch)] =
-              clip[static_cast<std::size_t>(((t * c.height + y) * c.width + x) * c.channels + ch)];
-        }
-      }
-    }
-  }
-  return out;
-}
 
 double sq_diff(std::span<const float> a, std::span<const float> b) {
   double s = 0;
@@ -71,7 +52,7 @@ EvalResult evaluate(model::VideoMAE& model, std::span<const float> clips, std::i
     for (std::int64_t j = 0; j < real; ++j) {
       std::span<const float> in(batch.data() + j * clip_elems, clip_elems);
       std::span<const float> rec(out.data() + j * clip_elems, clip_elems);
-      const auto tin = to_tubelets(c, in), trec = to_tubelets(c, rec);
+      const auto tin = model::clip_to_tubelets(c, in), trec = model::clip_to_tubelets(c, rec);
       const auto* is_masked = mask.is_masked.data() + j * mask.tokens;
       // Mean of the visible tubelets.
       std::vector<double> mean(static_cast<std::size_t>(per), 0.0);

@@ -1,19 +1,6 @@
 #include "train/masks.hpp"
 
 namespace dojo::train {
-namespace {
-std::uint64_t splitmix(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-}  // namespace
-
-std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c, std::uint64_t d) {
-  return splitmix(splitmix(splitmix(splitmix(a) ^ b) ^ c) ^ d);
-}
-
 model::TubeMask masks_for(const model::ModelConfig& config, std::span<const std::uint64_t> seeds) {
   model::TubeMask out;
   out.batch = static_cast<std::int64_t>(seeds.size());

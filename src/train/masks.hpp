@@ -5,13 +5,13 @@
 #include <cstdint>
 #include <span>
 
+#include "core/random.hpp"
 #include "model/config.hpp"
 #include "model/mask.hpp"
 
 namespace dojo::train {
 
-// SplitMix64 of a combination of values: a well-mixed 64-bit seed.
-std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c = 0, std::uint64_t d = 0);
+using dojo::mix_seed;  // core/random.hpp: (seed, step, slot) -> a well-mixed seed
 
 // One batch mask whose sample j is make_tube_mask(config, 1, seeds[j]).
 model::TubeMask masks_for(const model::ModelConfig& config, std::span<const std::uint64_t> seeds);

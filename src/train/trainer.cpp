@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "accel/host_device.hpp"
 #include "comm/allreduce.hpp"
@@ -23,9 +22,12 @@
 #include "model/optim.hpp"
 #include "model/videomae.hpp"
 #include "train/checkpoint.hpp"
+#include "train/eval_run.hpp"
 #include "train/masks.hpp"
 #include "train/mesh_link.hpp"
 #include "train/report.hpp"
+#include "train/resume.hpp"
+#include "train/run_folder.hpp"
 
 namespace dojo::train {
 namespace fs = std::filesystem;
@@ -44,84 +46,79 @@ std::string default_run_dir(const std::string& config_path) {
   return (fs::path("runs") / stem).string();
 }
 
-// Rank 0: the run directory exists and takes a file, before any training starts.
-void prepare_run_dir(const std::string& run_dir) {
-  std::error_code ec;
-  fs::create_directories(fs::path(run_dir) / "samples", ec);
-  DOJO_CHECK(!ec, IoError, "run directory {}: cannot create it: {}", run_dir, ec.message());
-  const fs::path probe = fs::path(run_dir) / ".write-test";
-  {
-    std::ofstream out(probe);
-    out << "dojo\n";
-    out.close();
-    DOJO_CHECK(out.good(), IoError, "run directory {} is not writable (disk full or no permission)",
-               run_dir);
-  }
-  fs::remove(probe, ec);
+// ---- the plan: what every rank decides from the config alone -------------------------
+
+struct RunPlan {
+  TrainConfig cfg;
+  model::ModelConfig mc;
+  std::string run_dir, hash;
+  int rank = 0, ranks = 1;
+  std::int64_t rank_batch = 0;  // clips per rank per step
+  std::int64_t micro = 0;       // clips per forward/backward
+  std::int64_t accum = 0;       // micro-batches per step
+  int threads = 1;
+};
+
+RunPlan plan_run(const TrainOptions& options, comm::Communicator& world) {
+  RunPlan p;
+  p.cfg = load_train_config(options.config_path, options.overrides);
+  const TrainConfig& cfg = p.cfg;
+  p.rank = world.rank();
+  p.ranks = world.size();
+  world.set_timeout(comm::Millis(std::max<std::int64_t>(
+      1, static_cast<std::int64_t>(cfg.comm.timeout_s * 1000))));
+  p.run_dir = options.run_dir.empty() ? default_run_dir(options.config_path) : options.run_dir;
+  p.hash = config_hash(cfg);
+  p.mc = model::load_model_config(cfg.model);
+  p.mc.precision = accel::parse_precision(cfg.precision);
+  DOJO_CHECK(cfg.train.global_batch % p.ranks == 0, InvalidArgument,
+             "config key 'train.global_batch': {} clips do not split evenly over {} ranks",
+             cfg.train.global_batch, p.ranks);
+  p.rank_batch = cfg.train.global_batch / p.ranks;
+  p.micro = cfg.train.micro_batch > 0 ? cfg.train.micro_batch : p.rank_batch;
+  DOJO_CHECK(p.rank_batch % p.micro == 0, InvalidArgument,
+             "config key 'train.micro_batch': {} does not divide the per-rank batch {} "
+             "(train.global_batch {} over {} ranks)",
+             p.micro, p.rank_batch, cfg.train.global_batch, p.ranks);
+  p.accum = p.rank_batch / p.micro;
+  p.threads = options.debug ? 1 : cfg.train.threads;
+  // Activations grow with the micro-batch: refuse what cannot fit before allocating it.
+  const double act_bytes = model::estimate_activation_bytes(p.mc, p.micro);
+  const double ram_bytes = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) *
+                           static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+  DOJO_CHECK(act_bytes < ram_bytes, InvalidArgument,
+             "config key '{}': {} clips per forward pass of model '{}' need about {:.1f} GiB of "
+             "activations, this machine has {:.1f} GiB; lower it (or set train.micro_batch)",
+             cfg.train.micro_batch > 0 ? "train.micro_batch" : "train.global_batch", p.micro,
+             p.mc.name, act_bytes / double(1 << 30), ram_bytes / double(1 << 30));
+  return p;
 }
 
-// Rank 0: the run directory's file system has room for one checkpoint, so a full disk is
-// reported before training and not at the first checkpoint, hours later (save_checkpoint
-// still reports it there, keeping the previous checkpoint).
-void check_room_for_checkpoint(const std::string& run_dir, std::size_t params) {
-  // A lower bound: the three float32 arenas (parameters, two AdamW moments).
-  const std::uintmax_t need_bytes = 3 * params * sizeof(float);
-  std::error_code ec;
-  const auto space = fs::space(run_dir, ec);
-  if (ec) return;  // unknown here; a failing checkpoint write reports itself
-  DOJO_CHECK(space.available >= need_bytes, IoError,
-             "run directory {}: {:.2f} MiB free, a checkpoint of this model needs {:.2f} MiB "
-             "(disk full?)",
-             run_dir, static_cast<double>(space.available) / (1 << 20),
-             static_cast<double>(need_bytes) / (1 << 20));
-}
+// ---- rank 0's run folder -------------------------------------------------------------
 
-void write_text(const std::string& path, const std::string& text) {
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::trunc);
-    out << text;
-    out.close();
-    DOJO_CHECK(out.good(), IoError, "{}: cannot write (disk full?)", partial);
-  }
-  DOJO_CHECK(std::rename(partial.c_str(), path.c_str()) == 0, IoError, "rename {} -> {} failed",
-             partial, path);
-}
-
-// The first setting where two effective configs (to_yaml) differ, as "train.lr: 0.001 on
-// rank 0, 0.002 on rank 1"; empty when they are equal.
-std::string first_config_difference(const std::string& a, const std::string& b, int rank_b) {
-  std::istringstream in_a(a), in_b(b);
-  std::vector<std::pair<std::size_t, std::string>> parents;  // (indent, key) above the line
-  std::string line_a, line_b;
-  while (true) {
-    const bool more_a = static_cast<bool>(std::getline(in_a, line_a));
-    const bool more_b = static_cast<bool>(std::getline(in_b, line_b));
-    if (!more_a && !more_b) return "";
-    if (!more_a) line_a.clear();
-    if (!more_b) line_b.clear();
-    const std::string& line = more_a ? line_a : line_b;
-    const std::size_t indent = line.find_first_not_of(' ');
-    const std::size_t colon = line.find(':');
-    const std::string key =
-        indent == std::string::npos || colon == std::string::npos || colon < indent
-            ? line
-            : line.substr(indent, colon - indent);
-    while (!parents.empty() && parents.back().first >= indent) parents.pop_back();
-    if (line_a != line_b) {
-      std::string path;
-      for (const auto& [_, parent] : parents) path += parent + ".";
-      auto value = [](const std::string& l) {
-        const std::size_t c = l.find(':');
-        const std::size_t v =
-            c == std::string::npos ? std::string::npos : l.find_first_not_of(' ', c + 1);
-        return v == std::string::npos ? std::string("(nothing)") : l.substr(v);
-      };
-      return fmt::format("{}{}: {} on rank 0, {} on rank {}", path, key, value(line_a),
-                         value(line_b), rank_b);
+// Rank 0 locks and checks the run folder before anything long starts; the other ranks
+// learn whether it worked (and stop with it if not).
+std::unique_ptr<RunFolder> open_run_folder(const RunPlan& p, const TrainOptions& options,
+                                           comm::Communicator& world) {
+  std::unique_ptr<RunFolder> folder;
+  int ok = 1;
+  std::exception_ptr error;
+  if (p.rank == 0) {
+    try {
+      folder = std::make_unique<RunFolder>(p.run_dir);
+      if (options.resume.empty()) folder->refuse_fresh_start_over_checkpoints();
+      folder->write("config.yaml", to_yaml(p.cfg));
+      folder->write("model.yaml", model::to_yaml(p.mc));
+    } catch (...) {
+      ok = 0;
+      error = std::current_exception();
     }
-    parents.emplace_back(indent, key);
   }
+  comm::broadcast_span(world, std::span(&ok, 1), 0);
+  if (error) std::rethrow_exception(error);
+  DOJO_CHECK(ok == 1, IoError, "rank 0 could not open run folder {} (its error says why)",
+             p.run_dir);
+  return folder;
 }
 
 // Every rank's view of what must agree; a mismatch shows both sides, and for different
@@ -138,7 +135,11 @@ void check_ranks_agree(comm::Communicator& world, const std::string& mine,
   const std::string root = text(all[0]);
   for (int r = 1; r < world.size(); ++r) {
     const std::string theirs = text(all[r]);
-    const std::string config_diff = first_config_difference(text(configs[0]), text(configs[r]), r);
+    const auto changes = config_changes(text(configs[0]), text(configs[r]));
+    const std::string config_diff =
+        changes.empty() ? std::string()
+                        : fmt::format("{}: {} on rank 0, {} on rank {}", changes[0].key,
+                                      changes[0].from, changes[0].to, r);
     DOJO_CHECK(
         theirs == root, CommError,
         "ranks disagree at start:\n  rank 0: {}\n  rank {}: {}\n{}(same config, data and "
@@ -184,36 +185,6 @@ data::LoaderOptions loader_options(const TrainConfig& cfg, const model::ModelCon
   o.prefetch = cfg.data.prefetch;
   o.drop_last = true;
   return o;
-}
-
-void check_shape(const data::ClipShape& s, const model::ModelConfig& mc, const std::string& what) {
-  DOJO_CHECK(s.frames == mc.frames && s.height == mc.height && s.width == mc.width &&
-                 s.channels == mc.channels,
-             InvalidArgument,
-             "{} holds clips of {}x{}x{}x{} (T x H x W x C), model '{}' needs {}x{}x{}x{}: ingest "
-             "with --frames {} --size {}x{}",
-             what, s.frames, s.height, s.width, s.channels, mc.name, mc.frames, mc.height, mc.width,
-             mc.channels, mc.frames, mc.width, mc.height);
-}
-
-// The first `count` clips of held-out shards `path` (fewer if it has fewer), as floats in
-// [0, 1], (count, T, H, W, C), checked against the model's clip shape.
-std::vector<float> load_eval_clips(const std::string& path, std::int64_t count,
-                                   const model::ModelConfig& mc) {
-  data::LoaderOptions options;
-  options.source = path;
-  options.batch = 1;
-  options.shuffle = false;
-  options.workers = 1;
-  options.prefetch = 1;
-  data::Loader loader(options);
-  check_shape(loader.shape(), mc, path);
-  count = std::min(count, loader.total_clips());
-  std::vector<float> out;
-  for (std::int64_t i = 0; i < count; ++i) {
-    for (auto v : loader.read_clip(i)) out.push_back(static_cast<float>(v) / 255.0f);
-  }
-  return out;
 }
 
 // Debug mode: central finite differences of a few parameters against backward's gradient.
@@ -270,6 +241,308 @@ void log_layer_norms(model::VideoMAE& model) {
   }
 }
 
+
+// ---- the replica: this rank's device, model, optimizer and data ------------------------
+
+struct Replica {
+  accel::HostDevice device;
+  model::VideoMAE model;
+  model::AdamW adamw;
+  data::Loader loader;
+
+  explicit Replica(const RunPlan& p)
+      : device({.threads = p.threads, .dry_run = false, .precision = p.mc.precision}),
+        model(p.mc, device, p.micro),
+        adamw(model, {.beta1 = static_cast<float>(p.cfg.train.beta1),
+                      .beta2 = static_cast<float>(p.cfg.train.beta2),
+                      .eps = 1e-8f,
+                      .weight_decay = static_cast<float>(p.cfg.train.weight_decay)}),
+        loader(loader_options(p.cfg, p.mc, p.rank_batch, p.rank, p.ranks)) {
+    model.init(p.cfg.train.seed);
+    check_clip_shape(loader.shape(), p.mc,
+                p.cfg.data.videos.empty() ? p.cfg.data.shards : "data.videos");
+  }
+};
+
+void agree_at_start(const RunPlan& p, Replica& r, comm::Communicator& world) {
+  // Streaming reads are sequential; a random clip would decode a whole video: shards only.
+  const std::string fingerprint = p.cfg.data.videos.empty()
+                                      ? fmt::format("{:016x}", data_fingerprint(r.loader))
+                                      : std::string("none: streaming");
+  const auto& s = r.loader.shape();
+  check_ranks_agree(
+      world,
+      fmt::format("config hash {}, model '{}' with {} parameters, data {} clips of {}x{}x{}x{} "
+                  "(fingerprint {})",
+                  p.hash, p.mc.name, r.model.params().size(), r.loader.total_clips(), s.frames,
+                  s.height, s.width, s.channels, fingerprint),
+      to_yaml(p.cfg));
+}
+
+// ---- restore or broadcast: where the run starts ------------------------------------------
+
+// Rank 0 decides: a checkpoint to resume (--resume), else weights to start from
+// (--init-from), else the fresh init. Every rank then receives the parameters (as DDP
+// does), and when resuming also the moments, the step and the loader cursor.
+std::int64_t restore_or_broadcast(const RunPlan& p, const TrainOptions& options, Replica& r,
+                                  comm::Communicator& world) {
+  std::int64_t state[4] = {0, 0, 0, 0};  // step, adam steps, loader epoch, loader position
+  if (p.rank == 0) {
+    std::optional<Checkpoint> ckpt;
+    if (options.resume == "auto") {
+      ckpt = load_latest_checkpoint(p.run_dir);
+      if (!ckpt) log::info("resume auto: no usable checkpoint in {}, starting fresh", p.run_dir);
+    } else if (!options.resume.empty()) {
+      ckpt = read_checkpoint(options.resume);
+    }
+    if (ckpt) {
+      check_checkpoint_fits(*ckpt, r.model, p.cfg);
+      check_config_unchanged(ckpt->meta.config_yaml, to_yaml(p.cfg), ckpt->path,
+                             options.allow_config_change);
+      std::copy(ckpt->params.begin(), ckpt->params.end(), r.model.params().begin());
+      std::copy(ckpt->adam_m.begin(), ckpt->adam_m.end(), r.model.adam_m().begin());
+      std::copy(ckpt->adam_v.begin(), ckpt->adam_v.end(), r.model.adam_v().begin());
+      state[0] = ckpt->meta.step;
+      state[1] = ckpt->meta.adam_steps;
+      state[2] = ckpt->meta.loader_epoch;
+      state[3] = ckpt->meta.loader_position;
+      if (!same_data(ckpt->meta.config_yaml, to_yaml(p.cfg))) {
+        log::info("resuming on other data (allowed): the loader starts epoch {} from its beginning",
+                  state[2]);
+        state[3] = 0;
+      }
+      log::info("resuming from {} (step {})", ckpt->path, ckpt->meta.step);
+    } else if (!options.init_from.empty()) {
+      const Checkpoint init = read_checkpoint(options.init_from);
+      check_weights_fit(init, r.model);
+      std::copy(init.params.begin(), init.params.end(), r.model.params().begin());
+      log::info("starting from the weights of {} (step {}); fresh optimizer, schedule and data",
+                init.path, init.meta.step);
+    }
+  }
+  comm::broadcast_span(world, std::span<std::int64_t>(state), 0);
+  comm::broadcast_span(world, r.model.params(), 0);
+  const std::int64_t start_step = state[0];
+  if (start_step > 0) {
+    comm::broadcast_span(world, r.model.adam_m(), 0);
+    comm::broadcast_span(world, r.model.adam_v(), 0);
+    r.adamw.set_steps(state[1]);
+    r.loader.restore({state[2], state[3]});
+  }
+  return start_step;
+}
+
+// ---- the gradient connection -------------------------------------------------------------
+
+struct Connection {
+  std::unique_ptr<comm::GlooCommunicator> gloo;
+  std::unique_ptr<comm::GradSync> sync;
+  std::unique_ptr<comm::Allreducer> stats;  // the per-step loss and stop flag
+
+  Connection(const RunPlan& p, Replica& r, comm::Communicator& world) {
+    comm::Communicator* grad_comm = &world;
+    if (p.cfg.comm.backend == "gloo" && p.ranks > 1 && world.backend() != "gloo") {
+      auto* mpi = dynamic_cast<comm::MpiCommunicator*>(&world);
+      DOJO_CHECK(mpi != nullptr, InvalidArgument,
+                 "config key 'comm.backend': gloo needs an MPI launch (mpirun/srun) or a "
+                 "torchrun-style one to bootstrap");
+      gloo = std::make_unique<comm::GlooCommunicator>(*mpi, world.timeout());
+      grad_comm = gloo.get();
+    }
+    sync = std::make_unique<comm::GradSync>(
+        *grad_comm, r.model.grads(), r.model.layer_grad_ranges(),
+        comm::GradSyncOptions{
+            .bucket_bytes = static_cast<std::size_t>(p.cfg.comm.bucket_mb * (1 << 20)),
+            .algorithm = comm::parse_algorithm(p.cfg.comm.algorithm),
+            .op = comm::ReduceOp::kSum});
+    stats = std::make_unique<comm::Allreducer>(world, comm::Algorithm::kAuto);
+  }
+};
+
+// ---- rank 0's outputs ----------------------------------------------------------------------
+
+struct Outputs {
+  std::unique_ptr<RunFolder> folder;
+  std::unique_ptr<MetricsLog> metrics;
+  std::unique_ptr<Progress> progress;
+  EvalSet eval;  // held-out clips (empty without data.eval_shards)
+};
+
+void record_eval(const RunPlan& p, Replica& r, MeshLink& mesh, Outputs& out, std::int64_t step,
+                 TrainSummary& summary) {
+  if (p.rank != 0 || out.eval.count == 0) return;
+  std::vector<Reconstruction> recon;
+  // Evaluation is not part of a training step: keep it off the simulated mesh.
+  r.device.set_sink(nullptr);
+  summary.eval = evaluate(r.model, out.eval.pixels, out.eval.count, p.cfg.train.seed, &recon,
+                          p.cfg.eval.samples);
+  summary.has_eval = true;
+  r.device.set_sink(&mesh.sink());
+  const auto& e = summary.eval;
+  out.metrics->write({{"kind", "eval"},
+                      {"step", step},
+                      {"eval_loss", e.loss},
+                      {"masked_mse", e.masked_mse},
+                      {"psnr", e.psnr},
+                      {"baseline_mean_mse", e.baseline_mean_mse},
+                      {"baseline_copy_mse", e.baseline_copy_mse},
+                      {"clips", e.clips}});
+  const auto& mc = p.mc;
+  std::vector<SampleClip> samples;
+  for (std::size_t i = 0; i < recon.size(); ++i) {
+    samples.push_back(
+        {std::span<const float>(out.eval.pixels).subspan(i * mc.clip_elems(), mc.clip_elems()),
+         recon[i].pixels, recon[i].is_masked});
+  }
+  if (!samples.empty()) {
+    write_sample_grid(
+        (fs::path(p.run_dir) / "samples" / fmt::format("step-{:06d}.png", step)).string(), samples,
+        mc.frames, mc.height, mc.width, mc.channels, mc.tubelet_frames, mc.patch, 4);
+  }
+}
+
+// ---- one step --------------------------------------------------------------------------
+
+struct StepResult {
+  double loss = 0;
+  float grad_norm = 0, lr = 0;
+  bool stop = false;          // every rank agreed to stop after this step
+  double step_s = 0, data_wait_s = 0, comm_s = 0, sim_step_s = 0;
+  std::int64_t epoch = 0;
+};
+
+// Forward and backward over the micro-batches (the last one hands each layer's gradients
+// to GradSync as backward finishes them), the mean gradient of the global batch, the
+// agreed loss and stop flag, clipping and the AdamW step.
+StepResult train_step(const RunPlan& p, const TrainOptions& options, Replica& r,
+                      Connection& conn, MeshLink& mesh, std::int64_t step, std::int64_t start_step) {
+  const auto& cfg = p.cfg;
+  const auto& mc = p.mc;
+  StepResult out;
+  const auto step_start = Clock::now();
+  data::Batch batch = r.loader.next();
+  out.data_wait_s = seconds_since(step_start);
+  DOJO_ASSERT(batch.size() == p.rank_batch, "loader gave {} clips, expected {}", batch.size(),
+              p.rank_batch);
+  const std::size_t clip_elems = static_cast<std::size_t>(mc.clip_elems());
+  std::vector<std::uint64_t> seeds(static_cast<std::size_t>(p.micro));
+  // A clip's slot in the global batch: rank r's local clip q is global slot q*ranks + r.
+  auto masks_of = [&](std::int64_t m) {
+    for (std::int64_t j = 0; j < p.micro; ++j) {
+      const std::int64_t slot = (m * p.micro + j) * p.ranks + p.rank;
+      seeds[static_cast<std::size_t>(j)] = mix_seed(cfg.train.seed, static_cast<std::uint64_t>(step),
+                                                    static_cast<std::uint64_t>(slot));
+    }
+    return masks_for(mc, seeds);
+  };
+  auto clips_of = [&](std::int64_t m) {
+    return std::span<const float>(batch.pixels.data() + m * p.micro * clip_elems,
+                                  p.micro * clip_elems);
+  };
+  if (options.debug && step == start_step) {
+    r.device.set_sink(nullptr);
+    check_gradients(r.model, clips_of(0), masks_of(0));
+    r.device.set_sink(&mesh.sink());
+  }
+
+  r.model.zero_grads();
+  mesh.begin_step();
+  conn.sync->start_step();
+  double loss_sum = 0;
+  for (std::int64_t m = 0; m < p.accum; ++m) {
+    const bool last = m + 1 == p.accum;
+    loss_sum += r.model.forward_backward(clips_of(m), masks_of(m), [&](std::size_t layer) {
+      if (!last) return;
+      if (auto bucket = conn.sync->mark_layer_ready(layer)) {
+        mesh.gradient_bucket_ready(conn.sync->buckets()[*bucket].count * sizeof(float));
+      }
+    });
+  }
+  mesh.gradients_needed();
+  conn.sync->wait();
+  const auto stats_start = Clock::now();
+  // Sum over ranks and micro-batches -> mean gradient of the global batch.
+  const float scale = 1.0f / static_cast<float>(p.ranks * p.accum);
+  for (float& g : r.model.grads()) g *= scale;
+  const bool planned_stop = options.stop_after > 0 && step + 1 - start_step >= options.stop_after;
+  float stats[2] = {static_cast<float>(loss_sum / p.accum),
+                    g_stop_signal != 0 || planned_stop ? 1.0f : 0.0f};
+  conn.stats->run(stats, comm::ReduceOp::kSum);
+  out.comm_s = conn.sync->wait_seconds() + seconds_since(stats_start);
+  out.loss = stats[0] / p.ranks;
+  out.stop = stats[1] > 0;
+
+  if (options.debug && step == start_step) log_layer_norms(r.model);
+  out.grad_norm = model::clip_grad_norm(r.model.grads(), static_cast<float>(cfg.train.grad_clip));
+  out.lr = model::lr_at(step, cfg.train.warmup_steps, cfg.train.steps,
+                        static_cast<float>(cfg.train.lr), static_cast<float>(cfg.train.min_lr));
+  r.adamw.step(out.lr);
+  out.sim_step_s = mesh.end_step();
+  out.step_s = seconds_since(step_start);
+  out.epoch = batch.epoch;
+  r.loader.recycle(std::move(batch));
+  DOJO_CHECK(std::isfinite(out.loss), Error, "step {}: the loss is {} (diverged); lower train.lr",
+             step + 1, out.loss);
+  return out;
+}
+
+void log_step(const RunPlan& p, Outputs& out, Connection& conn, std::int64_t step,
+              const StepResult& s) {
+  if (p.rank != 0) return;
+  const double clips_per_s = static_cast<double>(p.cfg.train.global_batch) / s.step_s;
+  if ((step + 1) % p.cfg.train.log_every == 0 || step + 1 == p.cfg.train.steps || s.stop) {
+    out.metrics->write({{"step", step + 1},
+                        {"loss", s.loss},
+                        {"lr", s.lr},
+                        {"grad_norm", s.grad_norm},
+                        {"clips_per_s", clips_per_s},
+                        {"step_s", s.step_s},
+                        {"data_wait_s", s.data_wait_s},
+                        {"comm_s", s.comm_s},
+                        {"comm_total_s", conn.sync->comm_seconds()},
+                        {"sim_step_s", s.sim_step_s},
+                        {"epoch", s.epoch}});
+  }
+  out.progress->update(step + 1, s.loss, clips_per_s, s.data_wait_s / s.step_s);
+}
+
+void checkpoint(const RunPlan& p, Replica& r, std::int64_t steps_done, TrainSummary& summary) {
+  if (p.rank != 0) return;
+  const auto cursor = r.loader.cursor();
+  CheckpointMeta meta{steps_done,      r.adamw.steps(), p.cfg.train.seed, cursor.epoch,
+                      cursor.position, p.hash,          p.mc.name,        to_yaml(p.cfg)};
+  summary.last_checkpoint = save_checkpoint(p.run_dir, meta, r.model.params(), r.model.adam_m(),
+                                            r.model.adam_v(), p.cfg.train.keep_checkpoints);
+}
+
+// ---- the end of the run: plots, final eval, trace --------------------------------------
+
+void finish(const RunPlan& p, Replica& r, MeshLink& mesh, Outputs& out, std::int64_t start_step,
+            TrainSummary& summary) {
+  if (p.rank != 0) return;
+  out.progress->finish();
+  if (summary.steps_done == p.cfg.train.steps) record_eval(p, r, mesh, out, summary.steps_done, summary);
+  // A resumed run with no steps left (a chained job after the last one) keeps the trace.
+  if (summary.steps_done > start_step) {
+    mesh.write_trace((fs::path(p.run_dir) / "trace.json").string());
+  }
+  // loss.png from the whole metrics history (a resumed run includes its earlier part).
+  std::vector<CurvePoint> train_curve, eval_curve;
+  std::ifstream in(fs::path(p.run_dir) / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("step")) continue;
+    if (j.contains("loss"))
+      train_curve.push_back({j["step"].get<double>(), j["loss"].get<double>()});
+    if (j.contains("eval_loss"))
+      eval_curve.push_back({j["step"].get<double>(), j["eval_loss"].get<double>()});
+  }
+  plot_loss((fs::path(p.run_dir) / "loss.png").string(), train_curve, eval_curve);
+  if (summary.has_eval) {
+    out.folder->write("eval.json", eval_json(summary.eval, summary.steps_done).dump(2) + "\n");
+  }
+}
+
 }  // namespace
 
 void install_stop_signals() {
@@ -280,373 +553,59 @@ void install_stop_signals() {
 }
 
 TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
-  const TrainConfig cfg = load_train_config(options.config_path, options.overrides);
-  const int rank = world.rank(), ranks = world.size();
-  world.set_timeout(comm::Millis(static_cast<std::int64_t>(cfg.comm.timeout_s * 1000)));
+  const RunPlan p = plan_run(options, world);
+  Outputs out;
+  out.folder = open_run_folder(p, options, world);
+  Replica r(p);
+  // On failure the other ranks, already in agree_at_start, end by main's MPI_Abort.
+  if (out.folder) out.folder->check_room_for_checkpoint(r.model.params().size());
+  agree_at_start(p, r, world);
+  const std::int64_t start_step = restore_or_broadcast(p, options, r, world);
+  Connection conn(p, r, world);
+  MeshLink mesh(p.cfg.mesh.preset, r.model, p.rank, p.ranks);
+  r.device.set_sink(&mesh.sink());
+
   TrainSummary summary;
-  summary.run_dir =
-      options.run_dir.empty() ? default_run_dir(options.config_path) : options.run_dir;
-  const std::string& run_dir = summary.run_dir;
-  const std::string hash = config_hash(cfg);
-
-  // --- model, batch geometry ----------------------------------------------------------
-  model::ModelConfig mc = model::load_model_config(cfg.model);
-  mc.precision = accel::parse_precision(cfg.precision);
-  DOJO_CHECK(cfg.train.global_batch % ranks == 0, InvalidArgument,
-             "config key 'train.global_batch': {} clips do not split evenly over {} ranks",
-             cfg.train.global_batch, ranks);
-  const std::int64_t rank_batch = cfg.train.global_batch / ranks;
-  const std::int64_t micro = cfg.train.micro_batch > 0 ? cfg.train.micro_batch : rank_batch;
-  DOJO_CHECK(rank_batch % micro == 0, InvalidArgument,
-             "config key 'train.micro_batch': {} does not divide the per-rank batch {} "
-             "(train.global_batch {} over {} ranks)",
-             micro, rank_batch, cfg.train.global_batch, ranks);
-  const std::int64_t accum = rank_batch / micro;
-  const int threads = options.debug ? 1 : cfg.train.threads;
-
-  // --- rank 0 prepares the run directory before anything long starts -----------------
-  int prepared = 1;
-  std::string prepare_error;
-  if (rank == 0) {
-    try {
-      prepare_run_dir(run_dir);
-      write_text((fs::path(run_dir) / "config.yaml").string(), to_yaml(cfg));
-    } catch (const Error& e) {
-      prepared = 0;
-      prepare_error = e.what();
-    }
-  }
-  comm::broadcast_span(world, std::span(&prepared, 1), 0);
-  if (!prepared) {
-    if (rank == 0) throw IoError(prepare_error);
-    throw IoError(fmt::format("rank 0 could not prepare run directory {}", run_dir));
-  }
-
-  accel::HostDevice device({.threads = threads, .dry_run = false, .precision = mc.precision});
-  model::VideoMAE model(mc, device, micro);
-  model.init(cfg.train.seed);
-  // On failure the other ranks, already in check_ranks_agree, end by main's MPI_Abort.
-  if (rank == 0) check_room_for_checkpoint(run_dir, model.params().size());
-  model::AdamW adamw(model, {.beta1 = static_cast<float>(cfg.train.beta1),
-                             .beta2 = static_cast<float>(cfg.train.beta2),
-                             .eps = 1e-8f,
-                             .weight_decay = static_cast<float>(cfg.train.weight_decay)});
-
-  data::Loader loader(loader_options(cfg, mc, rank_batch, rank, ranks));
-  check_shape(loader.shape(), mc, cfg.data.videos.empty() ? cfg.data.shards : "data.videos");
-
-  // Streaming reads are sequential; a random clip would decode a whole video: shards only.
-  const std::string fingerprint = cfg.data.videos.empty()
-                                      ? fmt::format("{:016x}", data_fingerprint(loader))
-                                      : std::string("none: streaming");
-  check_ranks_agree(
-      world,
-      fmt::format("config hash {}, model '{}' with {} parameters, data {} clips of {}x{}x{}x{} "
-                  "(fingerprint {})",
-                  hash, mc.name, model.params().size(), loader.total_clips(), loader.shape().frames,
-                  loader.shape().height, loader.shape().width, loader.shape().channels,
-                  fingerprint),
-      to_yaml(cfg));
-
-  // --- resume: rank 0 reads, everybody receives ---------------------------------------
-  std::int64_t start_step = 0;
-  {
-    std::optional<Checkpoint> ckpt;
-    if (rank == 0 && !options.resume.empty()) {
-      if (options.resume == "auto") {
-        ckpt = load_latest_checkpoint(run_dir);
-        if (!ckpt) log::info("resume auto: no usable checkpoint in {}, starting fresh", run_dir);
-      } else {
-        ckpt = read_checkpoint(options.resume);
-      }
-      if (ckpt) {
-        DOJO_CHECK(ckpt->params.size() == model.params().size(), FormatError,
-                   "checkpoint {} has {} parameters, model '{}' has {}", ckpt->path,
-                   ckpt->params.size(), mc.name, model.params().size());
-        if (ckpt->meta.config_hash != hash) {
-          log::warn("checkpoint {} was written with config hash {}, this run's is {}; continuing",
-                    ckpt->path, ckpt->meta.config_hash, hash);
-        }
-        std::copy(ckpt->params.begin(), ckpt->params.end(), model.params().begin());
-        std::copy(ckpt->adam_m.begin(), ckpt->adam_m.end(), model.adam_m().begin());
-        std::copy(ckpt->adam_v.begin(), ckpt->adam_v.end(), model.adam_v().begin());
-        log::info("resuming from {} (step {})", ckpt->path, ckpt->meta.step);
-      }
-    }
-    std::int64_t state[4] = {0, 0, 0, 0};  // step, adam steps, loader epoch, loader position
-    if (ckpt) {
-      state[0] = ckpt->meta.step;
-      state[1] = ckpt->meta.adam_steps;
-      state[2] = ckpt->meta.loader_epoch;
-      state[3] = ckpt->meta.loader_position;
-    }
-    comm::broadcast_span(world, std::span<std::int64_t>(state), 0);
-    start_step = state[0];
-    // Parameters always come from rank 0 (as DDP does); moments only when resuming.
-    comm::broadcast_span(world, model.params(), 0);
-    if (start_step > 0) {
-      comm::broadcast_span(world, model.adam_m(), 0);
-      comm::broadcast_span(world, model.adam_v(), 0);
-      adamw.set_steps(state[1]);
-      loader.restore({state[2], state[3]});
-    }
-  }
+  summary.run_dir = p.run_dir;
   summary.first_step = start_step;
   summary.steps_done = start_step;
-
-  // --- communication ------------------------------------------------------------------
-  std::unique_ptr<comm::GlooCommunicator> gloo;
-  comm::Communicator* grad_comm = &world;
-  if (cfg.comm.backend == "gloo" && ranks > 1) {
-    auto* mpi = dynamic_cast<comm::MpiCommunicator*>(&world);
-    DOJO_CHECK(mpi != nullptr, InvalidArgument,
-               "config key 'comm.backend': gloo needs an MPI launch (mpirun/srun) to bootstrap");
-    gloo = std::make_unique<comm::GlooCommunicator>(*mpi, world.timeout());
-    grad_comm = gloo.get();
-  }
-  comm::GradSync sync(*grad_comm, model.grads(), model.layer_grad_ranges(),
-                      {.bucket_bytes = static_cast<std::size_t>(cfg.comm.bucket_mb * (1 << 20)),
-                       .algorithm = comm::parse_algorithm(cfg.comm.algorithm),
-                       .op = comm::ReduceOp::kSum});
-  comm::Allreducer stats_reducer(world, comm::Algorithm::kAuto);
-
-  // --- the simulated mesh -------------------------------------------------------------
-  MeshLink mesh(cfg.mesh.preset, model, rank, ranks);
-  device.set_sink(&mesh.sink());
-
-  // --- rank 0's outputs ---------------------------------------------------------------
-  std::unique_ptr<MetricsLog> metrics;
-  std::unique_ptr<Progress> progress;
-  std::vector<float> eval_clips;
-  std::int64_t eval_count = 0;
-  if (rank == 0) {
-    metrics = std::make_unique<MetricsLog>((fs::path(run_dir) / "metrics.jsonl").string(),
-                                           start_step > 0);
-    progress = std::make_unique<Progress>(start_step, cfg.train.steps);
-    if (!cfg.data.eval_shards.empty()) {
-      eval_clips = load_eval_clips(cfg.data.eval_shards, cfg.eval.clips, mc);
-      eval_count = static_cast<std::int64_t>(eval_clips.size() / mc.clip_elems());
-    }
+  if (p.rank == 0) {
+    out.metrics = std::make_unique<MetricsLog>((fs::path(p.run_dir) / "metrics.jsonl").string(),
+                                               start_step > 0);
+    out.progress = std::make_unique<Progress>(start_step, p.cfg.train.steps);
+    if (!p.cfg.data.eval_shards.empty()) out.eval = load_eval_set(p.cfg.data.eval_shards, p.cfg.eval.clips, p.mc);
     log::info(
         "training '{}' ({} parameters) on {} rank(s): global batch {} = {} rank(s) x {} "
         "micro-batch(es) of {} clips; {} steps; {} clips in the data",
-        mc.name, model.params().size(), ranks, cfg.train.global_batch, ranks, accum, micro,
-        cfg.train.steps, loader.total_clips());
+        p.mc.name, r.model.params().size(), p.ranks, p.cfg.train.global_batch, p.ranks, p.accum,
+        p.micro, p.cfg.train.steps, r.loader.total_clips());
   }
 
-  auto run_eval = [&](std::int64_t step) {
-    if (rank != 0 || eval_count == 0) return;
-    std::vector<Reconstruction> recon;
-    // Evaluation is not part of a training step: keep it off the simulated mesh.
-    device.set_sink(nullptr);
-    summary.eval =
-        evaluate(model, eval_clips, eval_count, cfg.train.seed, &recon, cfg.eval.samples);
-    summary.has_eval = true;
-    const auto& e = summary.eval;
-    metrics->write({{"kind", "eval"},
-                    {"step", step},
-                    {"eval_loss", e.loss},
-                    {"masked_mse", e.masked_mse},
-                    {"psnr", e.psnr},
-                    {"baseline_mean_mse", e.baseline_mean_mse},
-                    {"baseline_copy_mse", e.baseline_copy_mse},
-                    {"clips", e.clips}});
-    device.set_sink(&mesh.sink());
-    std::vector<SampleClip> samples;
-    for (std::size_t i = 0; i < recon.size(); ++i) {
-      samples.push_back(
-          {std::span<const float>(eval_clips).subspan(i * mc.clip_elems(), mc.clip_elems()),
-           recon[i].pixels, recon[i].is_masked});
-    }
-    if (!samples.empty()) {
-      write_sample_grid(
-          (fs::path(run_dir) / "samples" / fmt::format("step-{:06d}.png", step)).string(), samples,
-          mc.frames, mc.height, mc.width, mc.channels, mc.tubelet_frames, mc.patch, 4);
-    }
-  };
-
-  // --- the loop -----------------------------------------------------------------------
-  const std::size_t clip_elems = static_cast<std::size_t>(mc.clip_elems());
-  std::vector<std::uint64_t> seeds(static_cast<std::size_t>(micro));
-  double last_loss = 0;
-  for (std::int64_t step = start_step; step < cfg.train.steps; ++step) {
-    const auto step_start = Clock::now();
-    const auto data_start = Clock::now();
-    data::Batch batch = loader.next();
-    const double data_wait_s = seconds_since(data_start);
-    DOJO_ASSERT(batch.size() == rank_batch, "loader gave {} clips, expected {}", batch.size(),
-                rank_batch);
-
-    if (options.debug && step == start_step) {
-      for (std::int64_t j = 0; j < micro; ++j) {
-        seeds[j] = mix_seed(cfg.train.seed, static_cast<std::uint64_t>(step),
-                            static_cast<std::uint64_t>(j * ranks + rank));
-      }
-      device.set_sink(nullptr);
-      check_gradients(model, std::span<const float>(batch.pixels).first(clip_elems * micro),
-                      masks_for(mc, seeds));
-      device.set_sink(&mesh.sink());
-    }
-
-    model.zero_grads();
-    mesh.begin_step();
-    sync.start_step();
-    double loss_sum = 0;
-    for (std::int64_t m = 0; m < accum; ++m) {
-      // A clip's slot in the global batch: rank r's local clip q is global slot q*ranks + r.
-      for (std::int64_t j = 0; j < micro; ++j) {
-        const std::int64_t slot = (m * micro + j) * ranks + rank;
-        seeds[j] = mix_seed(cfg.train.seed, static_cast<std::uint64_t>(step),
-                            static_cast<std::uint64_t>(slot));
-      }
-      const auto mask = masks_for(mc, seeds);
-      std::span<const float> clips(batch.pixels.data() + m * micro * clip_elems,
-                                   micro * clip_elems);
-      const bool last = m + 1 == accum;
-      loss_sum += model.forward_backward(clips, mask, [&](std::size_t layer) {
-        if (!last) return;
-        if (auto bucket = sync.mark_layer_ready(layer)) {
-          mesh.gradient_bucket_ready(sync.buckets()[*bucket].count * sizeof(float));
-        }
-      });
-    }
-    mesh.gradients_needed();
-    sync.wait();
-    const auto stats_start = Clock::now();
-    // Sum over ranks and micro-batches -> mean gradient of the global batch.
-    const float scale = 1.0f / static_cast<float>(ranks * accum);
-    for (float& g : model.grads()) g *= scale;
-    const bool planned_stop = options.stop_after > 0 && step + 1 - start_step >= options.stop_after;
-    float stats[2] = {static_cast<float>(loss_sum / accum),
-                      g_stop_signal != 0 || planned_stop ? 1.0f : 0.0f};
-    stats_reducer.run(stats, comm::ReduceOp::kSum);
-    const double comm_s = sync.wait_seconds() + seconds_since(stats_start);
-    const double loss = stats[0] / ranks;
-    const bool stop = stats[1] > 0;
-    last_loss = loss;
-
-    if (options.debug && step == start_step) log_layer_norms(model);
-    const float grad_norm =
-        model::clip_grad_norm(model.grads(), static_cast<float>(cfg.train.grad_clip));
-    const float lr =
-        model::lr_at(step, cfg.train.warmup_steps, cfg.train.steps,
-                     static_cast<float>(cfg.train.lr), static_cast<float>(cfg.train.min_lr));
-    adamw.step(lr);
-    const double sim_step_s = mesh.end_step();
-    const double step_s = seconds_since(step_start);
+  for (std::int64_t step = start_step; step < p.cfg.train.steps; ++step) {
+    const StepResult s = train_step(p, options, r, conn, mesh, step, start_step);
     summary.steps_done = step + 1;
-    const std::int64_t epoch = batch.epoch;
-    loader.recycle(std::move(batch));
-    DOJO_CHECK(std::isfinite(loss), Error, "step {}: the loss is {} (diverged); lower train.lr",
-               step + 1, loss);
-
-    if (rank == 0) {
-      const double clips_per_s = static_cast<double>(cfg.train.global_batch) / step_s;
-      if ((step + 1) % cfg.train.log_every == 0 || step + 1 == cfg.train.steps || stop) {
-        metrics->write({{"step", step + 1},
-                        {"loss", loss},
-                        {"lr", lr},
-                        {"grad_norm", grad_norm},
-                        {"clips_per_s", clips_per_s},
-                        {"step_s", step_s},
-                        {"data_wait_s", data_wait_s},
-                        {"comm_s", comm_s},
-                        {"comm_total_s", sync.comm_seconds()},
-                        {"sim_step_s", sim_step_s},
-                        {"epoch", epoch}});
-      }
-      progress->update(step + 1, loss, clips_per_s, data_wait_s / step_s);
-    }
+    summary.final_loss = s.loss;
+    log_step(p, out, conn, step, s);
     const bool checkpoint_now =
-        (cfg.train.checkpoint_every > 0 && (step + 1) % cfg.train.checkpoint_every == 0) ||
-        step + 1 == cfg.train.steps || stop;
-    if (checkpoint_now && rank == 0) {
-      const auto cursor = loader.cursor();
-      CheckpointMeta meta{step + 1,        adamw.steps(), cfg.train.seed, cursor.epoch,
-                          cursor.position, hash,          mc.name,        to_yaml(cfg)};
-      summary.last_checkpoint = save_checkpoint(run_dir, meta, model.params(), model.adam_m(),
-                                                model.adam_v(), cfg.train.keep_checkpoints);
+        (p.cfg.train.checkpoint_every > 0 && (step + 1) % p.cfg.train.checkpoint_every == 0) ||
+        step + 1 == p.cfg.train.steps || s.stop;
+    if (checkpoint_now) checkpoint(p, r, step + 1, summary);
+    if (p.cfg.train.eval_every > 0 && (step + 1) % p.cfg.train.eval_every == 0 &&
+        step + 1 < p.cfg.train.steps) {
+      record_eval(p, r, mesh, out, step + 1, summary);
     }
-    if (cfg.train.eval_every > 0 && (step + 1) % cfg.train.eval_every == 0 &&
-        step + 1 < cfg.train.steps) {
-      run_eval(step + 1);
-    }
-    if (stop) {
+    if (s.stop) {
       summary.stopped_by_signal = g_stop_signal != 0;
-      if (rank == 0) {
-        progress->finish();
+      if (p.rank == 0) {
         log::info("{}: checkpoint written at step {}, exiting",
                   g_stop_signal != 0 ? "stop signal" : "--stop-after", step + 1);
       }
       break;
     }
   }
-  summary.final_loss = last_loss;
-  if (rank == 0) {
-    progress->finish();
-    if (summary.steps_done == cfg.train.steps) run_eval(summary.steps_done);
-    // A resumed run with no steps left (a chained job after the last one) keeps the trace.
-    if (summary.steps_done > start_step) {
-      mesh.write_trace((fs::path(run_dir) / "trace.json").string());
-    }
-    // loss.png from the whole metrics history (a resumed run includes its earlier part).
-    std::vector<CurvePoint> train_curve, eval_curve;
-    std::ifstream in(fs::path(run_dir) / "metrics.jsonl");
-    for (std::string line; std::getline(in, line);) {
-      const auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded()) continue;
-      if (j.contains("loss"))
-        train_curve.push_back({j["step"].get<double>(), j["loss"].get<double>()});
-      if (j.contains("eval_loss"))
-        eval_curve.push_back({j["step"].get<double>(), j["eval_loss"].get<double>()});
-    }
-    plot_loss((fs::path(run_dir) / "loss.png").string(), train_curve, eval_curve);
-    if (summary.has_eval) {
-      const auto& e = summary.eval;
-      write_text((fs::path(run_dir) / "eval.json").string(),
-                 nlohmann::json{{"masked_mse", e.masked_mse},
-                                {"psnr", e.psnr},
-                                {"baseline_mean_mse", e.baseline_mean_mse},
-                                {"baseline_copy_mse", e.baseline_copy_mse},
-                                {"clips", e.clips},
-                                {"step", summary.steps_done}}
-                         .dump(2) +
-                     "\n");
-    }
-  }
+  finish(p, r, mesh, out, start_step, summary);
   world.barrier();
   return summary;
-}
-
-EvalResult evaluate_run(const EvalOptions& options) {
-  const fs::path config_path = fs::path(options.run_dir) / "config.yaml";
-  DOJO_CHECK(fs::exists(config_path), IoError, "{}: not a dojo run directory (no config.yaml)",
-             options.run_dir);
-  const TrainConfig cfg = load_train_config(config_path.string(), {});
-  model::ModelConfig mc = model::load_model_config(cfg.model);
-  mc.precision = accel::parse_precision(cfg.precision);
-  std::optional<Checkpoint> ckpt;
-  if (!options.checkpoint.empty()) {
-    ckpt = read_checkpoint(options.checkpoint);
-  } else {
-    ckpt = load_latest_checkpoint(options.run_dir);
-  }
-  DOJO_CHECK(ckpt.has_value(), IoError, "{}: no usable checkpoint to evaluate", options.run_dir);
-  const std::string data = options.data.empty() ? cfg.data.eval_shards : options.data;
-  DOJO_CHECK(
-      !data.empty(), InvalidArgument,
-      "dojo eval: no held-out data (pass --data, or set data.eval_shards in the run's config)");
-  const auto clips = load_eval_clips(data, options.clips > 0 ? options.clips : cfg.eval.clips, mc);
-  const std::int64_t count = static_cast<std::int64_t>(clips.size() / mc.clip_elems());
-  accel::HostDevice device(
-      {.threads = cfg.train.threads, .dry_run = false, .precision = mc.precision});
-  const std::int64_t batch = std::max<std::int64_t>(1, std::min<std::int64_t>(8, count));
-  model::VideoMAE model(mc, device, batch);
-  DOJO_CHECK(ckpt->params.size() == model.params().size(), FormatError,
-             "checkpoint {} has {} parameters, model '{}' has {}", ckpt->path, ckpt->params.size(),
-             mc.name, model.params().size());
-  std::copy(ckpt->params.begin(), ckpt->params.end(), model.params().begin());
-  return evaluate(model, clips, count, cfg.train.seed);
 }
 
 }  // namespace dojo::train

@@ -24,6 +24,7 @@
 #include "comm/communicator.hpp"
 #include "train/config.hpp"
 #include "train/eval.hpp"
+#include "train/eval_run.hpp"
 
 namespace dojo::train {
 
@@ -36,6 +37,11 @@ struct TrainOptions {
   // Stop after this many steps of this invocation (checkpoint written), as a time-sliced
   // job or a planned interruption would; 0 = run to train.steps.
   std::int64_t stop_after = 0;
+  // Start from this checkpoint's weights only (fine-tuning): fresh optimizer, schedule and
+  // loader, any data set of the model's clip shape. A checkpoint to resume wins over it.
+  std::string init_from;
+  // Config keys that may differ from the checkpoint's on --resume (else an error).
+  std::vector<std::string> allow_config_change;
 };
 
 struct TrainSummary {
@@ -55,14 +61,5 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world);
 // SIGTERM / SIGUSR1 / SIGINT set a flag; the trainer finishes its step, writes a
 // checkpoint and returns (all ranks agree on the step). Called once by the CLI.
 void install_stop_signals();
-
-struct EvalOptions {
-  std::string run_dir;
-  std::string data;        // shards to evaluate on (default: the run's data.eval_shards)
-  std::string checkpoint;  // default: the run's newest valid checkpoint
-  std::int64_t clips = 0;  // 0: the run's eval.clips
-};
-// `dojo eval`: loads the run's config and checkpoint and evaluates on held-out clips.
-EvalResult evaluate_run(const EvalOptions& options);
 
 }  // namespace dojo::train

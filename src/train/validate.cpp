@@ -16,6 +16,7 @@
 #include "comm/bench_allreduce.hpp"
 #include "comm/grad_sync.hpp"
 #include "core/error.hpp"
+#include "core/stats.hpp"
 #include "core/log.hpp"
 #include "model/bench.hpp"
 #include "model/config.hpp"
@@ -32,13 +33,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kLinkTag = 4243;
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // Rank 0's bytes on every rank.
 std::string broadcast_string(comm::Communicator& world, std::string text) {
@@ -149,7 +143,7 @@ TrainStep measure_train_step(comm::Communicator& world, const accel::MeshSpec& s
   model.init(1);
   model::AdamW adamw(model);
   comm::GradSync sync(world, model.grads(), model.layer_grad_ranges(),
-                      {.bucket_bytes = std::size_t{25} << 20,
+                      {.bucket_bytes = kDefaultBucketBytes,
                        .algorithm = comm::Algorithm::kAuto,
                        .op = comm::ReduceOp::kSum});
   MeshLink mesh(spec, model, world.rank(), world.size());
@@ -290,6 +284,7 @@ ValidationReport validate_host(comm::Communicator& world, comm::Communicator* gl
   cal.threads = o.threads;
   // CI runs on loaded machines: refuse only what is far beyond noise.
   if (o.quick) cal.max_spread = 5;
+  if (o.max_spread > 0) cal.max_spread = o.max_spread;
   ValidationReport report;
   report.ranks = world.size();
   report.rounds = o.rounds;

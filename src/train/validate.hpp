@@ -51,6 +51,7 @@ struct ValidateOptions {
   std::vector<std::string> allreduce_algos;    // empty: ring, recursive_doubling, auto, mpi, gloo
   std::string train_config;                    // empty: bench (quick: tiny)
   double timeout_s = 120;
+  double max_spread = 0;  // 0: calibrate's default (quick: 5)
 };
 
 struct ValidationRow {

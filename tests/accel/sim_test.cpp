@@ -82,19 +82,6 @@ TEST(Replay, SmallLayersShareOneBucketFlushedBeforeTheOptimizer) {
   EXPECT_DOUBLE_EQ(r.comm_total_s, mesh.allreduce_s(20));
 }
 
-TEST(Replay, BucketsFollowGradSyncsRuleInReverseLayerOrder) {
-  // Reverse order, a bucket closes once it holds at least 40 bytes (comm's rule).
-  const auto b = plan_sim_buckets({10, 30, 5, 50, 20}, 40);
-  ASSERT_EQ(b.size(), 2u);
-  EXPECT_EQ(b[0].first_layer, 3u);
-  EXPECT_EQ(b[0].last_layer, 4u);
-  EXPECT_DOUBLE_EQ(b[0].bytes, 70);
-  EXPECT_EQ(b[1].first_layer, 0u);
-  EXPECT_EQ(b[1].last_layer, 2u);
-  EXPECT_DOUBLE_EQ(b[1].bytes, 45);
-  EXPECT_TRUE(plan_sim_buckets({}, 40).empty());
-}
-
 TEST(Simulate, ReplicasFillTheAreaAndClipsPerSecondFollow) {
   const auto spec = builtin_preset("test4x4");  // 16 nodes of 1 MB
   SimOptions options;

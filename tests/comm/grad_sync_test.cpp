@@ -33,7 +33,7 @@ float grad_value(int rank, std::size_t i) {
 TEST(GradBucketsTest, BucketsTileTheArenaInReverseLayerOrder) {
   const auto layers = make_layers({100, 300, 50, 50, 500, 10});
   const std::size_t total = 1010;
-  const auto buckets = make_grad_buckets(layers, total, 200 * sizeof(float));
+  const auto buckets = plan_buckets(layers, total, 200 * sizeof(float));
   ASSERT_FALSE(buckets.empty());
   EXPECT_EQ(buckets.front().last_layer, layers.size() - 1);  // last layer first
   EXPECT_EQ(buckets.back().first_layer, 0u);
@@ -49,8 +49,8 @@ TEST(GradBucketsTest, BucketsTileTheArenaInReverseLayerOrder) {
 }
 
 TEST(GradBucketsTest, LayersThatDoNotTileTheArenaAreRejected) {
-  EXPECT_THROW(make_grad_buckets({{0, 10}, {12, 20}}, 20, 64), InvalidArgument);
-  EXPECT_THROW(make_grad_buckets({{0, 10}}, 20, 64), InvalidArgument);
+  EXPECT_THROW(plan_buckets({{0, 10}, {12, 20}}, 20, 64), InvalidArgument);
+  EXPECT_THROW(plan_buckets({{0, 10}}, 20, 64), InvalidArgument);
 }
 
 enum class Order { kReverse, kShuffled };

@@ -111,5 +111,19 @@ TEST_F(CheckpointTest, UnwritableFolderFailsWithoutTouchingTheOldCheckpoint) {
   EXPECT_EQ(fs::file_size(first), before);
 }
 
+TEST_F(CheckpointTest, PruningKeepsTheNewestOfThisLineageAndNeverAHigherStep) {
+  // An earlier run reached step 90; this run (resumed from elsewhere) writes 10..40, keep 3.
+  save(90, 9.0f);
+  for (std::int64_t step : {10, 20, 30, 40}) save(step, 1.0f);
+  const auto files = checkpoint_step_files((dir_ / "checkpoints").string());
+  std::vector<std::int64_t> steps;
+  for (const auto& f : files) steps.push_back(checkpoint_step_of(f));
+  EXPECT_EQ(steps, (std::vector<std::int64_t>{90, 40, 30, 20}));
+  // `latest` names the checkpoint just written, which exists.
+  const auto latest = load_latest_checkpoint(dir_.string());
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->meta.step, 40);
+}
+
 }  // namespace
 }  // namespace dojo::train
