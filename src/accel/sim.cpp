@@ -71,7 +71,9 @@ void replay_step(const RecordingSink& step, const SimModel& model, double bucket
       name = fmt::format("grad_bucket.{}", next);
       CollectiveRecord c;
       c.name = name;
-      c.bytes = static_cast<double>(buckets[next].count * sizeof(float));
+      c.bytes = 0;
+      for (std::size_t l = buckets[next].first_layer; l <= buckets[next].last_layer; ++l)
+        c.bytes += model.layer_grad_bytes[l].second;
       c.ranks = static_cast<int>(replicas);
       c.async = true;
       if (c.bytes > 0) mesh.on_collective(c);
