@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -14,57 +15,216 @@
 #include "accel/host_device.hpp"
 #include "accel/recording_sink.hpp"
 #include "core/error.hpp"
+#include "core/stats.hpp"
 
 namespace dojo::accel {
 
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+using Clock = std::chrono::steady_clock;
+
+// Upper over lower quartile: how much the repeats of one figure disagree.
+double spread(const std::vector<double>& v) {
+  const double lo = percentile(v, 25), hi = percentile(v, 75);
+  return lo > 0 ? hi / lo : 1e9;
 }
 
-// CPU time of the calling thread: on a shared machine, time the thread was descheduled
-// does not count against the rate (the measurements are single-threaded).
 double thread_cpu_s() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-double seconds_since(double start) {
-  return thread_cpu_s() - start;
+double wall_s() {
+  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+}
+
+// Median seconds of one call of `run`, timed `repeats` times after a warm-up; calls are
+// looped within a sample until it lasts at least `min_sample_s`, so that small kernels
+// are not below the clock's resolution. Remeasures when the repeats disagree, twice at
+// most, then refuses naming `what`.
+template <typename Run>
+double time_call(const std::string& what, int threads, const CalibrateOptions& o, Run run) {
+  const auto now = threads == 1 ? thread_cpu_s : wall_s;
+  constexpr double kMinSample = 2e-3;
+  run();
+  double start = now();
+  run();
+  const double once = std::max(1e-9, now() - start);
+  const int calls = std::max(1, static_cast<int>(std::ceil(kMinSample / once)));
+  double last_spread = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::vector<double> samples;
+    for (int r = 0; r < std::max(3, o.repeats); ++r) {
+      start = now();
+      for (int c = 0; c < calls; ++c) run();
+      samples.push_back((now() - start) / calls);
+    }
+    last_spread = spread(samples);
+    if (last_spread <= o.max_spread) return median(samples);
+  }
+  throw Error(fmt::format(
+      "bench calibrate: the repeats of '{}' ({} thread(s)) disagree: upper quartile {:.2f}x the "
+      "lower (limit {:.2f}x) in three attempts; the machine is too busy to be measured, rerun "
+      "when it is quieter",
+      what, threads, last_spread, o.max_spread));
+}
+
+struct GemmCase {
+  std::int64_t m, n, k, batch;
+  bool trans_a, trans_b;
+};
+
+std::vector<GemmCase> gemm_cases(bool quick) {
+  std::vector<GemmCase> cases;
+  const std::vector<std::int64_t> rows =
+      quick ? std::vector<std::int64_t>{32, 512} : std::vector<std::int64_t>{32, 512, 4096};
+  const std::vector<std::int64_t> widths =
+      quick ? std::vector<std::int64_t>{16, 64} : std::vector<std::int64_t>{16, 64, 192, 384};
+  for (const auto r : rows) {
+    for (const auto d : widths) {
+      cases.push_back({r, 4 * d, d, 1, false, false});  // MLP up
+      cases.push_back({r, d, 4 * d, 1, false, false});  // MLP down
+      cases.push_back({r, d, 4 * d, 1, false, true});   // input gradient: dY W^T
+      cases.push_back({d, 4 * d, r, 1, true, false});   // weight gradient: X^T dY
+    }
+  }
+  // Attention: 48 heads' scores (T x T over head width h) and weighted values.
+  const std::vector<std::int64_t> tokens =
+      quick ? std::vector<std::int64_t>{32} : std::vector<std::int64_t>{32, 288};
+  for (const auto t : tokens) {
+    for (const std::int64_t h : {16, 64}) {
+      cases.push_back({t, t, h, 48, false, true});
+      cases.push_back({t, h, t, 48, false, false});
+    }
+  }
+  return cases;
+}
+
+std::vector<GemmPoint> measure_gemms(HostDevice& device, Precision precision, int threads,
+                                     const CalibrateOptions& o) {
+  device.set_precision(precision);
+  std::vector<GemmPoint> points;
+  std::vector<float> scratch(1);
+  for (const auto& g : gemm_cases(o.quick)) {
+    GemmShape s;
+    s.m = g.m;
+    s.n = g.n;
+    s.k = g.k;
+    s.batch = g.batch;
+    s.trans_a = g.trans_a;
+    s.trans_b = g.trans_b;
+    s.stride_a = g.m * g.k;
+    s.stride_b = g.k * g.n;
+    s.stride_c = g.m * g.n;
+    std::vector<float> a(static_cast<std::size_t>(g.batch * g.m * g.k), 0.5f);
+    std::vector<float> b(static_cast<std::size_t>(g.batch * g.k * g.n), 0.25f);
+    std::vector<float> c(static_cast<std::size_t>(g.batch * g.m * g.n), 0.0f);
+    const double flops = 2.0 * double(g.m) * double(g.n) * double(g.k) * double(g.batch);
+    const auto what = fmt::format("gemm {} {}x{}x{}{}{} x{}", to_string(precision), g.m, g.n, g.k,
+                                  g.trans_a ? " A^T" : "", g.trans_b ? " B^T" : "", g.batch);
+    const double t = time_call(what, threads, o, [&] {
+      device.gemm<float>("calibrate.gemm", s, a.data(), b.data(), c.data());
+      // Any other kernel drops the bf16 operand copies, as between the model's GEMMs.
+      device.fill<float>(1, 0.0f, scratch.data());
+    });
+    points.push_back({g.m, g.n, g.k, g.batch, g.trans_a, g.trans_b, flops / t});
+  }
+  device.set_precision(Precision::kFp32);
+  return points;
+}
+
+// One streaming class: its Device kernels over n elements, bytes as the Device reports.
+struct StreamBuffers {
+  std::int64_t n, rows, cols;
+  std::vector<float> x, y, dy, dx, p, m, v, gamma, beta, dgamma, dbeta, mean, rstd;
+  explicit StreamBuffers(std::int64_t elems, std::int64_t row_len)
+      : n(elems), rows(std::max<std::int64_t>(1, elems / row_len)), cols(row_len) {
+    const auto sz = static_cast<std::size_t>(rows * cols);
+    x.assign(sz, 0.5f);
+    for (std::size_t i = 0; i < sz; ++i) x[i] = static_cast<float>(i % 97) * 0.02f - 1.0f;
+    y.assign(sz, 0.0f);
+    dy.assign(sz, 0.01f);
+    dx.assign(sz, 0.0f);
+    p.assign(sz, 0.1f);
+    m.assign(sz, 0.0f);
+    v.assign(sz, 0.0f);
+    gamma.assign(static_cast<std::size_t>(cols), 1.0f);
+    beta.assign(static_cast<std::size_t>(cols), 0.0f);
+    dgamma.assign(static_cast<std::size_t>(cols), 0.0f);
+    dbeta.assign(static_cast<std::size_t>(cols), 0.0f);
+    mean.assign(static_cast<std::size_t>(rows), 0.0f);
+    rstd.assign(static_cast<std::size_t>(rows), 1.0f);
+  }
+};
+
+void run_stream(Device& d, KernelClass c, StreamBuffers& b) {
+  const std::int64_t n = b.rows * b.cols;
+  switch (c) {
+    case KernelClass::kElementwise: {
+      d.axpy<float>(n, 0.5f, b.x.data(), b.y.data());
+      d.add_rows<float>(b.rows, 1, b.cols, b.gamma.data(), b.y.data());
+      const std::int64_t dims[3] = {b.rows, 2, b.cols / 2};
+      const int perm[3] = {1, 0, 2};
+      d.permute<float>(dims, perm, b.x.data(), b.dx.data());
+      d.copy_rows<float>(b.rows, b.cols, b.x.data(), {}, b.y.data(), {}, false);
+      break;
+    }
+    case KernelClass::kTranscendental:
+      d.gelu_forward<float>(n, b.x.data(), b.y.data());
+      d.gelu_backward<float>(n, b.x.data(), b.dy.data(), b.dx.data());
+      break;
+    case KernelClass::kLayerNorm:
+      d.layernorm_forward<float>(b.rows, b.cols, 1e-6f, b.x.data(), b.gamma.data(), b.beta.data(),
+                                 b.y.data(), b.mean.data(), b.rstd.data());
+      d.layernorm_backward<float>(b.rows, b.cols, b.dy.data(), b.x.data(), b.mean.data(),
+                                  b.rstd.data(), b.gamma.data(), b.dx.data(), b.dgamma.data(),
+                                  b.dbeta.data());
+      break;
+    case KernelClass::kSoftmax:
+      std::copy(b.x.begin(), b.x.end(), b.y.begin());
+      d.softmax_forward<float>(b.rows, b.cols, b.y.data());
+      d.softmax_backward<float>(b.rows, b.cols, b.y.data(), b.dy.data(), b.dx.data());
+      break;
+    case KernelClass::kReduction:
+      d.row_normalize<float>(b.rows, b.cols, 1e-6f, b.x.data(), {}, b.y.data());
+      d.mse_loss_and_grad<float>(n, b.y.data(), b.x.data(), b.dx.data());
+      d.sum_rows<float>(b.rows, 1, b.cols, b.dy.data(), b.dgamma.data());
+      break;
+    case KernelClass::kAdamW: {
+      AdamWStep hp;
+      d.adamw("calibrate.adamw", n, hp, b.p.data(), b.dy.data(), b.m.data(), b.v.data());
+      break;
+    }
+    default:
+      DOJO_ASSERT(false, "no stream kernels for class {}", to_string(c));
+  }
+}
+
+StreamRates measure_stream(HostDevice& device, KernelClass c, int threads,
+                           const CalibrateOptions& o) {
+  StreamRates rates;
+  rates.kernel_class = c;
+  const std::vector<int> log2_sizes =
+      o.quick ? std::vector<int>{8, 14, 18} : std::vector<int>{8, 11, 14, 17, 20, 23};
+  // Row lengths between the models' widths (layer widths 32..384, attention rows 32..288).
+  const std::int64_t row_len = c == KernelClass::kSoftmax ? 128 : 256;
+  for (const int l : log2_sizes) {
+    StreamBuffers buffers(std::int64_t{1} << l, row_len);
+    RecordingSink records;
+    device.set_sink(&records);
+    run_stream(device, c, buffers);
+    device.set_sink(nullptr);
+    double bytes = 0;
+    for (const auto& k : records.kernels()) bytes += k.record.bytes;
+    const double t = time_call(fmt::format("{} kernels over 2^{} elements", to_string(c), l),
+                               threads, o, [&] { run_stream(device, c, buffers); });
+    rates.bytes_per_s.points.push_back({bytes, bytes / t});
+  }
+  return rates;
 }
 
 }  // namespace
-
-double measure_gemm_flops_per_s(int repeats) {
-  DOJO_CHECK(repeats >= 1, InvalidArgument, "repeats {} must be >= 1", repeats);
-  constexpr std::int64_t kTokens = 4096;
-  HostDevice device;  // one thread, oneDNN: what the model's GEMMs run on
-  std::vector<double> shape_rates;
-  for (const std::int64_t d : {128, 256, 512}) {
-    for (const auto& [n, k] : {std::pair{d, d}, std::pair{4 * d, d}, std::pair{d, 4 * d}}) {
-      GemmShape shape;
-      shape.m = kTokens;
-      shape.n = n;
-      shape.k = k;
-      std::vector<float> a(static_cast<std::size_t>(kTokens * k), 0.5f);
-      std::vector<float> b(static_cast<std::size_t>(k * n), 0.25f);
-      std::vector<float> c(static_cast<std::size_t>(kTokens * n), 0.0f);
-      device.gemm<float>("calibrate.gemm", shape, a.data(), b.data(), c.data());  // warm-up
-      std::vector<double> rates;
-      for (int r = 0; r < repeats; ++r) {
-        const double start = thread_cpu_s();
-        device.gemm<float>("calibrate.gemm", shape, a.data(), b.data(), c.data());
-        rates.push_back(2.0 * static_cast<double>(kTokens * n) * static_cast<double>(k) /
-                        seconds_since(start));
-      }
-      shape_rates.push_back(median(rates));
-    }
-  }
-  return median(shape_rates);
-}
 
 double measure_triad_bytes_per_s(std::size_t elems, int repeats) {
   DOJO_CHECK(elems >= 1 && repeats >= 1, InvalidArgument,
@@ -75,46 +235,9 @@ double measure_triad_bytes_per_s(std::size_t elems, int repeats) {
   for (int r = 0; r <= repeats; ++r) {
     const double start = thread_cpu_s();
     for (std::size_t i = 0; i < elems; ++i) a[i] = b[i] + s * c[i];
-    const double t = seconds_since(start);
-    if (r > 0)
-      rates.push_back(3.0 * sizeof(float) * static_cast<double>(elems) / t);  // r = 0 warms up
+    const double t = thread_cpu_s() - start;
+    if (r > 0) rates.push_back(3.0 * sizeof(float) * static_cast<double>(elems) / t);
     b[r % elems] = a[(r * 7) % elems];  // keep the loop's result live
-  }
-  return median(rates);
-}
-
-double measure_vector_flops_per_s(std::size_t elems, int repeats) {
-  DOJO_CHECK(elems >= 1 && repeats >= 1, InvalidArgument,
-             "vector size {} and repeats {} must be >= 1", elems, repeats);
-  constexpr std::int64_t kCols = 256;
-  const std::int64_t rows = std::max<std::int64_t>(1, static_cast<std::int64_t>(elems) / kCols);
-  const auto n = static_cast<std::size_t>(rows * kCols);
-  std::vector<float> x(n), y(n), dy(n, 0.01f), dx(n), gamma(kCols, 1.0f), beta(kCols, 0.0f),
-      dgamma(kCols), dbeta(kCols), mean(static_cast<std::size_t>(rows)),
-      rstd(static_cast<std::size_t>(rows));
-  for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 97) * 0.02f - 1.0f;
-  HostDevice device;  // one thread: the model's own non-GEMM kernels
-  RecordingSink records;
-  device.set_sink(&records);
-  const auto run = [&] {
-    device.gelu_forward<float>(static_cast<std::int64_t>(n), x.data(), y.data());
-    device.gelu_backward<float>(static_cast<std::int64_t>(n), x.data(), dy.data(), dx.data());
-    std::copy(x.begin(), x.end(), y.begin());
-    device.softmax_forward<float>(rows, kCols, y.data());
-    device.softmax_backward<float>(rows, kCols, y.data(), dy.data(), dx.data());
-    device.layernorm_forward<float>(rows, kCols, 1e-6f, x.data(), gamma.data(), beta.data(),
-                                    y.data(), mean.data(), rstd.data());
-    device.layernorm_backward<float>(rows, kCols, dy.data(), x.data(), mean.data(), rstd.data(),
-                                     gamma.data(), dx.data(), dgamma.data(), dbeta.data());
-  };
-  run();  // warm-up; also tells the flops of one round
-  const double flops = records.total_flops();
-  device.set_sink(nullptr);
-  std::vector<double> rates;
-  for (int r = 0; r < repeats; ++r) {
-    const double start = thread_cpu_s();
-    run();
-    rates.push_back(flops / seconds_since(start));
   }
   return median(rates);
 }
@@ -129,38 +252,155 @@ double host_ram_bytes() {
   return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0;
 }
 
+double host_cache_bytes() {
+  double largest = 0;
+  for (int index = 0; index < 8; ++index) {
+    std::ifstream in(fmt::format("/sys/devices/system/cpu/cpu0/cache/index{}/size", index));
+    std::string text;
+    if (!(in >> text) || text.empty()) continue;
+    double value = std::atof(text.c_str());
+    if (text.back() == 'K') value *= 1024;
+    if (text.back() == 'M') value *= 1024 * 1024;
+    largest = std::max(largest, value);
+  }
+  return largest > 0 ? largest : 32.0 * 1024 * 1024;
+}
+
+HostMeasurements measure_host_compute(const CalibrateOptions& o) {
+  DOJO_CHECK(o.repeats >= 1, InvalidArgument, "calibrate: repeats {} must be >= 1", o.repeats);
+  HostMeasurements m;
+  m.cores = host_cores();
+  m.ram_bytes = host_ram_bytes();
+  std::vector<int> threads = o.threads;
+  if (threads.empty())
+    for (int t = 1; t <= m.cores; ++t) threads.push_back(t);
+  std::sort(threads.begin(), threads.end());
+  for (const int t : threads) {
+    DOJO_CHECK(t >= 1 && t <= m.cores, InvalidArgument,
+               "calibrate: {} threads on a machine with {} cores", t, m.cores);
+    HostDeviceOptions device_options;
+    device_options.threads = t;
+    HostDevice device(device_options);
+    ThreadRates rates;
+    rates.threads = t;
+    rates.gemm_fp32 = measure_gemms(device, Precision::kFp32, t, o);
+    rates.gemm_bf16 = measure_gemms(device, Precision::kBf16, t, o);
+    for (const auto c : {KernelClass::kElementwise, KernelClass::kTranscendental,
+                         KernelClass::kLayerNorm, KernelClass::kSoftmax, KernelClass::kReduction,
+                         KernelClass::kAdamW})
+      rates.streams.push_back(measure_stream(device, c, t, o));
+    m.calibration.threads.push_back(std::move(rates));
+  }
+  m.memory_bytes_per_s = measure_triad_bytes_per_s(std::size_t{1} << 23, o.repeats);
+  // Two ranks' data and receive buffers share the last-level cache.
+  m.calibration.cache_bytes = host_cache_bytes() / 4;
+  return m;
+}
+
+LinkCurve measure_link(const LinkEndpoint& e, const CalibrateOptions& o) {
+  DOJO_CHECK(e.size >= 2, InvalidArgument,
+             "calibrate: the link between ranks needs two ranks, the world has {}", e.size);
+  DOJO_CHECK(e.size <= host_cores(), InvalidArgument,
+             "calibrate: {} ranks on {} cores would share cores and measure each other; run "
+             "mpirun -np 2 (at most one rank per core)",
+             e.size, host_cores());
+  LinkCurve curve;
+  curve.transport = e.transport;
+  const double arena_bytes = 4 * host_cache_bytes();
+  const std::vector<double> hot_sizes =
+      o.quick ? std::vector<double>{8, 65536, 1 << 20}
+              : std::vector<double>{8, 1024, 16384, 65536, 262144, 1 << 20, 4 << 20, 16 << 20};
+  const std::vector<double> cold_sizes =
+      o.quick ? std::vector<double>{65536, 1 << 20}
+              : std::vector<double>{65536, 262144, 1 << 20, 4 << 20, 16 << 20, 64 << 20};
+  std::vector<std::byte> out, in;
+  const auto measure = [&](double size, bool cold) {
+    const auto bytes = static_cast<std::size_t>(size);
+    const std::size_t span = cold ? std::max<std::size_t>(2 * bytes, std::size_t(arena_bytes)) : bytes;
+    out.assign(std::max<std::size_t>(span, 1), std::byte{1});
+    in.assign(std::max<std::size_t>(span, 1), std::byte{0});
+    const std::size_t slots = std::max<std::size_t>(1, span / std::max<std::size_t>(bytes, 1));
+    const int calls = size <= 65536 ? 50 : size <= (4 << 20) ? 8 : 2;
+    const int repeats = std::max(o.quick ? 5 : 9, o.repeats);
+    double last_spread = 0;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::vector<double> samples;
+      std::size_t slot = 0;
+      for (int r = 0; r <= repeats; ++r) {
+        e.barrier();
+        const auto start = Clock::now();
+        for (int c = 0; c < calls && e.rank < 2; ++c) {
+          const std::size_t offset = cold ? (slot++ % slots) * bytes : 0;
+          e.exchange(std::span<const std::byte>(out.data() + offset, bytes),
+                     std::span<std::byte>(in.data() + offset, bytes));
+        }
+        const double t = std::chrono::duration<double>(Clock::now() - start).count() / calls;
+        if (r > 0) samples.push_back(e.max_over_ranks(t));  // r = 0 warms up
+      }
+      // Every rank decides on the same numbers.
+      last_spread = spread(samples);
+      if (last_spread <= o.max_spread * (size <= 65536 ? 1.5 : 1.0)) return median(samples);
+    }
+    throw Error(fmt::format(
+        "bench calibrate: the repeats of the {} exchange of {} bytes ({}) disagree: upper quartile "
+        "{:.2f}x the lower in three attempts; the machine is too busy to be measured, rerun when "
+        "it is quieter",
+        e.transport, bytes, cold ? "from memory" : "in cache", last_spread));
+  };
+  for (const double s : hot_sizes) curve.hot_s.points.push_back({s, measure(s, false)});
+  for (const double s : cold_sizes) curve.cold_s.points.push_back({s, measure(s, true)});
+  // A larger message never takes less time: a small size that measured slower than a
+  // larger one was disturbed, and takes the larger one's time.
+  for (auto* c : {&curve.hot_s, &curve.cold_s})
+    for (std::size_t i = c->points.size() - 1; i-- > 0;)
+      c->points[i].value = std::min(c->points[i].value, c->points[i + 1].value);
+  return curve;
+}
+
 MeshSpec host_spec(const HostMeasurements& m) {
-  DOJO_CHECK(m.cores >= 1 && m.gemm_flops_per_s > 0 && m.memory_bytes_per_s > 0 &&
-                 m.ram_bytes > 0 && m.vector_flops_per_s > 0 && m.p2p_bytes_per_s > 0 &&
-                 m.p2p_latency_s >= 0,
+  const auto& cal = m.calibration;
+  DOJO_CHECK(m.cores >= 1 && m.memory_bytes_per_s > 0 && m.ram_bytes > 0 && !cal.threads.empty() &&
+                 !cal.threads.front().gemm_fp32.empty(),
              InvalidArgument,
-             "host measurements incomplete: cores {}, sgemm {} FLOP/s, memory {} B/s, RAM {} B, "
-             "link {} B/s, latency {} s",
-             m.cores, m.gemm_flops_per_s, m.memory_bytes_per_s, m.ram_bytes, m.p2p_bytes_per_s,
-             m.p2p_latency_s);
+             "host measurements incomplete: cores {}, memory {} B/s, RAM {} B, {} thread counts",
+             m.cores, m.memory_bytes_per_s, m.ram_bytes, cal.threads.size());
+  const auto median_rate = [](const std::vector<GemmPoint>& points) {
+    std::vector<double> rates;
+    for (const auto& p : points) rates.push_back(p.flops_per_s);
+    return rates.empty() ? 0.0 : median(rates);
+  };
+  const auto& one = cal.threads.front();
+  const double fp32 = median_rate(one.gemm_fp32);
+  const double bf16 = one.gemm_bf16.empty() ? fp32 : median_rate(one.gemm_bf16);
   MeshSpec spec;
   spec.name = "host";
   spec.description =
       fmt::format("this machine: {} cores as a {}x1 mesh (calibrated)", m.cores, m.cores);
-  // No bf16 or fp8 units on the host: every precision runs at the fp32 sgemm rate.
-  spec.node = {m.gemm_flops_per_s,   m.gemm_flops_per_s,
-               m.gemm_flops_per_s,   m.ram_bytes / static_cast<double>(m.cores),
-               m.memory_bytes_per_s, 0};
-  spec.node.vector_flops_per_s = m.vector_flops_per_s;
-  spec.levels = {{"host", {m.cores, 1}, m.p2p_bytes_per_s, m.p2p_latency_s}};
+  spec.node = {fp32, bf16, bf16, m.ram_bytes / static_cast<double>(m.cores), m.memory_bytes_per_s,
+               0};
+  double latency = 1e-6, bandwidth = m.memory_bytes_per_s / 2;
+  if (const LinkCurve* mpi = cal.link(0, "mpi")) {
+    latency = mpi->hot_s.time_at(8);
+    const double big = double(16 << 20);
+    bandwidth = big / std::max(1e-9, mpi->cold_s.time_at(big) - latency);
+  }
+  spec.levels = {{"host", {m.cores, 1}, bandwidth, latency}};
+  spec.host = cal;
+  std::string threads;
+  for (const auto& t : cal.threads) threads += fmt::format("{}{}", threads.empty() ? "" : ", ", t.threads);
   spec.notes = {
-      fmt::format("node = one core: peak = single-thread host Device (oneDNN) GEMM, median over "
-                  "transformer-layer shapes = {:.3g} GFLOP/s (measured)",
-                  m.gemm_flops_per_s / 1e9),
-      fmt::format(
-          "node 'SRAM' = RAM / cores = {:.3g} GB at the single-thread triad bandwidth {:.3g} GB/s "
-          "(measured)",
-          m.ram_bytes / static_cast<double>(m.cores) / 1e9, m.memory_bytes_per_s / 1e9),
-      fmt::format("non-GEMM kernels: {:.3g} GFLOP/s (single-thread host Device GELU, softmax, "
-                  "LayerNorm kernels, measured)",
-                  m.vector_flops_per_s / 1e9),
-      fmt::format("links: {:.3g} us latency, {:.3g} GB/s per direction ({})", m.p2p_latency_s * 1e6,
-                  m.p2p_bytes_per_s / 1e9, m.p2p_how),
+      fmt::format("node = one core; a replica on N cores runs its kernels with N threads at the "
+                  "rates measured per kernel class (host_calibration), threads {}",
+                  threads),
+      fmt::format("node peak (informational) = median single-thread GEMM point: fp32 {:.3g}, "
+                  "bf16 {:.3g} GFLOP/s (measured)",
+                  fp32 / 1e9, bf16 / 1e9),
+      fmt::format("node 'SRAM' = RAM / cores = {:.3g} GB at the single-thread triad bandwidth "
+                  "{:.3g} GB/s (measured)",
+                  m.ram_bytes / static_cast<double>(m.cores) / 1e9, m.memory_bytes_per_s / 1e9),
+      fmt::format("links: {:.3g} us, {:.3g} GB/s per direction ({}); all-reduces are predicted "
+                  "from the exchange curves per transport",
+                  latency * 1e6, bandwidth / 1e9, m.p2p_how),
       "written by `dojo bench calibrate`"};
   validate(spec);
   return spec;

@@ -1,48 +1,85 @@
 #pragma once
 // Calibrating the `host` preset: this machine as a one-level mesh whose nodes are its
-// cores. A node's peak is the measured single-thread GEMM rate of the host Device, its "SRAM" is
-// its share of the machine's RAM at the measured single-thread memory bandwidth (so the
-// roofline is the host's own), and links are the measured point-to-point latency and
-// bandwidth between two ranks. Measuring between ranks needs a communicator, which accel
-// does not see: the CLI (`dojo bench calibrate`) measures that part and passes it in.
+// cores, with every kernel class and the link between ranks measured
+// (host_calibration.hpp says how the measurements are used).
+//
+// What is measured (all through the host Device the model runs on, oneDNN included):
+//   GEMM     a generic set of transformer-layer shapes (rows R x width d for R in
+//            {32, 512, 4096}, d in {16, 64, 192, 384}: the forward (R, 4d, d) and
+//            (R, d, 4d), the input gradient (R, d, 4d) with B transposed, the weight gradient
+//            (d, 4d, R) with A transposed; batched attention shapes of 48 matrices), fp32
+//            and bf16 operands, at each thread count;
+//   streams  each streaming class's Device kernels over 2^8 .. 2^23 elements (bytes as the
+//            Device reports them), at each thread count;
+//   links    the seconds for two ranks to exchange a message both ways at once, 8 B ..
+//            64 MiB, with the buffers in cache (the same one every time) and from memory
+//            (walking an arena four times the last-level cache), per transport.
+// Times: one thread is timed by the thread's CPU time (on a shared machine the time the
+// core ran someone else does not count), several threads by wall time; each figure is a
+// median of repeats. A figure whose repeats disagree (upper over lower quartile beyond
+// `max_spread`) is measured again, twice at most; then calibration refuses with an error
+// that names it: the machine is too busy to be measured.
+//
+// The link side needs two ranks, which accel does not see: the caller binds a LinkEndpoint
+// to its communicator (train/validate.hpp does for comm).
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
+#include <vector>
 
+#include "accel/host_calibration.hpp"
 #include "accel/mesh_spec.hpp"
 
 namespace dojo::accel {
 
+struct CalibrateOptions {
+  std::vector<int> threads;  // thread counts to measure; empty: 1 .. cores
+  int repeats = 5;           // timed repeats per figure (median)
+  bool quick = false;        // CI: few shapes and sizes (the same code paths)
+  double max_spread = 2.5;   // upper / lower quartile of the repeats beyond which to refuse
+};
+
+// One rank's view of the ranks taking part in a link measurement (ranks 0 and 1 measure,
+// others only join barriers and reductions).
+struct LinkEndpoint {
+  std::string transport;  // "mpi", "gloo": names the curve
+  int rank = 0;
+  int size = 1;
+  std::function<void()> barrier;
+  // Ranks 0 and 1 only: send `out` to the other and receive `in` from it, both at once.
+  std::function<void(std::span<const std::byte> out, std::span<std::byte> in)> exchange;
+  // Every rank: the largest of the ranks' values.
+  std::function<double(double)> max_over_ranks;
+};
+
 struct HostMeasurements {
   std::int64_t cores = 1;
   double ram_bytes = 0;
-  double gemm_flops_per_s = 0;    // one thread
   double memory_bytes_per_s = 0;  // one thread, triad a = b + s c on arrays beyond cache
-  double vector_flops_per_s = 0;  // one thread, non-GEMM kernels (see below)
   bool p2p_measured = false;      // false with one rank: link figures are assumed
-  double p2p_latency_s = 0;       // half a small-message round trip
-  double p2p_bytes_per_s = 0;     // one direction, large messages
   std::string p2p_how;            // how the link figures were obtained
+  HostCalibration calibration;
 };
 
-// All rates are per second of the measuring thread's CPU time, so that a busy machine
-// (other processes taking the core) does not lower them.
-// Single-thread FLOP/s of the host Device's fp32 GEMM (oneDNN) on transformer-layer
-// shapes: for d in {128, 256, 512}, (4096 x d) times (d x d), (d x 4d) and (4d x d)
-// (tokens x width: projections and the MLP). Each shape's median over `repeats` runs; the
-// result is the median over the shapes. Not this project's model's shapes: a generic set.
-double measure_gemm_flops_per_s(int repeats);
-// Median single-thread bytes/s of a triad over arrays of `elems` floats (3 x 4 bytes per
-// element: two loads and a store).
+// The compute side (GEMM and stream classes at every thread count, the triad, the cache
+// size) on the calling thread. Throws Error when a figure cannot be measured.
+HostMeasurements measure_host_compute(const CalibrateOptions& options);
+// The link over `endpoint`: collective over its ranks (every rank calls it). Throws
+// InvalidArgument for fewer than two ranks or more ranks than cores, Error when the
+// repeats disagree.
+LinkCurve measure_link(const LinkEndpoint& endpoint, const CalibrateOptions& options);
+// Median single-thread bytes/s of a triad over arrays of `elems` floats.
 double measure_triad_bytes_per_s(std::size_t elems, int repeats);
-// Median single-thread FLOP/s of non-GEMM work: the host Device's GELU, softmax and
-// LayerNorm kernels (forward and backward) over `elems` floats in rows of 256, flops as
-// the Device reports them.
-double measure_vector_flops_per_s(std::size_t elems, int repeats);
-// Cores and RAM of this machine.
 std::int64_t host_cores();
 double host_ram_bytes();
+// The largest CPU cache of this machine (sysfs), or 32 MiB if it does not say.
+double host_cache_bytes();
 
-// The `host` preset from measurements.
+// The `host` preset from measurements: node peak = median single-thread fp32 (bf16) GEMM
+// point, "SRAM" = RAM / cores at the triad bandwidth, one link level of cores x 1 whose
+// figures come from the MPI curve (8 B latency, 16 MiB bandwidth) or are assumed with one
+// rank, and the full calibration attached (`host`).
 MeshSpec host_spec(const HostMeasurements& m);
 
 }  // namespace dojo::accel

@@ -24,6 +24,20 @@ enum class KernelKind {
   kOptimizer,    // AdamW update over the parameter arena
 };
 
+// What a kernel's host cost scales with (accel/host_calibration.hpp): a Device kernel
+// says its class, so that a fused kernel is charged like what it does; kUnspecified
+// derives it from the kind and name.
+enum class KernelClass {
+  kUnspecified,
+  kGemm,            // by shape and precision
+  kElementwise,     // adds, copies, permutes, scaling: by bytes
+  kTranscendental,  // GELU (erf) and other per-element math: by bytes
+  kLayerNorm,       // row statistics + normalisation: by bytes
+  kSoftmax,         // attention's row softmax: by bytes
+  kReduction,       // losses, row sums, row standardisation: by bytes
+  kAdamW,           // the optimizer over the parameter arena: by bytes
+};
+
 struct KernelRecord {
   std::string_view name;   // kernel name, e.g. "attn.qkv" (valid only during the call)
   std::string_view layer;  // innermost layer scope, e.g. "encoder.3" ("" outside any)
@@ -37,6 +51,8 @@ struct KernelRecord {
   double matmul_flops = 0;
   // GEMM shape: C(m, n) += A(m, k) * B(k, n), `batch` times. Zero for other kinds.
   std::int64_t m = 0, n = 0, k = 0, batch = 0;
+  bool trans_a = false, trans_b = false;  // GEMM operand transposes
+  KernelClass kernel_class = KernelClass::kUnspecified;
 };
 
 enum class CollectiveKind { kAllReduce, kBroadcast };

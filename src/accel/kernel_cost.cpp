@@ -54,6 +54,15 @@ KernelCostModel::KernelCostModel(const MeshSpec& spec, const Topology& topo, con
 
 KernelCost KernelCostModel::cost(const KernelRecord& record) const {
   KernelCost c;
+  if (spec_.host) {
+    // A calibrated host: the replica's N cores run the kernel with N threads, at the rate
+    // measured for its class.
+    c.time_s = c.compute_s =
+        spec_.host->kernel_s(record, static_cast<int>(std::max(1.0, std::round(nodes_))));
+    c.fits = record.bytes <= fit_.capacity_bytes;
+    c.bound = to_string(kernel_class_of(record));
+    return c;
+  }
   const double peak = spec_.node.peak_flops(record.precision);
   c.sram_s = record.bytes / (nodes_ * spec_.node.sram_bytes_per_s);
   c.compute_s = record.flops / (nodes_ * spec_.node.vector_flops(record.precision));

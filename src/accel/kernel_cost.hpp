@@ -23,6 +23,9 @@
 //     bandwidth.
 //   time = max(compute, sram, link, off-mesh) + latency: broadcasts and off-mesh streams
 //   overlap compute (double-buffered), their startup latency does not.
+// A spec with a host calibration (the `host` preset) replaces all of this: the kernel
+// takes what its class measured on this machine at N threads (host_calibration.hpp), and
+// `bound` names the class.
 #include <string>
 
 #include "accel/cost_sink.hpp"
@@ -41,7 +44,7 @@ struct KernelCost {
   double link_bytes = 0;          // operand bytes broadcast over links
   int link_level = -1;            // outermost level the broadcasts cross (-1: none)
   bool fits = true;               // the kernel's working set fits in the region's SRAM
-  const char* bound = "compute";  // compute | sram | link | dram
+  const char* bound = "compute";  // compute | sram | link | dram (host: the kernel class)
 };
 
 class KernelCostModel {

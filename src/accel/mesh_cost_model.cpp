@@ -146,6 +146,7 @@ const CollectivePlan& MeshCostModel::collective_plan() {
 }
 
 double MeshCostModel::allreduce_s(double bytes) {
+  if (spec_.host) return host_allreduce_s(*spec_.host, options_.host_algo, bytes, replicas_.count());
   return collective_plan().allreduce_s(bytes);
 }
 
@@ -155,7 +156,11 @@ void MeshCostModel::on_collective(const CollectiveRecord& record) {
              record.ranks, replicas_.count());
   double time = 0;
   std::vector<double> per_level;
-  if (record.ranks > 1) {
+  if (record.ranks > 1 && spec_.host) {
+    const double share = record.kind == CollectiveKind::kBroadcast ? 0.5 : 1.0;
+    time = share * host_allreduce_s(*spec_.host, options_.host_algo, record.bytes, record.ranks);
+    per_level = {share * record.bytes};
+  } else if (record.ranks > 1) {
     const auto& plan = collective_plan();
     const double share = record.kind == CollectiveKind::kBroadcast ? 0.5 : 1.0;
     time = share * plan.allreduce_s(record.bytes);

@@ -34,6 +34,9 @@ namespace dojo::accel {
 
 struct MeshCostOptions {
   CollectiveAlgo algo = CollectiveAlgo::kAuto;
+  // On a calibrated host the gradient all-reduce is comm's algorithm, predicted from the
+  // measured links (host_allreduce_s); `algo` is for mesh presets.
+  HostAllreduce host_algo = HostAllreduce::kAuto;
   ReplicaFootprint footprint;  // what the replica keeps resident (SRAM fit, spill)
 };
 

@@ -107,7 +107,7 @@ json to_json(const MeshSpec& spec) {
                       {"link_bytes_per_s", level.link_bytes_per_s},
                       {"hop_latency_s", level.hop_latency_s}});
   }
-  return {{"name", spec.name},
+  json out = {{"name", spec.name},
           {"description", spec.description},
           {"node",
            {{"peak_flops_fp32", spec.node.peak_flops_fp32},
@@ -124,6 +124,8 @@ json to_json(const MeshSpec& spec) {
             {"bytes_per_device", spec.dram.bytes_per_device},
             {"bytes_per_s_per_device", spec.dram.bytes_per_s_per_device}}},
           {"notes", spec.notes}};
+  if (spec.host) out["host_calibration"] = to_json(*spec.host);
+  return out;
 }
 
 json to_json(const MeshTotals& t) {
@@ -143,7 +145,9 @@ json to_json(const MeshTotals& t) {
 }
 
 MeshSpec mesh_spec_from_json(const json& j, const std::string& origin) {
-  check_keys(j, {"name", "description", "node", "levels", "usable_nodes_per_chip", "dram", "notes"},
+  check_keys(j,
+             {"name", "description", "node", "levels", "usable_nodes_per_chip", "dram", "notes",
+              "host_calibration"},
              "", origin);
   MeshSpec spec;
   DOJO_CHECK(j.contains("name") && j.at("name").is_string(), FormatError,
@@ -196,6 +200,8 @@ MeshSpec mesh_spec_from_json(const json& j, const std::string& origin) {
     for (const auto& note : j.at("notes"))
       spec.notes.push_back(note.is_string() ? note.get<std::string>() : note.dump());
   }
+  if (j.contains("host_calibration"))
+    spec.host = host_calibration_from_json(j.at("host_calibration"), origin);
   try {
     validate(spec);
   } catch (const InvalidArgument& e) {

@@ -11,6 +11,7 @@
 //   usable_nodes_per_chip: 0         # optional, 0 = all positions compute
 //   dram: {devices: 1, bytes_per_device: 8e9, bytes_per_s_per_device: 1e10}  # optional
 //   notes: ["..."]                   # optional
+//   host_calibration: {...}          # optional: measured rates (accel/host_calibration.hpp)
 //
 // Unknown keys and missing required keys are FormatErrors naming the file and key.
 #include <string>

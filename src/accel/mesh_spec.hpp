@@ -21,7 +21,10 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "accel/cost_sink.hpp"
+#include "accel/host_calibration.hpp"
 
 namespace dojo::accel {
 
@@ -75,6 +78,9 @@ struct MeshSpec {
   OffMeshMemory dram;
   // Where each figure comes from and which are assumptions (free text, printed by `dojo mesh`).
   std::vector<std::string> notes;
+  // Measured kernel-class rates and link curves (the calibrated `host` preset only): when
+  // set, kernels and all-reduces are charged from them instead of the roofline.
+  std::optional<HostCalibration> host;
 };
 
 // Totals derived from a spec (what `dojo mesh` prints and the preset tests check).

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "core/buckets.hpp"
 #include "core/error.hpp"
 
 namespace dojo::accel {
@@ -34,35 +35,59 @@ void replay_step(const RecordingSink& step, const SimModel& model, double bucket
   std::map<std::string, std::size_t> last_backward;
   for (std::size_t i = 0; i < kernels.size(); ++i)
     if (kernels[i].record.backward) last_backward[kernels[i].layer] = i;
-  std::map<std::size_t, double> ready_after;  // kernel index -> gradient bytes done there
-  double unscoped = 0;
+  // The arena's float elements per layer, as GradSync sees them.
+  std::vector<LayerRange> ranges;
+  std::size_t total = 0;
   for (const auto& [layer, bytes] : model.layer_grad_bytes) {
-    const auto it = last_backward.find(layer);
+    const auto elems = static_cast<std::size_t>(std::llround(bytes / sizeof(float)));
+    ranges.emplace_back(total, total + elems);
+    total += elems;
+  }
+  const auto buckets = plan_buckets(ranges, total, static_cast<std::size_t>(bucket_bytes));
+  // Layers ready after each kernel; a layer no backward kernel names is ready when
+  // backward ends (before the optimizer).
+  std::map<std::size_t, std::vector<std::size_t>> ready_after;
+  std::vector<std::size_t> unscoped;
+  for (std::size_t l = 0; l < model.layer_grad_bytes.size(); ++l) {
+    const auto it = last_backward.find(model.layer_grad_bytes[l].first);
     if (it == last_backward.end()) {
-      unscoped += bytes;  // no backward kernel names this layer: ready when backward ends
+      unscoped.push_back(l);
     } else {
-      ready_after[it->second] += bytes;
+      ready_after[it->second].push_back(l);
     }
   }
-  double bucket = 0;
-  int buckets = 0;
+  std::vector<std::size_t> layers_left(buckets.size(), 0);
+  std::vector<std::size_t> bucket_of_layer(ranges.size(), 0);
+  for (std::size_t b = 0; b < buckets.size(); ++b) {
+    layers_left[b] = buckets[b].last_layer - buckets[b].first_layer + 1;
+    for (std::size_t l = buckets[b].first_layer; l <= buckets[b].last_layer; ++l)
+      bucket_of_layer[l] = b;
+  }
+  // As GradSync: buckets go out strictly in index order, each once all its layers are ready.
+  std::size_t next = 0;
   std::string name;
-  const auto flush = [&](bool force) {
-    if (bucket <= 0 || (!force && bucket < bucket_bytes)) return;
-    name = fmt::format("grad_bucket.{}", buckets++);
-    CollectiveRecord c;
-    c.name = name;
-    c.bytes = bucket;
-    c.ranks = static_cast<int>(replicas);
-    c.async = true;
-    mesh.on_collective(c);
-    bucket = 0;
+  const auto issue_ready = [&] {
+    for (; next < buckets.size() && layers_left[next] == 0; ++next) {
+      name = fmt::format("grad_bucket.{}", next);
+      CollectiveRecord c;
+      c.name = name;
+      c.bytes = 0;
+      for (std::size_t l = buckets[next].first_layer; l <= buckets[next].last_layer; ++l)
+        c.bytes += model.layer_grad_bytes[l].second;
+      c.ranks = static_cast<int>(replicas);
+      c.async = true;
+      if (c.bytes > 0) mesh.on_collective(c);
+    }
+  };
+  const auto layer_ready = [&](std::size_t l) {
+    --layers_left[bucket_of_layer[l]];
+    issue_ready();
   };
   bool waited = false;
   const auto wait_all = [&] {
     if (waited) return;
-    bucket += unscoped;
-    flush(true);
+    for (const auto l : unscoped) layer_ready(l);
+    unscoped.clear();
     CollectiveRecord wait;
     wait.name = "grad_wait";
     wait.bytes = 0;
@@ -74,10 +99,8 @@ void replay_step(const RecordingSink& step, const SimModel& model, double bucket
   for (std::size_t i = 0; i < kernels.size(); ++i) {
     if (kernels[i].record.kind == KernelKind::kOptimizer && !waited) wait_all();
     mesh.on_kernel(step.kernel(i));
-    if (const auto it = ready_after.find(i); it != ready_after.end()) {
-      bucket += it->second;
-      flush(false);
-    }
+    if (const auto it = ready_after.find(i); it != ready_after.end())
+      for (const auto l : it->second) layer_ready(l);
   }
   wait_all();
 }

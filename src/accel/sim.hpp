@@ -6,11 +6,11 @@
 // 2. A replica gets the smallest region that holds its footprint (placement.hpp); as many
 //    replicas as fit tile the area, or as many as the requested global batch needs (the
 //    per-replica batch grows when even a full area of replicas is too few).
-// 3. The recorded kernels are replayed into a MeshCostModel. During backward, each
-//    layer's gradient bytes join a bucket as soon as the last backward kernel of that layer
-//    has run; a full bucket (default 25 MB, as GradSync) becomes an async all-reduce
-//    among the replicas, overlapping the rest of backward; before the first optimizer
-//    kernel the rest is flushed and the step waits for all of them.
+// 3. The recorded kernels are replayed into a MeshCostModel. The gradient buckets are
+//    GradSync's (core/buckets.hpp); a layer is ready after the last backward kernel that
+//    names it, and a bucket becomes an async all-reduce among the replicas once all its
+//    layers are, in bucket order (as GradSync issues them), overlapping the rest of
+//    backward; before the first optimizer kernel the step waits for all of them.
 #include <cstdint>
 #include <functional>
 #include <string>

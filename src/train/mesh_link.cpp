@@ -7,6 +7,9 @@
 namespace dojo::train {
 
 MeshLink::MeshLink(const std::string& preset, const model::VideoMAE& model, int rank, int ranks)
+    : MeshLink(accel::resolve_preset(preset), model, rank, ranks) {}
+
+MeshLink::MeshLink(const accel::MeshSpec& spec, const model::VideoMAE& model, int rank, int ranks)
     : ranks_(ranks) {
   // fp32 master weights, gradients and two AdamW moments, plus the activation arena the
   // model really allocated (forward activations and backward scratch).
@@ -14,10 +17,10 @@ MeshLink::MeshLink(const std::string& preset, const model::VideoMAE& model, int 
   accel::MeshCostOptions options;
   options.footprint = {param_bytes, param_bytes, 2 * param_bytes,
                        static_cast<double>(model.activation_bytes())};
-  mesh_ = accel::make_rank_cost_model(accel::resolve_preset(preset), rank, ranks, options);
+  mesh_ = accel::make_rank_cost_model(spec, rank, ranks, options);
   if (rank == 0) {
     const auto& fit = mesh_->sram_fit();
-    log::info("mesh '{}': a replica takes {}x{} nodes of each rank's block ({})", preset,
+    log::info("mesh '{}': a replica takes {}x{} nodes of each rank's block ({})", spec.name,
               fit.region.w, fit.region.h,
               fit.fits ? "fits in SRAM"
                        : fmt::format("spills {:.1f} MB off-mesh", fit.spill_bytes / 1e6));

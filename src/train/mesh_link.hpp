@@ -12,6 +12,7 @@
 
 namespace dojo::accel {
 class MeshCostModel;
+struct MeshSpec;
 }
 
 namespace dojo::train {
@@ -19,6 +20,8 @@ namespace dojo::train {
 class MeshLink {
  public:
   MeshLink(const std::string& preset, const model::VideoMAE& model, int rank, int ranks);
+  // The same on a spec already in hand (a calibration just measured).
+  MeshLink(const accel::MeshSpec& spec, const model::VideoMAE& model, int rank, int ranks);
   ~MeshLink();
 
   accel::CostSink& sink();

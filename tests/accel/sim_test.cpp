@@ -1,6 +1,6 @@
 // The step simulator: gradient buckets become async all-reduces after their layers'
 // backward, the optimizer waits for them, replicas fill the area, the global batch sets
-// the replica count, and the calibrated host preset is a valid one-level mesh.
+// the replica count (the calibrated host preset: host_calibration_test.cpp).
 #include <cstdlib>
 
 #include <gtest/gtest.h>
@@ -128,26 +128,6 @@ TEST(CrossBlock, OneBlockCostsNothingAndTwoBlocksMatchTheirRing) {
   ASSERT_EQ(std::abs(b.x - a.x) + std::abs(b.y - a.y), 2);
   const double t = cross_block_allreduce_s(spec, two, {{1, {1, 1}}, {1, {1, 1}}}, 1e6);
   EXPECT_NEAR(t, ring_closed_form_s(2, 2, 1e-6, 1e6, 1e9), 1e-15);
-}
-
-TEST(HostSpec, MeasurementsBecomeAOneLevelMeshThatRoundTrips) {
-  HostMeasurements m;
-  m.cores = 3;
-  m.ram_bytes = 12e9;
-  m.gemm_flops_per_s = 50e9;
-  m.memory_bytes_per_s = 10e9;
-  m.vector_flops_per_s = 2e9;
-  m.p2p_latency_s = 1e-6;
-  m.p2p_bytes_per_s = 5e9;
-  m.p2p_how = "test";
-  const auto spec = host_spec(m);
-  const auto t = totals(spec);
-  EXPECT_EQ(t.nodes, 3);
-  EXPECT_DOUBLE_EQ(t.peak_flops_fp32, 150e9);
-  EXPECT_DOUBLE_EQ(spec.node.sram_bytes, 4e9);
-  EXPECT_EQ(to_json(mesh_spec_from_json(to_json(spec), "<test>")), to_json(spec));
-  m.gemm_flops_per_s = 0;
-  EXPECT_THROW(host_spec(m), InvalidArgument);
 }
 
 }  // namespace

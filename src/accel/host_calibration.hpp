@@ -1,0 +1,122 @@
+#pragma once
+// HostCalibration: what `dojo bench calibrate` measured on this machine, kernel class by
+// kernel class, and how a kernel record or a collective is charged from it.
+//
+// Words:
+//   class      what a kernel's cost scales with and how fast the host runs it: GEMMs by
+//              shape and precision; streaming kernels (elementwise, GELU, LayerNorm,
+//              softmax, reductions, AdamW) by the bytes they move. A KernelRecord names its
+//              class (KernelRecord::kernel_class); records that leave it kUnspecified get
+//              one from their kind and name (kernel_class_of).
+//   threads    a host replica on N nodes (cores) runs every kernel with N threads, so each
+//              class is measured at every thread count the host uses (1 .. cores).
+//   curve      a measured function of a size, as points (size, value) sorted by size;
+//              between points it is interpolated linearly in log(size)-log(value); below
+//              the first point a *time* stays at the first point's (a call costs at least
+//              its start-up), a *rate* stays at the first point's; above the last, a rate
+//              stays at the last point's and a time grows in proportion to the size.
+//   GEMM point one measured GEMM: its shape, batch and transposes, and its FLOP/s. A GEMM
+//              record is charged at the rate of the points nearest in (log2 of its
+//              intensity m n k / (m n + n k + m k), log2 of its FLOPs), weighted by inverse
+//              distance, among the points of the same precision, thread count, batching
+//              and transposes (any transposes if none match).
+//   link       one transport between two ranks (MPI shared memory, gloo TCP, ...) at one
+//              level of the machine (0: within the host; a future multi-host preset adds
+//              level 1): the seconds to exchange `bytes` both ways at once, with buffers in
+//              cache (`hot`) and streaming from memory (`cold`).
+// The host all-reduce is predicted per algorithm from these (host_allreduce_s).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "accel/cost_sink.hpp"
+
+namespace dojo::accel {
+
+// The class a record is charged by: its own kernel_class, or else derived from its kind
+// (kGemm, kOptimizer -> kAdamW, kAttention -> kSoftmax) and name ("layernorm*",
+// "gelu*"); other reductions kReduction, the rest kElementwise.
+KernelClass kernel_class_of(const KernelRecord& record);
+const char* to_string(KernelClass kernel_class);
+// Throws InvalidArgument naming the value for an unknown name.
+KernelClass parse_kernel_class(std::string_view name);
+
+struct CurvePoint {
+  double size = 0;
+  double value = 0;
+};
+
+struct Curve {
+  std::vector<CurvePoint> points;  // sorted by size, sizes and values > 0
+  // The curve's value as a rate at `size` (see "curve" above).
+  double rate_at(double size) const;
+  // The curve's value as a time at `size`.
+  double time_at(double size) const;
+};
+
+struct GemmPoint {
+  std::int64_t m = 0, n = 0, k = 0, batch = 1;
+  bool trans_a = false, trans_b = false;
+  double flops_per_s = 0;
+};
+
+struct StreamRates {
+  KernelClass kernel_class = KernelClass::kElementwise;
+  Curve bytes_per_s;  // size: the record's bytes; value: bytes per second
+};
+
+// Every class measured with one thread count.
+struct ThreadRates {
+  int threads = 1;
+  std::vector<GemmPoint> gemm_fp32, gemm_bf16;
+  std::vector<StreamRates> streams;
+};
+
+struct LinkCurve {
+  int level = 0;          // 0: ranks on this host
+  std::string transport;  // "mpi", "gloo"
+  Curve hot_s;            // size: bytes each way; value: seconds
+  Curve cold_s;
+};
+
+// The all-reduce algorithms of comm (comm/allreduce.hpp), as the host predicts them.
+enum class HostAllreduce { kAuto, kRing, kRecursiveDoubling, kMpi, kGloo };
+const char* to_string(HostAllreduce algo);
+HostAllreduce parse_host_allreduce(std::string_view name);
+
+struct HostCalibration {
+  std::vector<ThreadRates> threads;  // ascending thread counts
+  std::vector<LinkCurve> links;
+  double cache_bytes = 0;  // a buffer up to this size stays in cache between uses
+  // comm's ring all-reduce segment and its auto-selection threshold (comm/allreduce.cpp).
+  double ring_segment_bytes = 1 << 20;
+  double auto_small_bytes = 256 << 10;
+
+  // Seconds the host takes for `record` on `threads` threads (the nearest measured count
+  // at or below, scaled by the ratio for counts beyond the last).
+  double kernel_s(const KernelRecord& record, int threads) const;
+  const LinkCurve* link(int level, std::string_view transport) const;
+  // Exchange time of `bytes` both ways between two ranks over `transport`; `cold` picks
+  // the from-memory curve.
+  double exchange_s(std::string_view transport, double bytes, bool cold) const;
+};
+
+// Seconds for an all-reduce of `bytes` per rank among `ranks` ranks of one host, each rank
+// summing with one thread. ring: 2(n-1) steps of chunk c = bytes/n moved in segments, the
+// sum of each reduce-scatter segment overlapped with the next segment's exchange;
+// recursive doubling: log2(p) exchanges of the whole buffer, each followed by its sum (plus
+// a send and a return when n is not a power of two); mpi: the cheaper of the two over MPI
+// (what Open MPI's tuned all-reduce chooses between); gloo: the ring over the gloo
+// transport; auto: what comm's choose_algorithm picks. Buffers larger than cache_bytes use
+// the links' cold curves. Throws InvalidArgument if the transport was not calibrated.
+double host_allreduce_s(const HostCalibration& host, HostAllreduce algo, double bytes,
+                        std::int64_t ranks);
+
+nlohmann::json to_json(const HostCalibration& host);
+// `origin` names the file in FormatErrors.
+HostCalibration host_calibration_from_json(const nlohmann::json& json, const std::string& origin);
+
+}  // namespace dojo::accel

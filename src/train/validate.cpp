@@ -1,0 +1,425 @@
+#include "train/validate.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <time.h>
+
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "accel/host_device.hpp"
+#include "accel/mesh_cost_model.hpp"
+#include "accel/mesh_io.hpp"
+#include "comm/allreduce.hpp"
+#include "comm/bench_allreduce.hpp"
+#include "comm/grad_sync.hpp"
+#include "core/error.hpp"
+#include "core/stats.hpp"
+#include "core/log.hpp"
+#include "model/bench.hpp"
+#include "model/config.hpp"
+#include "model/mask.hpp"
+#include "model/optim.hpp"
+#include "model/profile.hpp"
+#include "model/random.hpp"
+#include "model/videomae.hpp"
+#include "train/mesh_link.hpp"
+
+namespace dojo::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kLinkTag = 4243;
+
+// Rank 0's bytes on every rank.
+std::string broadcast_string(comm::Communicator& world, std::string text) {
+  std::uint64_t size = text.size();
+  world.broadcast(std::as_writable_bytes(std::span(&size, 1)), 0);
+  text.resize(size);
+  world.broadcast(std::as_writable_bytes(std::span(text.data(), text.size())), 0);
+  return text;
+}
+
+// Runs `work` on rank 0 while the other ranks wait (the waits sleep after a few ms, so
+// they leave the cores to rank 0); rank 0's error, if any, is thrown on every rank.
+template <typename Work>
+void on_rank0(comm::Communicator& world, const char* what, Work work) {
+  std::string error;
+  if (world.rank() == 0) {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  const auto saved = world.timeout();
+  world.set_timeout(std::chrono::hours(1));  // rank 0 may measure for minutes
+  error = broadcast_string(world, error);
+  world.set_timeout(saved);
+  if (!error.empty()) {
+    if (world.rank() == 0) throw Error(error);
+    throw Error(fmt::format("rank 0 failed {}: {}", what, error));
+  }
+}
+
+std::string size_name(std::size_t bytes) {
+  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return fmt::format("{} MiB", bytes >> 20);
+  if (bytes >= 1024 && bytes % 1024 == 0) return fmt::format("{} KiB", bytes >> 10);
+  return fmt::format("{} B", bytes);
+}
+
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// The model's host work between kernels, which no kernel record carries: a step (mask,
+// zero, forward/backward, AdamW) on a dry-run device, whose kernels do nothing. Median
+// thread CPU seconds of 5.
+double host_overhead_s(const model::ModelConfig& config, std::int64_t batch,
+                       accel::Precision precision) {
+  accel::HostDevice device({.dry_run = true, .precision = precision});
+  auto c = config;
+  c.precision = precision;
+  model::VideoMAE model(c, device, batch);
+  model::AdamW optimizer(model);
+  std::vector<double> times;
+  for (int r = 0; r < 6; ++r) {
+    const double start = thread_cpu_s();
+    const auto mask = model::make_tube_mask(c, batch, static_cast<std::uint64_t>(r));
+    model.zero_grads();
+    model.forward_backward({}, mask);
+    optimizer.step(1e-3f);
+    if (r > 0) times.push_back(thread_cpu_s() - start);
+  }
+  return median(times);
+}
+
+// Host preset prediction of one training step of `config` on a replica of `threads` cores:
+// the mesh model's step plus the model's host overhead.
+double predict_step(const accel::MeshSpec& spec, const model::ModelConfig& config,
+                    std::int64_t batch, accel::Precision precision, int threads) {
+  accel::MeshCostModel mesh(spec, accel::Rect{0, 0, threads, 1}, 1);
+  mesh.begin_step();
+  model::profile_training_step(config, batch, precision, mesh);
+  return mesh.end_step().step_s + host_overhead_s(config, batch, precision);
+}
+
+// A host loop of the trainer (not a Device kernel) charged as its class.
+void charge(MeshLink& mesh, const char* name, accel::KernelClass kernel_class, double bytes) {
+  accel::KernelRecord r;
+  r.name = name;
+  r.kind = kernel_class == accel::KernelClass::kReduction ? accel::KernelKind::kReduction
+                                                          : accel::KernelKind::kElementwise;
+  r.kernel_class = kernel_class;
+  r.bytes = bytes;
+  r.flops = bytes / 4;
+  mesh.sink().on_kernel(r);
+}
+
+struct TrainStep {
+  double wall_s = 0, cpu_s = 0, predicted_s = 0;
+};
+
+// A training step as trainer.cpp runs it (without the loader and the loss all-reduce):
+// both ranks one thread each, GradSync's buckets as backward makes them ready.
+TrainStep measure_train_step(comm::Communicator& world, const accel::MeshSpec& spec,
+                             const std::string& config_name, std::int64_t steps) {
+  auto config = model::load_model_config(config_name);
+  config.precision = accel::Precision::kFp32;
+  constexpr std::int64_t kBatch = 16;
+  accel::HostDevice device({.threads = 1});
+  model::VideoMAE model(config, device, kBatch);
+  model.init(1);
+  model::AdamW adamw(model);
+  comm::GradSync sync(world, model.grads(), model.layer_grad_ranges(),
+                      {.bucket_bytes = kDefaultBucketBytes,
+                       .algorithm = comm::Algorithm::kAuto,
+                       .op = comm::ReduceOp::kSum});
+  MeshLink mesh(spec, model, world.rank(), world.size());
+  device.set_sink(&mesh.sink());
+  model::Rng rng(3 + static_cast<std::uint64_t>(world.rank()));
+  std::vector<float> clips(static_cast<std::size_t>(kBatch * config.clip_elems()));
+  for (auto& x : clips) x = static_cast<float>(rng.uniform());
+  const auto n = static_cast<double>(model.grads().size());
+  const double overhead_s = host_overhead_s(config, kBatch, config.precision);
+  std::vector<double> wall, cpu, predicted;
+  for (std::int64_t step = 0; step < steps + 1; ++step) {  // step 0 warms up
+    world.barrier();
+    const auto start = Clock::now();
+    const double cpu_start = process_cpu_s();
+    const auto mask = model::make_tube_mask(
+        config, kBatch, static_cast<std::uint64_t>(step * world.size() + world.rank()));
+    model.zero_grads();
+    mesh.begin_step();
+    sync.start_step();
+    model.forward_backward(clips, mask, [&](std::size_t layer) {
+      if (auto bucket = sync.mark_layer_ready(layer))
+        mesh.gradient_bucket_ready(sync.buckets()[*bucket].count * sizeof(float));
+    });
+    mesh.gradients_needed();
+    sync.wait();
+    // The trainer's host loops over the gradient arena, charged by their classes.
+    const float scale = 1.0f / static_cast<float>(world.size());
+    for (float& g : model.grads()) g *= scale;
+    charge(mesh, "grad_scale", accel::KernelClass::kElementwise, 8 * n);
+    const float norm = model::clip_grad_norm(model.grads(), 1.0f);
+    charge(mesh, "grad_norm", accel::KernelClass::kReduction, (norm > 1.0f ? 12 : 4) * n);
+    adamw.step(1e-4f);
+    const double sim_s = mesh.end_step();
+    struct Times {
+      double wall_s, cpu_s;
+    };
+    const Times mine{std::chrono::duration<double>(Clock::now() - start).count(),
+                     process_cpu_s() - cpu_start};
+    double slowest_wall = 0, slowest_cpu = 0;
+    for (const auto& t : comm::all_gather_value(world, mine)) {
+      slowest_wall = std::max(slowest_wall, t.wall_s);
+      slowest_cpu = std::max(slowest_cpu, t.cpu_s);
+    }
+    if (step > 0) {
+      wall.push_back(slowest_wall);
+      cpu.push_back(slowest_cpu);
+      predicted.push_back(sim_s + overhead_s);
+    }
+  }
+  device.set_sink(nullptr);
+  return {median(wall), median(cpu), median(predicted)};
+}
+
+ValidateOptions with_defaults(ValidateOptions o, int cores) {
+  if (o.configs.empty())
+    o.configs = o.quick ? std::vector<std::string>{"tiny"}
+                        : std::vector<std::string>{"tiny", "bench", "small"};
+  if (o.precisions.empty()) o.precisions = {"fp32", "bf16"};
+  if (o.threads.empty()) {
+    o.threads = {1};
+    if (!o.quick && cores >= 2) o.threads.push_back(2);
+  }
+  if (o.allreduce_bytes.empty()) {
+    o.allreduce_bytes = o.quick ? std::vector<std::size_t>{64u << 10, 1u << 20}
+                                : std::vector<std::size_t>{64u << 10, 1u << 20, 16u << 20,
+                                                           64u << 20};
+  }
+  if (o.allreduce_algos.empty()) o.allreduce_algos = {"ring", "recursive_doubling", "auto", "mpi", "gloo"};
+  if (o.train_config.empty()) o.train_config = o.quick ? "tiny" : "bench";
+  DOJO_CHECK(o.rounds >= 1, InvalidArgument, "bench validate: --rounds {} must be >= 1", o.rounds);
+  return o;
+}
+
+std::int64_t bench_steps(const std::string& config, bool quick) {
+  if (quick) return 3;
+  return config == "small" ? 3 : config == "bench" ? 5 : 10;
+}
+
+}  // namespace
+
+accel::LinkEndpoint link_endpoint(comm::Communicator& comm) {
+  accel::LinkEndpoint e;
+  e.transport = std::string(comm.backend());
+  e.rank = comm.rank();
+  e.size = comm.size();
+  e.barrier = [&comm] { comm.barrier(); };
+  e.exchange = [&comm](std::span<const std::byte> out, std::span<std::byte> in) {
+    const int peer = 1 - comm.rank();
+    auto recv = comm.irecv(in, peer, kLinkTag);
+    auto send = comm.isend(out, peer, kLinkTag);
+    comm.wait(recv);
+    comm.wait(send);
+  };
+  e.max_over_ranks = [&comm](double value) {
+    const auto all = comm::all_gather_value(comm, value);
+    return *std::max_element(all.begin(), all.end());
+  };
+  return e;
+}
+
+accel::MeshSpec calibrate_host(comm::Communicator& world, comm::Communicator* gloo,
+                               const accel::CalibrateOptions& options,
+                               accel::HostMeasurements* measurements) {
+  DOJO_CHECK(world.size() <= accel::host_cores(), InvalidArgument,
+             "bench calibrate: {} ranks on {} cores would share cores and measure each other; "
+             "run with mpirun -np 2 (at most one rank per core)",
+             world.size(), accel::host_cores());
+  accel::HostMeasurements m;
+  on_rank0(world, "measuring compute", [&] { m = accel::measure_host_compute(options); });
+  if (world.size() >= 2) {
+    std::vector<comm::Communicator*> transports = {&world};
+    if (gloo != nullptr) transports.push_back(gloo);
+    for (auto* c : transports) {
+      auto curve = accel::measure_link(link_endpoint(*c), options);
+      m.calibration.links.push_back(std::move(curve));
+    }
+    m.p2p_measured = true;
+    m.p2p_how = fmt::format(
+        "measured between ranks 0 and 1 ({} ranks) over {}: both directions at once, in cache "
+        "and from memory",
+        world.size(), gloo != nullptr ? "mpi and gloo" : "mpi");
+  } else {
+    m.p2p_how = "ASSUMED (one rank: run under mpirun -np 2 to measure)";
+  }
+  std::string text;
+  if (world.rank() == 0) text = accel::to_json(accel::host_spec(m)).dump();
+  text = broadcast_string(world, text);
+  if (measurements != nullptr) *measurements = m;
+  return accel::mesh_spec_from_json(nlohmann::json::parse(text), "<calibration>");
+}
+
+ValidationReport validate_host(comm::Communicator& world, comm::Communicator* gloo,
+                               const ValidateOptions& options) {
+  const auto o = with_defaults(options, static_cast<int>(accel::host_cores()));
+  accel::CalibrateOptions cal;
+  cal.quick = o.quick;
+  cal.repeats = o.quick ? 3 : 5;
+  cal.threads = o.threads;
+  // CI runs on loaded machines: refuse only what is far beyond noise.
+  if (o.quick) cal.max_spread = 5;
+  if (o.max_spread > 0) cal.max_spread = o.max_spread;
+  ValidationReport report;
+  report.ranks = world.size();
+  report.rounds = o.rounds;
+  std::vector<ValidationRow> rows;
+  const auto row = [&](const std::string& group, const std::string& name,
+                       const std::string& timing) -> ValidationRow& {
+    for (auto& r : rows)
+      if (r.group == group && r.name == name) return r;
+    rows.push_back({group, name, timing, {}, {}, 0, 0, 0});
+    return rows.back();
+  };
+  for (int round = 0; round < o.rounds; ++round) {
+    accel::HostMeasurements m;
+    const auto spec = calibrate_host(world, gloo, cal, &m);
+    if (world.rank() == 0) {
+      report.calibration = accel::to_json(spec);
+      log::info("bench validate: round {} of {} calibrated", round + 1, o.rounds);
+    }
+    // Training steps on rank 0.
+    std::vector<std::pair<std::string, std::pair<double, double>>> steps;
+    on_rank0(world, "measuring model steps", [&] {
+      for (const auto& config : o.configs) {
+        for (const auto& precision : o.precisions) {
+          for (const int threads : o.threads) {
+            model::ModelBenchOptions b;
+            b.config = config;
+            b.threads = threads;
+            b.precision = accel::parse_precision(precision);
+            b.steps = bench_steps(config, o.quick);
+            b.warmup = 1;
+            const auto r = model::run_model_bench(b);
+            const double measured =
+                (threads == 1 ? r.step_cpu_ms_median : r.step_ms_median) / 1e3;
+            const double predicted =
+                predict_step(spec, model::load_model_config(config), b.batch, b.precision, threads);
+            auto& out = row("step",
+                            fmt::format("{} {} {} thread{}", config, precision, threads,
+                                        threads == 1 ? "" : "s"),
+                            threads == 1 ? "cpu" : "wall");
+            out.measured_s.push_back(measured);
+            out.predicted_s.push_back(predicted);
+          }
+        }
+      }
+    });
+    if (world.size() < 2) continue;
+    // All-reduces among all ranks.
+    comm::AllreduceBenchOptions bench;
+    bench.sizes_bytes = o.allreduce_bytes;
+    bench.iters = o.quick ? 3 : 0;
+    for (const auto& name : o.allreduce_algos) {
+      const auto algo = comm::parse_algorithm(name);
+      if (algo == comm::Algorithm::kGloo && gloo == nullptr) continue;
+      bench.algorithms.push_back(algo);
+    }
+    for (const auto& r : comm::bench_allreduce(world, gloo, bench)) {
+      DOJO_CHECK(r.correct, Error, "bench validate: all-reduce {} of {} bytes gave a wrong sum",
+                 comm::to_string(r.algorithm), r.bytes);
+      const auto algo = accel::parse_host_allreduce(comm::to_string(r.algorithm));
+      auto& out = row("allreduce",
+                      fmt::format("{} {}", comm::to_string(r.algorithm), size_name(r.bytes)), "wall");
+      out.measured_s.push_back(r.time_us_median / 1e6);
+      out.predicted_s.push_back(
+          accel::host_allreduce_s(*spec.host, algo, static_cast<double>(r.bytes), world.size()));
+    }
+    // A training step on every rank.
+    const auto t = measure_train_step(world, spec, o.train_config, o.quick ? 3 : 5);
+    for (const auto& [timing, measured] : {std::pair{"cpu", t.cpu_s}, std::pair{"wall", t.wall_s}}) {
+      auto& out = row("train",
+                      fmt::format("{} fp32, {} ranks x 1 thread ({})", o.train_config, world.size(),
+                                  timing),
+                      timing);
+      out.measured_s.push_back(measured);
+      out.predicted_s.push_back(t.predicted_s);
+    }
+  }
+  // Rank 0 holds the step rows: every rank gets the same report.
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& r : rows)
+    all.push_back({{"group", r.group}, {"name", r.name}, {"timing", r.timing},
+                   {"measured_s", r.measured_s}, {"predicted_s", r.predicted_s}});
+  const auto shared = nlohmann::json::parse(broadcast_string(world, all.dump()));
+  report.rows.clear();
+  for (const auto& j : shared) {
+    ValidationRow r{j.at("group"), j.at("name"), j.at("timing"), j.at("measured_s"),
+                    j.at("predicted_s"), 0, 0, 0};
+    std::vector<double> errors;
+    for (std::size_t i = 0; i < r.measured_s.size(); ++i)
+      errors.push_back(r.predicted_s[i] / r.measured_s[i] - 1);
+    r.measured_median_s = median(r.measured_s);
+    r.predicted_median_s = median(r.predicted_s);
+    r.error = median(errors);
+    report.rows.push_back(std::move(r));
+  }
+  std::map<std::string, std::vector<double>> abs_errors;
+  for (const auto& r : report.rows) {
+    abs_errors[r.group].push_back(std::abs(r.error));
+    abs_errors["all"].push_back(std::abs(r.error));
+  }
+  report.median_abs_error = nlohmann::json::object();
+  for (const auto& [group, errors] : abs_errors) report.median_abs_error[group] = median(errors);
+  return report;
+}
+
+nlohmann::json ValidationReport::to_json() const {
+  nlohmann::json out_rows = nlohmann::json::array();
+  for (const auto& r : rows)
+    out_rows.push_back({{"group", r.group},
+                        {"name", r.name},
+                        {"timing", r.timing},
+                        {"measured_s", r.measured_median_s},
+                        {"predicted_s", r.predicted_median_s},
+                        {"error", r.error},
+                        {"measured_rounds_s", r.measured_s},
+                        {"predicted_rounds_s", r.predicted_s}});
+  return {{"ranks", ranks},
+          {"rounds", rounds},
+          {"rows", out_rows},
+          {"median_abs_error", median_abs_error},
+          {"calibration", calibration}};
+}
+
+std::string ValidationReport::table() const {
+  std::string out = fmt::format(
+      "| group | quantity | timing | measured | predicted | error (median of {} round{}) |\n"
+      "|---|---|---|---|---|---|\n",
+      rounds, rounds == 1 ? "" : "s");
+  for (const auto& r : rows) {
+    out += fmt::format("| {} | {} | {} | {:.3f} ms | {:.3f} ms | {:+.1f}% |\n", r.group, r.name,
+                       r.timing, r.measured_median_s * 1e3, r.predicted_median_s * 1e3,
+                       100 * r.error);
+  }
+  for (const auto& [group, e] : median_abs_error.items())
+    out += fmt::format("\nmedian |error| {}: {:.1f}%", group, 100 * e.get<double>());
+  return out + "\n";
+}
+
+}  // namespace dojo::train

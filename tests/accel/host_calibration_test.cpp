@@ -1,0 +1,185 @@
+// The calibrated host: curves, kernel classes, per-class charges, the host all-reduce
+// formulas and the preset's round trip through its file format.
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "accel/calibrate.hpp"
+#include "accel/host_calibration.hpp"
+#include "accel/mesh_cost_model.hpp"
+#include "accel/mesh_io.hpp"
+#include "core/error.hpp"
+
+namespace dojo::accel {
+namespace {
+
+// A calibration whose every figure is known: GEMMs at 1e10 FLOP/s (1 thread) and 2e10
+// (2 threads), streams at 1e9 B/s from 1 KB up, a link of 1 us + bytes / 1e9 (cold: / 5e8).
+HostCalibration known_calibration() {
+  HostCalibration h;
+  for (const int t : {1, 2}) {
+    ThreadRates r;
+    r.threads = t;
+    const double rate = 1e10 * t;
+    r.gemm_fp32 = {{64, 64, 64, 1, false, false, rate}, {512, 512, 512, 1, false, false, rate},
+                   {32, 32, 64, 48, false, true, rate / 2}};
+    r.gemm_bf16 = {{64, 64, 64, 1, false, false, 2 * rate}};
+    for (const auto c : {KernelClass::kElementwise, KernelClass::kTranscendental,
+                         KernelClass::kLayerNorm, KernelClass::kSoftmax, KernelClass::kReduction,
+                         KernelClass::kAdamW})
+      r.streams.push_back({c, Curve{{{1e3, 1e9 * t}, {1e6, 1e9 * t}}}});
+    h.threads.push_back(r);
+  }
+  LinkCurve mpi;
+  mpi.transport = "mpi";
+  // Points at every size the formulas below look up, so the curve is exact there.
+  for (const double b : {8.0, 65536.0, 524288.0, 1048576.0, 1e8}) {
+    mpi.hot_s.points.push_back({b, 1e-6 + b / 1e9});
+    mpi.cold_s.points.push_back({b, 1e-6 + b / 5e8});
+  }
+  h.links.push_back(mpi);
+  h.cache_bytes = 8e6;
+  h.ring_segment_bytes = 1 << 20;
+  h.auto_small_bytes = 256 << 10;
+  return h;
+}
+
+TEST(HostCurve, InterpolatesInLogLogAndClampsAtTheEnds) {
+  const Curve c{{{1e3, 1.0}, {1e5, 100.0}}};
+  EXPECT_DOUBLE_EQ(c.rate_at(1e3), 1.0);
+  EXPECT_NEAR(c.rate_at(1e4), 10.0, 1e-9);  // halfway in log size: geometric mean
+  EXPECT_DOUBLE_EQ(c.rate_at(10), 1.0);
+  EXPECT_DOUBLE_EQ(c.rate_at(1e7), 100.0);
+  EXPECT_DOUBLE_EQ(c.time_at(10), 1.0);       // a call costs at least the first point
+  EXPECT_DOUBLE_EQ(c.time_at(1e6), 1000.0);   // beyond the last: proportional
+}
+
+TEST(HostKernelClass, DerivedFromKindAndNameUnlessTheRecordSaysIt) {
+  KernelRecord r;
+  r.kind = KernelKind::kReduction;
+  r.name = "layernorm.backward";
+  EXPECT_EQ(kernel_class_of(r), KernelClass::kLayerNorm);
+  r.name = "row_normalize";
+  EXPECT_EQ(kernel_class_of(r), KernelClass::kReduction);
+  r.kind = KernelKind::kElementwise;
+  r.name = "gelu";
+  EXPECT_EQ(kernel_class_of(r), KernelClass::kTranscendental);
+  r.name = "axpy";
+  EXPECT_EQ(kernel_class_of(r), KernelClass::kElementwise);
+  r.kind = KernelKind::kAttention;
+  EXPECT_EQ(kernel_class_of(r), KernelClass::kSoftmax);
+  r.kind = KernelKind::kOptimizer;
+  EXPECT_EQ(kernel_class_of(r), KernelClass::kAdamW);
+  r.kind = KernelKind::kElementwise;
+  r.name = "fused.layernorm_gelu";
+  r.kernel_class = KernelClass::kLayerNorm;  // a fused kernel says what it is
+  EXPECT_EQ(kernel_class_of(r), KernelClass::kLayerNorm);
+  for (const auto c : {KernelClass::kGemm, KernelClass::kAdamW, KernelClass::kSoftmax})
+    EXPECT_EQ(parse_kernel_class(to_string(c)), c);
+  EXPECT_THROW(parse_kernel_class("fft"), InvalidArgument);
+}
+
+TEST(HostKernelCharge, MeasuredPointsAreChargedAtTheirRatePerPrecisionAndThreads) {
+  const auto h = known_calibration();
+  KernelRecord g;
+  g.name = "gemm";
+  g.kind = KernelKind::kGemm;
+  g.m = g.n = g.k = 512;
+  g.batch = 1;
+  g.flops = 2.0 * 512 * 512 * 512;
+  EXPECT_NEAR(h.kernel_s(g, 1), g.flops / 1e10, 1e-15);
+  EXPECT_NEAR(h.kernel_s(g, 2), g.flops / 2e10, 1e-15);
+  EXPECT_NEAR(h.kernel_s(g, 4), g.flops / 4e10, 1e-15);  // beyond the measured: proportional
+  g.precision = Precision::kBf16;
+  EXPECT_NEAR(h.kernel_s(g, 1), g.flops / 2e10, 1e-15);
+  // Batched GEMMs are charged from the batched points only.
+  KernelRecord b = g;
+  b.precision = Precision::kFp32;
+  b.m = b.n = 32;
+  b.k = 64;
+  b.batch = 48;
+  b.flops = 2.0 * 32 * 32 * 64 * 48;
+  EXPECT_NEAR(h.kernel_s(b, 1), b.flops / 5e9, 1e-15);
+  KernelRecord s;
+  s.name = "axpy";
+  s.kind = KernelKind::kElementwise;
+  s.bytes = 1e5;
+  EXPECT_NEAR(h.kernel_s(s, 1), 1e-4, 1e-15);
+  s.bytes = 10;  // below the first point: the first point's time
+  EXPECT_NEAR(h.kernel_s(s, 1), 1e-6, 1e-15);
+}
+
+TEST(HostAllreduce, FormulasMatchTheLinkCurveByHand) {
+  const auto h = known_calibration();
+  const double add_s_per_byte = 3.0 / 1e9;  // the sum reads two floats and writes one
+  // Recursive doubling, 2 ranks, 64 KiB (in cache): one exchange and one sum.
+  const double s = 65536;
+  EXPECT_NEAR(host_allreduce_s(h, HostAllreduce::kRecursiveDoubling, s, 2),
+              1e-6 + s / 1e9 + s * add_s_per_byte, 1e-12);
+  // Ring, 2 ranks, 1 MiB: chunk 512 KiB in one segment; exchange 1 us + c / 1e9, and the
+  // sum not hidden after the last segment.
+  const double b = 1 << 20, c = b / 2;
+  const double x = 1e-6 + c / 1e9, add = c * add_s_per_byte;
+  EXPECT_NEAR(host_allreduce_s(h, HostAllreduce::kRing, b, 2), std::max(x, add) + add + x, 1e-12);
+  // 16 MiB is beyond cache: the cold curve, 8 segments of 1 MiB per chunk.
+  const double big = 16 << 20, seg = 1 << 20;
+  const double xc = 1e-6 + seg / 5e8, addc = seg * add_s_per_byte;
+  EXPECT_NEAR(host_allreduce_s(h, HostAllreduce::kRing, big, 2),
+              8 * std::max(xc, addc) + addc + 8 * xc, 1e-12);
+  // auto: small messages as MPI, large as the ring; one rank costs nothing.
+  EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kAuto, b, 2),
+                   host_allreduce_s(h, HostAllreduce::kRing, b, 2));
+  EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kAuto, s, 2),
+                   host_allreduce_s(h, HostAllreduce::kMpi, s, 2));
+  EXPECT_EQ(host_allreduce_s(h, HostAllreduce::kRing, b, 1), 0);
+  EXPECT_THROW(host_allreduce_s(h, HostAllreduce::kGloo, b, 2), InvalidArgument);
+}
+
+MeshSpec known_host_spec() {
+  HostMeasurements m;
+  m.cores = 2;
+  m.ram_bytes = 8e9;
+  m.memory_bytes_per_s = 1e10;
+  m.p2p_measured = true;
+  m.p2p_how = "test";
+  m.calibration = known_calibration();
+  return host_spec(m);
+}
+
+TEST(HostSpec, CalibrationRoundTripsThroughTheFileFormat) {
+  const auto spec = known_host_spec();
+  ASSERT_TRUE(spec.host.has_value());
+  EXPECT_EQ(totals(spec).nodes, 2);
+  EXPECT_DOUBLE_EQ(spec.levels[0].hop_latency_s, 1e-6 + 8 / 1e9);
+  const auto back = mesh_spec_from_json(to_json(spec), "<test>");
+  EXPECT_EQ(to_json(back), to_json(spec));
+  auto bad = to_json(spec);
+  bad["host_calibration"]["threads"][0]["streams_bytes_per_s"]["fft"] = {{1, 1}};
+  EXPECT_THROW(mesh_spec_from_json(bad, "<test>"), FormatError);
+  bad = to_json(spec);
+  bad["host_calibration"]["links"][0]["hot_s"] = {{8, 1e-6}, {4, 1e-6}};  // sizes must increase
+  EXPECT_THROW(mesh_spec_from_json(bad, "<test>"), FormatError);
+  HostMeasurements empty;
+  EXPECT_THROW(host_spec(empty), InvalidArgument);
+}
+
+TEST(HostSpec, CostModelChargesKernelsByClassAtTheRegionsThreadCount) {
+  const auto spec = known_host_spec();
+  KernelRecord s;
+  s.name = "layernorm";
+  s.kind = KernelKind::kReduction;
+  s.bytes = 1e5;
+  for (const std::int64_t cores : {1, 2}) {
+    MeshCostModel mesh(spec, Rect{0, 0, cores, 1}, 1);
+    mesh.begin_step();
+    mesh.on_kernel(s);
+    EXPECT_NEAR(mesh.end_step().step_s, spec.host->kernel_s(s, static_cast<int>(cores)), 1e-15);
+  }
+  // Two one-core replicas: a gradient bucket costs the host all-reduce.
+  MeshCostModel two(spec, Rect{0, 0, 1, 1}, 2);
+  EXPECT_DOUBLE_EQ(two.allreduce_s(1 << 20),
+                   host_allreduce_s(*spec.host, HostAllreduce::kAuto, 1 << 20, 2));
+}
+
+}  // namespace
+}  // namespace dojo::accel
