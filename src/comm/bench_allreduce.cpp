@@ -4,6 +4,8 @@
 #include <chrono>
 #include <sstream>
 
+#include "core/stats.hpp"
+
 namespace dojo::comm {
 namespace {
 
@@ -65,8 +67,7 @@ std::vector<AllreduceBenchRow> bench_allreduce(Communicator& mpi, Communicator* 
         const auto all = all_gather_value(mpi, mine);
         times.push_back(*std::max_element(all.begin(), all.end()));
       }
-      std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-      const double median_s = times[times.size() / 2];
+      const double median_s = median(times);
       const int n = comm.size();
       const double algbw = bytes == 0 ? 0.0 : static_cast<double>(bytes) / median_s / 1e9;
       rows.push_back({algorithm, bytes, n, median_s * 1e6, algbw,

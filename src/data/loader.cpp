@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/random.hpp"
 #include "data/clip_source.hpp"
 #include "data/sampler.hpp"
 #include "data/streaming_source.hpp"
@@ -33,8 +34,7 @@ struct Result {
 constexpr std::size_t kPoolSize = 4;
 
 std::uint64_t clip_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t position) {
-  return seed ^ (0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(epoch + 1)) ^
-         (0xC2B2AE3D27D4EB4FULL * static_cast<std::uint64_t>(position + 1));
+  return mix_seed(seed, static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(position));
 }
 
 }  // namespace

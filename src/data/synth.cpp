@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/random.hpp"
 #include "core/log.hpp"
 #include "data/labels.hpp"
 #include "data/synth_scene.hpp"
@@ -46,7 +47,7 @@ std::vector<std::string> synthesize(const SynthOptions& options) {
         (std::filesystem::path(options.out_dir) / fmt::format("synth_{:04}.mp4", index)).string();
     // Each clip's scene depends on (seed, index) only.
     DrivingScene scene(options.width, options.height, options.fps,
-                       options.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(index));
+                       mix_seed(options.seed, static_cast<std::uint64_t>(index)));
     WriterOptions writer_options;
     writer_options.width = options.width;
     writer_options.height = options.height;

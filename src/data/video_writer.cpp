@@ -7,13 +7,15 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/atomic_file.hpp"
 #include "data/av_handles.hpp"
 
 namespace dojo::data {
 
 struct VideoWriter::Impl {
   std::string path;
-  std::string partial_path;
+  std::string partial_path;             // = file->temp_path()
+  std::unique_ptr<AtomicFile> file;     // removes the partial file unless committed
   WriterOptions options;
   av::OutputPtr format;
   av::CodecPtr codec;
@@ -50,7 +52,8 @@ VideoWriter::VideoWriter(const std::string& path, const WriterOptions& options)
     : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.path = path;
-  s.partial_path = path + ".partial";
+  s.file = std::make_unique<AtomicFile>(path);
+  s.partial_path = s.file->temp_path().string();
   s.options = options;
   DOJO_CHECK(options.width >= 2 && options.height >= 2 && options.width % 2 == 0 &&
                  options.height % 2 == 0,
@@ -136,11 +139,8 @@ VideoWriter::VideoWriter(const std::string& path, const WriterOptions& options)
 }
 
 VideoWriter::~VideoWriter() {
-  if (!impl_->finished) {
-    impl_->format.reset();  // closes the file before it is removed
-    std::error_code ignored;
-    std::filesystem::remove(impl_->partial_path, ignored);
-  }
+  // Closes the file before the AtomicFile removes an unfinished one.
+  if (!impl_->finished) impl_->format.reset();
 }
 
 void VideoWriter::write_bgr(std::span<const std::uint8_t> bgr) {
@@ -176,9 +176,7 @@ void VideoWriter::finish() {
   s.encode(nullptr);
   s.check(av_write_trailer(s.format.get()), "write trailer");
   s.format.reset();
-  std::error_code ec;
-  std::filesystem::rename(s.partial_path, s.path, ec);
-  DOJO_CHECK(!ec, IoError, "{}: cannot rename from {}: {}", s.path, s.partial_path, ec.message());
+  s.file->commit();  // fsync, rename over the final name, fsync the folder
   s.finished = true;
 }
 

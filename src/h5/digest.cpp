@@ -30,7 +30,7 @@ struct StateDeleter {
 
 }  // namespace
 
-FileDigest digest_file(const std::string& path) {
+FileDigest digest_file(const std::string& path, std::int64_t offset) {
   // O_NONBLOCK: a FIFO put where a file should be must not block the open.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   DOJO_CHECK(fd >= 0, IoError, "{}: cannot open: {}", path, std::strerror(errno));
@@ -38,6 +38,11 @@ FileDigest digest_file(const std::string& path) {
   struct stat st {};
   DOJO_CHECK(::fstat(fd, &st) == 0, IoError, "{}: cannot stat: {}", path, std::strerror(errno));
   DOJO_CHECK(S_ISREG(st.st_mode), IoError, "{}: not a regular file", path);
+  DOJO_CHECK(offset >= 0 && offset <= st.st_size, FormatError,
+             "{}: {} bytes, shorter than its {}-byte header", path,
+             static_cast<std::int64_t>(st.st_size), offset);
+  DOJO_CHECK(::lseek(fd, offset, SEEK_SET) == offset, IoError, "{}: cannot seek: {}", path,
+             std::strerror(errno));
   std::unique_ptr<XXH64_state_t, StateDeleter> state(XXH64_createState());
   DOJO_CHECK(state != nullptr, IoError, "{}: cannot allocate a hash state", path);
   XXH64_reset(state.get(), 0);
@@ -57,15 +62,15 @@ FileDigest digest_file(const std::string& path) {
 }
 
 void check_file_digest(const std::string& path, const FileDigest& expected,
-                       const std::string& what) {
+                       const std::string& what, std::int64_t offset) {
   struct stat st {};
   DOJO_CHECK(::stat(path.c_str(), &st) == 0, IoError, "{}: {} cannot be read: {}", path, what,
              std::strerror(errno));
   DOJO_CHECK(S_ISREG(st.st_mode), IoError, "{}: {} is not a regular file", path, what);
-  DOJO_CHECK(st.st_size == expected.bytes, FormatError,
+  DOJO_CHECK(st.st_size - offset == expected.bytes, FormatError,
              "{}: {} is {} bytes, {} were written (truncated or replaced?)", path, what,
              static_cast<std::int64_t>(st.st_size), expected.bytes);
-  const FileDigest actual = digest_file(path);
+  const FileDigest actual = digest_file(path, offset);
   DOJO_CHECK(actual.bytes == expected.bytes, FormatError,
              "{}: {} is {} bytes, {} were written (changed while reading?)", path, what,
              actual.bytes, expected.bytes);

@@ -16,14 +16,16 @@ struct FileDigest {
   bool operator==(const FileDigest&) const = default;
 };
 
-// Reads the whole file. Throws IoError naming it when it cannot be opened or read.
-FileDigest digest_file(const std::string& path);
+// Reads the file from byte `offset` to its end (the whole file by default; a checkpoint
+// keeps its own digest in its first bytes and digests the rest). Throws IoError naming it
+// when it cannot be opened or read.
+FileDigest digest_file(const std::string& path, std::int64_t offset = 0);
 
 // Throws FormatError naming `path` and `what` (e.g. "shard", "checkpoint") when its size
 // or xxh64 differs from `expected` (size first: a truncated file is reported as such,
 // without reading it); IoError when it cannot be read.
 void check_file_digest(const std::string& path, const FileDigest& expected,
-                       const std::string& what);
+                       const std::string& what, std::int64_t offset = 0);
 
 // 16 lower-case hex digits, and back (nullopt for anything else).
 std::string to_hex(std::uint64_t value);

@@ -3,10 +3,10 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "core/atomic_file.hpp"
@@ -23,8 +23,6 @@ namespace {
 
 constexpr const char* kFormat = "dojo-checkpoint";
 constexpr const char* kArenas[] = {"params", "adam_m", "adam_v"};
-// A digest file is a line of JSON; anything larger is not one.
-constexpr std::uintmax_t kMaxDigestBytes = 4096;
 
 std::uint64_t hash_of(std::span<const float> values) {
   return XXH64(values.data(), values.size_bytes(), 0);
@@ -65,24 +63,43 @@ void read_tensor(hid_t group, const char* arena_name, const model::TensorInfo& t
                    path, t.name.c_str());
 }
 
+// The digest lives in the file's first kHeaderBytes (an HDF5 user block, which HDF5 skips):
+//   "dojo-checkpoint-digest 1\nbytes <N>\nxxh64 <16 hex>\n", zero-padded,
+// over every byte after the header. One file to copy, checked before HDF5 reads any of it.
+constexpr std::int64_t kHeaderBytes = 512;
+constexpr std::string_view kHeaderMagic = "dojo-checkpoint-digest 1\n";
+
+std::string header_for(const h5::FileDigest& digest) {
+  std::string header = fmt::format("{}bytes {}\nxxh64 {}\n", kHeaderMagic, digest.bytes,
+                                    h5::to_hex(digest.xxh64));
+  header.resize(static_cast<std::size_t>(kHeaderBytes), '\0');
+  return header;
+}
+
+std::string read_header(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  DOJO_CHECK(in.good(), IoError, "{}: cannot open the checkpoint", path);
+  std::string header(static_cast<std::size_t>(kHeaderBytes), '\0');
+  in.read(header.data(), kHeaderBytes);
+  header.resize(static_cast<std::size_t>(in.gcount()));
+  return header;
+}
+
 h5::FileDigest read_digest(const std::string& path) {
-  const std::string digest_path = checkpoint_digest_path(path);
-  std::error_code ec;
-  const auto size = fs::file_size(digest_path, ec);
-  DOJO_CHECK(!ec, FormatError,
-             "{}: no digest ({} is missing): dojo checks a checkpoint before parsing it; copy "
-             "the .digest file along with the checkpoint",
-             path, digest_path);
-  DOJO_CHECK(size <= kMaxDigestBytes, FormatError, "{}: {} is not a checkpoint digest", path,
-             digest_path);
-  std::ifstream in(digest_path);
-  const auto j = nlohmann::json::parse(in, nullptr, false);
-  DOJO_CHECK(!j.is_discarded() && j.is_object() && j.contains("bytes") &&
-                 j["bytes"].is_number_integer() && j.contains("xxh64") && j["xxh64"].is_string(),
-             FormatError, "{}: {} is damaged (not the digest JSON dojo writes)", path, digest_path);
-  const auto hash = h5::from_hex(j["xxh64"].get<std::string>());
-  DOJO_CHECK(hash.has_value(), FormatError, "{}: {} holds no valid xxh64", path, digest_path);
-  return {j["bytes"].get<std::int64_t>(), *hash};
+  const std::string header = read_header(path);
+  DOJO_CHECK(header.size() == static_cast<std::size_t>(kHeaderBytes) &&
+                 header.starts_with(kHeaderMagic),
+             FormatError,
+             "{}: not a dojo checkpoint (version 2 and later start with their own digest)", path);
+  std::int64_t bytes = -1;
+  char hex[17] = {};
+  const std::string text = header.substr(kHeaderMagic.size(), header.find('\0') - kHeaderMagic.size());
+  const bool parsed = std::sscanf(text.c_str(), "bytes %ld\nxxh64 %16[0-9a-f]\n", &bytes, hex) == 2;
+  const auto hash = h5::from_hex(hex);
+  DOJO_CHECK(parsed && bytes >= 0 && hash.has_value() &&
+                 header_for({bytes, *hash}) == header,  // every byte, the padding included
+             FormatError, "{}: the checkpoint's digest header is damaged", path);
+  return {bytes, *hash};
 }
 
 void check_meta(const CheckpointMeta& m, const std::string& path) {
@@ -97,8 +114,6 @@ void check_meta(const CheckpointMeta& m, const std::string& path) {
 }
 
 }  // namespace
-
-std::string checkpoint_digest_path(const std::string& path) { return path + ".digest"; }
 
 std::int64_t checkpoint_step_of(const std::string& path) {
   static const std::regex pattern(R"(step-(\d+)\.h5)");
@@ -134,7 +149,9 @@ void write_checkpoint(const std::string& path, const CheckpointMeta& meta,
   {
     std::lock_guard lock(h5::mutex());
     h5::silence_errors();
-    hid_t id = H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    h5::Handle create = h5::check_id(H5Pcreate(H5P_FILE_CREATE), partial, "H5Pcreate");
+    h5::check_status(H5Pset_userblock(create.get(), kHeaderBytes), partial, "H5Pset_userblock");
+    hid_t id = H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, create.get(), H5P_DEFAULT);
     DOJO_CHECK(id >= 0, IoError, "{}: cannot create checkpoint file: {}", partial,
                h5::last_error());
     h5::Handle file(id);
@@ -166,27 +183,31 @@ void write_checkpoint(const std::string& path, const CheckpointMeta& meta,
     DOJO_CHECK(H5Fclose(raw) >= 0, IoError, "{}: closing the checkpoint failed (disk full?): {}",
                partial, h5::last_error());
   }
-  // The digest first: a checkpoint in place always has the digest of its own bytes.
-  const h5::FileDigest digest = h5::digest_file(partial);
-  write_file_atomic(checkpoint_digest_path(path),
-                    nlohmann::json{{"bytes", digest.bytes}, {"xxh64", h5::to_hex(digest.xxh64)}}
-                            .dump() +
-                        "\n");
+  // The digest of everything after the header, written into the header.
+  const h5::FileDigest digest = h5::digest_file(partial, kHeaderBytes);
+  const std::string header = header_for(digest);
+  {
+    std::fstream file(partial, std::ios::in | std::ios::out | std::ios::binary);
+    file.write(header.data(), kHeaderBytes);
+    file.close();
+    DOJO_CHECK(file.good(), IoError, "{}: writing the digest header failed (disk full?)", partial);
+  }
   out.commit();
 }
 
 bool is_checkpoint(const std::string& path) {
   std::error_code ec;
-  if (!fs::is_regular_file(checkpoint_digest_path(path), ec)) return false;
-  std::ifstream in(path, std::ios::binary);
-  char magic[8] = {};
-  in.read(magic, sizeof(magic));
-  return in.gcount() == 8 && std::string(magic, 8) == "\x89HDF\r\n\x1a\n";
+  if (!fs::is_regular_file(path, ec)) return false;
+  try {
+    return read_header(path).starts_with(kHeaderMagic);
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
   DOJO_CHECK(fs::exists(path), IoError, "{}: checkpoint does not exist", path);
-  h5::check_file_digest(path, read_digest(path), "checkpoint");
+  h5::check_file_digest(path, read_digest(path), "checkpoint", kHeaderBytes);
   std::lock_guard lock(h5::mutex());
   h5::silence_errors();
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -242,7 +263,6 @@ void prune_checkpoints(const std::string& dir, std::int64_t newest_step, std::in
     if (++kept <= keep) continue;
     std::error_code ec;
     fs::remove(file, ec);
-    fs::remove(checkpoint_digest_path(file), ec);
   }
 }
 

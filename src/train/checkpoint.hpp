@@ -2,6 +2,8 @@
 // Checkpoints: one HDF5 file per saved step, never half-written, checked before parsed.
 //
 //   step-NNNNNN.h5
+//     bytes 0-511   a header (an HDF5 user block): "dojo-checkpoint-digest 1", then the
+//                   size and xxh64 of every byte after it
 //     /params/<name>, /adam_m/<name>, /adam_v/<name>   float32, each tensor under its name
 //                                   and shape (model/params.hpp: the PyTorch reference's names)
 //     /config        uint8 blob    the effective train config (YAML) the run was started with
@@ -9,14 +11,13 @@
 //     attributes on /: format = "dojo-checkpoint", version, step (steps completed),
 //       adam_steps, seed, loader_epoch, loader_position, config_hash, model,
 //       params_xxh64, adam_m_xxh64, adam_v_xxh64 (of the flat arenas, padding included)
-//   step-NNNNNN.h5.digest   JSON {"bytes", "xxh64"}: the whole file's size and xxh64
 //
 // HDF5 cannot be trusted to parse a damaged file, so read_checkpoint checks the digest
-// before HDF5 opens the file: a flipped byte anywhere (an attribute edited by hand
+// (the header's) before HDF5 opens the file: a flipped byte anywhere (an attribute edited by hand
 // included) or a truncation is a FormatError naming the file, never a crash. Every
 // attribute is then range-checked.
 //
-// save_checkpoint writes the file and its digest atomically (temporary name, fsync,
+// save_checkpoint writes the file atomically (temporary name, fsync,
 // rename, fsync the folder), then moves the `latest` pointer the same way and prunes old
 // checkpoints. A failure at any point (disk full, unwritable folder) throws IoError and
 // leaves every earlier checkpoint and the old `latest` untouched.
@@ -51,18 +52,16 @@ struct Checkpoint {
   std::string path;
 };
 
-// Writes a checkpoint file (and its digest) at `path` atomically (see above). The arenas
+// Writes a checkpoint file (with its digest header) at `path` atomically (see above). The arenas
 // are laid out as build_param_table(model_config) says.
 void write_checkpoint(const std::string& path, const CheckpointMeta& meta,
                       const model::ModelConfig& model_config, std::span<const float> params,
                       std::span<const float> adam_m, std::span<const float> adam_v);
 // Checks the digest, then reads and verifies; throws IoError/FormatError naming the file.
 Checkpoint read_checkpoint(const std::string& path);
-// True when `path` has a checkpoint digest next to it and starts like an HDF5 file (no
-// verification; for `dojo inspect` to choose what it is looking at).
+// True when `path` starts with a checkpoint's digest header (nothing else is read; for
+// `dojo inspect` to choose what it is looking at).
 bool is_checkpoint(const std::string& path);
-// The digest file of a checkpoint.
-std::string checkpoint_digest_path(const std::string& path);
 
 // <run_dir>/checkpoints/step-NNNNNN.h5; updates `latest`; prunes (prune_checkpoints).
 std::string save_checkpoint(const std::string& run_dir, const CheckpointMeta& meta,

@@ -57,7 +57,8 @@ TEST(CliTest, BenchAllreduceJsonIsCorrectForEveryAlgorithmOnTwoRanks) {
     EXPECT_GT(j["time_us_median"].get<double>(), 0.0);
     ++rows;
   }
-  EXPECT_EQ(rows, 2 * 5);  // two sizes x (ring, recursive_doubling, auto, mpi, gloo)
+  // two sizes x (ring, recursive_doubling, auto, mpi, gloo, shm, hierarchical): on one host
+  EXPECT_EQ(rows, 2 * 7);
 }
 
 }  // namespace

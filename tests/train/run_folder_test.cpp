@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -153,6 +154,49 @@ TEST_F(RunFolderTest, BadValuesAndTypesNameTheirKey) {
                                            dojo(), root_.string(), root_.string()));
   EXPECT_EQ(res.exit_code, kExitBadInput) << res.output;
   EXPECT_NE(res.output.find("'train'"), std::string::npos) << res.output;
+}
+
+TEST_F(RunFolderTest, InitFromTakesOnlyTheWeightsAndTrainsOnAnotherDataSet) {
+  ASSERT_EQ(run_command(train("source")).exit_code, 0);
+  const auto source = load_latest_checkpoint((root_ / "source").string());
+  ASSERT_TRUE(source.has_value());
+  // Another data set: more videos, so another number of clips, of the same clip shape.
+  const std::string r = root_.string();
+  for (const auto& cmd :
+       {fmt::format("{} synth --out {}/other --clips 3 --seconds 3 --size 64x48 --fps 15 --seed 9 "
+                    "--first-index 20",
+                    dojo(), r),
+        fmt::format("{} ingest {}/other --out {}/other-shards --frames 4 --size 16x16", dojo(), r,
+                    r)}) {
+    const auto res = run_command(cmd);
+    ASSERT_EQ(res.exit_code, 0) << cmd << "\n" << res.output;
+  }
+  // One step at a negligible learning rate: the result is the source's weights, with a fresh
+  // optimizer and schedule (one AdamW step, step 1).
+  const auto tuned = run_command(train(
+      "tuned", fmt::format("--init-from {} --set data.shards={}/other-shards --set train.steps=1 "
+                           "--set train.lr=1e-9 --set train.min_lr=0 --set train.warmup_steps=0",
+                           source->path, r)));
+  ASSERT_EQ(tuned.exit_code, 0) << tuned.output;
+  EXPECT_NE(tuned.output.find("starting from the weights of"), std::string::npos) << tuned.output;
+  const auto after = load_latest_checkpoint((root_ / "tuned").string());
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->meta.step, 1);
+  EXPECT_EQ(after->meta.adam_steps, 1);
+  ASSERT_EQ(after->params.size(), source->params.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < source->params.size(); ++i)
+    worst = std::max(worst, double(std::abs(after->params[i] - source->params[i])));
+  EXPECT_LT(worst, 1e-6);
+  // Another architecture is refused, naming the checkpoint.
+  std::ofstream(root_ / "wider.yaml") << "frames: 4\nheight: 16\nwidth: 16\ntubelet_frames: 2\n"
+                                         "patch: 4\nencoder_dim: 48\nencoder_depth: 2\n"
+                                         "encoder_heads: 2\ndecoder_dim: 16\ndecoder_depth: 1\n"
+                                         "decoder_heads: 2\n";
+  const auto wider = run_command(
+      train("wider", fmt::format("--init-from {} --set model={}/wider.yaml", source->path, r)));
+  EXPECT_EQ(wider.exit_code, kExitBadData) << wider.output;
+  EXPECT_NE(wider.output.find(source->path), std::string::npos) << wider.output;
 }
 
 TEST_F(RunFolderTest, AMicroBatchTooLargeForMemoryIsRefusedBeforeAllocating) {

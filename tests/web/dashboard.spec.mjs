@@ -148,7 +148,7 @@ test.describe('submitting', () => {
       // Held-out eval every 300 steps and at the end, on the same chart.
       await expect.poll(points(page, 'eval-points')).toBe(Math.ceil(kTinySteps / 300));
       // The newest reconstruction grid is shown (and is a real image).
-      await expect(page.locator('#recon')).toHaveAttribute('data-name', `samples/step-${String(kTinySteps).padStart(6, '0')}.png`);
+      await expect(page.locator('#recon')).toHaveAttribute('data-name', `samples/step-${String(kTinySteps).padStart(6, '0')}-visible-stats.png`);
       await expect.poll(() => page.locator('#recon').evaluate((img) => img.complete && img.naturalWidth)).toBeGreaterThan(0);
       // Zoom: a drag across the middle of the plot shows fewer steps; "Reset zoom" all again.
       const range = async () => (await page.locator('#loss-chart').getAttribute('data-x-range')).split('..').map(Number);

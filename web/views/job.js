@@ -195,14 +195,16 @@ export function mount(el, { id }) {
     replace(artifacts_body, list.map((a) => h('tr', {},
       h('td', {}, h('a', { href: artifact_url(id, a.name), download: a.name.split('/').pop() }, a.name)),
       h('td', { class: 'num' }, bytes(a.bytes)))));
-    const samples = list.map((a) => a.name).filter((n) => /^samples\/step-\d+\.png$/.test(n)).sort();
+    // The visible-stats grid: the reconstruction de-normalised with what a real one can know
+    // (the nearest visible tubelet's statistics), not the hidden tubelets' own.
+    const samples = list.map((a) => a.name).filter((n) => /^samples\/step-\d+-visible-stats\.png$/.test(n)).sort();
     if (samples.length) {
       const newest = samples[samples.length - 1];
       if (recon_img.dataset.name !== newest) {
         recon_img.dataset.name = newest;
         recon_img.src = artifact_url(id, newest);
         recon_img.hidden = false;
-        recon_caption.textContent = `Held-out clips at step ${Number(newest.match(/\d+/)[0])}: input | masked | reconstruction`;
+        recon_caption.textContent = `Held-out clips at step ${Number(newest.match(/\d+/)[0])}: input | masked | reconstruction (de-normalised with the nearest visible tubelet's statistics)`;
       }
     }
     await read_metrics(list);
