@@ -104,6 +104,9 @@ void Allreducer::run(std::span<float> data, ReduceOp op) {
   } catch (const Timeout& e) {
     // The peer waited for may itself wait for the stopped rank: ask every rank.
     throw comm_.with_roll_call(e);
+  } catch (const CommError& e) {
+    // A connection closed by a neighbour that timed out first (gloo): ask every rank too.
+    throw comm_.with_roll_call(e);
   }
 }
 

@@ -49,31 +49,54 @@ std::string Communicator::describe_ranks(const std::vector<int>& ranks) const {
   return out;
 }
 
-std::vector<int> Communicator::roll_call(Millis grace) noexcept {
+std::vector<int> Communicator::roll_call(Millis grace, int suspect) noexcept {
   using Clock = std::chrono::steady_clock;
   const int n = size();
   std::vector<int> silent;
   try {
+    Communicator& channel = roll_call_channel();
     const std::byte token{1};
     std::vector<std::byte> tokens(static_cast<std::size_t>(n));
     std::vector<Request> recvs(static_cast<std::size_t>(n)), sends(static_cast<std::size_t>(n));
+    // A peer whose token cannot even be posted (its connection is gone) is silent too;
+    // the others are still asked.
+    std::vector<char> posted(static_cast<std::size_t>(n), 0);
     for (int peer = 0; peer < n; ++peer) {
       if (peer == rank()) continue;
       const auto p = static_cast<std::size_t>(peer);
-      recvs[p] = irecv(std::span(&tokens[p], 1), peer, kRollCallTag);
-      sends[p] = isend(std::span(&token, 1), peer, kRollCallTag);
-    }
-    const auto deadline = Clock::now() + grace;
-    for (int peer = 0; peer < n; ++peer) {
-      if (peer == rank()) continue;
-      const auto left =
-          std::max(Millis(1), std::chrono::duration_cast<Millis>(deadline - Clock::now()));
       try {
-        recvs[static_cast<std::size_t>(peer)].wait(left, WaitPolicy::kLowLatency);
+        recvs[p] = channel.irecv(std::span(&tokens[p], 1), peer, kRollCallTag);
+        sends[p] = channel.isend(std::span(&token, 1), peer, kRollCallTag);
+        posted[p] = 1;
       } catch (const std::exception&) {
-        silent.push_back(peer);
+        posted[p] = 0;
       }
     }
+    std::vector<int> order;
+    if (suspect >= 0 && suspect < n && suspect != rank()) order.push_back(suspect);
+    for (int peer = 0; peer < n; ++peer) {
+      if (peer != rank() && peer != suspect) order.push_back(peer);
+    }
+    const auto deadline = Clock::now() + grace;
+    for (int peer : order) {
+      const auto p = static_cast<std::size_t>(peer);
+      const auto left =
+          std::max(Millis(1), std::chrono::duration_cast<Millis>(deadline - Clock::now()));
+      bool failed = !posted[p];
+      bool gone = failed;
+      if (!failed) {
+        try {
+          recvs[p].wait(left, WaitPolicy::kLowLatency);
+        } catch (const Timeout&) {
+          failed = true;
+        } catch (const std::exception&) {
+          failed = gone = true;
+        }
+      }
+      if (failed) silent.push_back(peer);
+      if (gone && peer == suspect) break;  // the connection itself is lost: the answer
+    }
+    std::sort(silent.begin(), silent.end());
     for (auto& s : sends) {
       try {
         s.wait(Millis(1), WaitPolicy::kLowLatency);
@@ -82,20 +105,28 @@ std::vector<int> Communicator::roll_call(Millis grace) noexcept {
       }
     }
   } catch (const std::exception&) {
-    // The transport itself failed: report what was found so far.
+    // Out of memory for the requests: report what was found so far.
   }
   return silent;
 }
 
+std::pair<std::string, int> Communicator::roll_call_finding(int peer) {
+  const auto silent = roll_call(std::min(timeout(), kRollCallGrace), peer);
+  if (silent.empty()) return {"every rank answered a roll call afterwards", peer};
+  return {fmt::format("a roll call of all ranks found no answer from {}", describe_ranks(silent)),
+          silent.size() == 1 ? silent.front() : peer};
+}
+
 Timeout Communicator::with_roll_call(const Timeout& error) {
   if (size() <= 2) return error;
-  const auto silent = roll_call(std::min(timeout(), kRollCallGrace));
-  const std::string found =
-      silent.empty() ? std::string("every rank answered a roll call afterwards")
-                     : fmt::format("a roll call of all ranks found no answer from {}",
-                                   describe_ranks(silent));
-  return Timeout(fmt::format("{}; {}", error.what(), found),
-                 silent.size() == 1 ? silent.front() : error.peer());
+  const auto [found, peer] = roll_call_finding(error.peer());
+  return Timeout(fmt::format("{}; {}", error.what(), found), peer);
+}
+
+CommError Communicator::with_roll_call(const CommError& error) {
+  if (size() <= 2) return error;
+  const auto [found, peer] = roll_call_finding(error.peer());
+  return CommError(fmt::format("{}; {}", error.what(), found), peer);
 }
 
 Timeout Communicator::collective_timeout(std::string_view what) {
@@ -131,6 +162,8 @@ void Communicator::barrier() {
     dissemination_barrier();
   } catch (const Timeout& e) {
     throw with_roll_call(e);
+  } catch (const CommError& e) {
+    throw with_roll_call(e);
   }
 }
 
@@ -153,6 +186,8 @@ void Communicator::broadcast(std::span<std::byte> data, int root) {
   try {
     tree_broadcast(data, root);
   } catch (const Timeout& e) {
+    throw with_roll_call(e);
+  } catch (const CommError& e) {
     throw with_roll_call(e);
   }
 }
@@ -180,6 +215,8 @@ std::vector<std::byte> Communicator::all_gather(std::span<const std::byte> mine)
   try {
     return direct_all_gather(mine);
   } catch (const Timeout& e) {
+    throw with_roll_call(e);
+  } catch (const CommError& e) {
     throw with_roll_call(e);
   }
 }

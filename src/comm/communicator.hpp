@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -113,8 +114,14 @@ class Communicator {
   // waited for: every rank that calls it sends a token to every other rank and waits up
   // to `grace` for theirs; returns the ranks whose token did not arrive (ascending).
   // Ranks stuck in the same collective reach their own deadline and answer too, so what
-  // is left is the ranks that are stopped, dead, or elsewhere. Never throws.
-  std::vector<int> roll_call(Millis grace) noexcept;
+  // is left is the ranks that are stopped, dead, or elsewhere. A `suspect` (the peer an
+  // error named) is asked first: when its connection fails rather than stays silent, it
+  // is dead, and the answer {suspect} comes at once instead of after `grace`. Never throws.
+  std::vector<int> roll_call(Millis grace, int suspect = -1) noexcept;
+  // The same for a transport failure met inside a collective: on gloo, one rank's timeout
+  // closes its connections, so its neighbours see "connection closed" while the rank that
+  // is really silent is further along the ring.
+  CommError with_roll_call(const CommError& error);
   // The Timeout a collective `what` throws when it ran past its deadline: names the one
   // peer of a 2-rank world, else the roll call's silent ranks.
   Timeout collective_timeout(std::string_view what);
@@ -126,11 +133,17 @@ class Communicator {
  protected:
   // Backends call this once from their constructor (index = rank).
   void set_hosts(std::vector<std::string> hosts);
+  // Where roll_call() sends its tokens: this communicator, unless a timeout can leave its
+  // transport unusable (gloo closes every pair of a context when one wait times out).
+  virtual Communicator& roll_call_channel() { return *this; }
 
  private:
   void dissemination_barrier();
   void tree_broadcast(std::span<std::byte> data, int root);
   std::vector<std::byte> direct_all_gather(std::span<const std::byte> mine);
+  // "; a roll call of all ranks found no answer from ..." and the one silent rank (or
+  // `peer` when there is not exactly one).
+  std::pair<std::string, int> roll_call_finding(int peer);
 
   Millis timeout_ = kDefaultTimeout;
   std::vector<std::string> hosts_;

@@ -15,6 +15,7 @@
 #include <gloo/common/logging.h>
 #include <gloo/math.h>
 #include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/prefix_store.h>
 #include <gloo/rendezvous/store.h>
 #include <gloo/transport/tcp/device.h>
 
@@ -118,8 +119,9 @@ class TcpStoreAdapter final : public gloo::rendezvous::Store {
     store_.set("gloo/" + key, data);
   }
   std::vector<char> get(const std::string& key) override {
+    const std::string rank = key.substr(key.rfind('/') + 1);  // after a PrefixStore's prefix
     return store_.get("gloo/" + key, store_.timeout(),
-                      fmt::format("'{}' (rank {} to publish its gloo address)", key, key));
+                      fmt::format("'{}' (rank {} to publish its gloo address)", key, rank));
   }
   void wait(const std::vector<std::string>& keys) override {
     for (const auto& key : keys) (void)get(key);
@@ -218,6 +220,27 @@ void GlooCommunicator::connect(int rank, int size, gloo::rendezvous::Store& stor
   });
   guarded(*this, "rendezvous", -1, "(connecting to every rank)",
           [&] { state_->context->connectFullMesh(store, state_->device); });
+  auto roll_call = std::make_unique<State>();
+  roll_call->device = state_->device;
+  roll_call->context = std::make_shared<gloo::rendezvous::Context>(rank, size);
+  roll_call->context->setTimeout(timeout());
+  gloo::rendezvous::PrefixStore prefixed("roll-call", store);
+  guarded(*this, "rendezvous", -1, "(connecting the roll-call pairs to every rank)",
+          [&] { roll_call->context->connectFullMesh(prefixed, roll_call->device); });
+  std::vector<std::string> names;
+  for (int r = 0; r < size; ++r) names.push_back(host_of(r));
+  roll_call_.reset(new GlooCommunicator(std::move(roll_call), std::move(names), timeout()));
+}
+
+GlooCommunicator::GlooCommunicator(std::unique_ptr<State> state, std::vector<std::string> hosts,
+                                   Millis timeout)
+    : state_(std::move(state)) {
+  set_timeout(timeout);
+  set_hosts(std::move(hosts));
+}
+
+Communicator& GlooCommunicator::roll_call_channel() {
+  return roll_call_ ? *roll_call_ : *this;
 }
 
 GlooCommunicator::GlooCommunicator(MpiCommunicator& bootstrap, Millis timeout)
@@ -293,6 +316,8 @@ void GlooCommunicator::native_allreduce(std::span<float> data, ReduceOp op) {
             "waiting for one of " + describe_ranks(others), [&] { gloo::allreduce(opts); });
   } catch (const Timeout& e) {
     throw with_roll_call(e);
+  } catch (const CommError& e) {
+    throw with_roll_call(e);  // closed by a neighbour whose own wait timed out
   }
   if (op == ReduceOp::kAverage) divide(data);
 }

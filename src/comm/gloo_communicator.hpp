@@ -10,6 +10,10 @@
 // uses the communicator's timeout() at the time of the call and turns gloo's exceptions
 // into Timeout/CommError naming the peer and its host.
 //
+// gloo closes every pair of a context when one wait in it times out, so a roll call after
+// a timeout (Communicator::roll_call) could not reach anyone over the same pairs: it runs
+// on a second context of its own, connected at setup.
+//
 // Network: the TCP device binds to the interface named by DOJO_GLOO_IFACE if set,
 // else to the address DOJO_GLOO_HOSTNAME resolves to, else to this host's name.
 #include <memory>
@@ -46,11 +50,17 @@ class GlooCommunicator final : public Communicator {
   bool has_native_allreduce() const override { return true; }
   void native_allreduce(std::span<float> data, ReduceOp op) override;
 
+ protected:
+  Communicator& roll_call_channel() override;
+
  private:
   struct State;
+  // The roll-call channel: a second gloo context on the same device, with pairs of its own.
+  GlooCommunicator(std::unique_ptr<State> state, std::vector<std::string> hosts, Millis timeout);
   void connect(int rank, int size, gloo::rendezvous::Store& store, std::vector<std::string> hosts);
   void divide(std::span<float> data) const;
   std::unique_ptr<State> state_;
+  std::unique_ptr<GlooCommunicator> roll_call_;
 };
 
 }  // namespace dojo::comm
