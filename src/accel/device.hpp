@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "accel/cost_sink.hpp"
+#include "accel/tubelet_layout.hpp"
 #include "core/error.hpp"
 
 namespace dojo::accel {
@@ -53,20 +54,6 @@ struct AttentionDims {
   std::int64_t batch = 0, tokens = 0, heads = 0, head_dim = 0;
   std::int64_t dim() const { return heads * head_dim; }
   std::int64_t rows() const { return batch * tokens; }
-};
-
-// The tubelet layout of clips (batch, frames, height, width, channels): tokens in (frames /
-// tubelet_frames, height / patch, width / patch) order, and each token's row holding its
-// tubelet's pixels in (tubelet_frames, patch, patch, channels) order (VideoMAE's
-// patchify). Rows are numbered over (batch, tokens).
-struct TubeletDims {
-  std::int64_t batch = 0, frames = 0, height = 0, width = 0, channels = 0;
-  std::int64_t tubelet_frames = 0, patch = 0;
-  std::int64_t grid_t() const { return frames / tubelet_frames; }
-  std::int64_t grid_h() const { return height / patch; }
-  std::int64_t grid_w() const { return width / patch; }
-  std::int64_t tokens() const { return grid_t() * grid_h() * grid_w(); }
-  std::int64_t row_elems() const { return tubelet_frames * patch * patch * channels; }
 };
 
 // Hyper-parameters of one AdamW update (bias corrections are computed from `step`).

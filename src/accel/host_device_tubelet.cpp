@@ -18,10 +18,9 @@ namespace {
 // Copies tubelet `row` (over batch * tokens) of clips into out (row_elems).
 template <typename T>
 void copy_tubelet(const TubeletDims& g, const T* clips, std::int64_t row, T* out) {
-  const std::int64_t tokens = g.tokens(), per_frame = g.grid_h() * g.grid_w();
+  const std::int64_t tokens = g.tokens();
   const std::int64_t b = row / tokens, token = row % tokens;
-  const std::int64_t it = token / per_frame, ih = token % per_frame / g.grid_w(),
-                     iw = token % g.grid_w();
+  const std::int64_t it = g.token_slot(token), ih = g.token_row(token), iw = g.token_col(token);
   const std::int64_t run = g.patch * g.channels;
   for (std::int64_t f = 0; f < g.tubelet_frames; ++f) {
     const std::int64_t frame = b * g.frames + it * g.tubelet_frames + f;

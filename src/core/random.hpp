@@ -1,10 +1,11 @@
 #pragma once
-// The one random-number generator of dojo: SplitMix64, fully specified, so that masks,
-// crops, shuffles and synthetic scenes are identical on every machine and rank count.
+// The one random-number generator of dojo: SplitMix64, fully specified, so that weights,
+// masks, crops, shuffles and synthetic scenes are identical on every machine and rank count.
 //
 // Randomness is counter-based wherever it can be: a value is derived from (seed, step,
 // slot, ...) with mix_seed instead of being drawn from a stream, so a resumed run or a
 // different rank count sees exactly the same numbers with no RNG state to save.
+#include <cmath>
 #include <cstdint>
 
 namespace dojo {
@@ -45,6 +46,12 @@ class CounterRng {
       x = next_u64();
     } while (x >= limit);
     return x % bound;
+  }
+  // Standard normal (Box-Muller on two uniforms).
+  double normal() {
+    const double u1 = 1.0 - uniform();
+    const double u2 = uniform();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   }
   constexpr std::uint64_t state() const { return state_; }
 

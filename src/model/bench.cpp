@@ -10,7 +10,7 @@
 #include "core/stats.hpp"
 #include "model/optim.hpp"
 #include "model/profile.hpp"
-#include "model/random.hpp"
+#include "core/random.hpp"
 #include "model/videomae.hpp"
 
 namespace dojo::model {
@@ -127,7 +127,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o) {
   model.init(1);
   r.params = std::int64_t(model.params().size());
   AdamW optimizer(model);
-  Rng rng(2);
+  CounterRng rng(2);
   std::vector<float> clips(std::size_t(o.batch * c.clip_elems()));
   for (auto& x : clips) x = float(rng.uniform());
 

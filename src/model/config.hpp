@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "accel/cost_sink.hpp"
+#include "accel/tubelet_layout.hpp"
 
 namespace dojo::model {
 
@@ -29,13 +30,17 @@ struct ModelConfig {
   float target_eps = 1e-6f;  // per-tubelet target normalisation: (x - mean) / (std + eps)
   accel::Precision precision = accel::Precision::kFp32;
 
+  // The tubelet layout of `batch` clips of this shape (accel/tubelet_layout.hpp).
+  accel::TubeletDims layout(std::int64_t batch = 1) const {
+    return {batch, frames, height, width, channels, tubelet_frames, patch};
+  }
   // Derived sizes.
-  std::int64_t grid_t() const { return frames / tubelet_frames; }
-  std::int64_t grid_h() const { return height / patch; }
-  std::int64_t grid_w() const { return width / patch; }
+  std::int64_t grid_t() const { return layout().grid_t(); }
+  std::int64_t grid_h() const { return layout().grid_h(); }
+  std::int64_t grid_w() const { return layout().grid_w(); }
   std::int64_t spatial_tokens() const { return grid_h() * grid_w(); }
-  std::int64_t tokens() const { return grid_t() * spatial_tokens(); }
-  std::int64_t patch_dim() const { return tubelet_frames * patch * patch * channels; }
+  std::int64_t tokens() const { return layout().tokens(); }
+  std::int64_t patch_dim() const { return layout().row_elems(); }
   std::int64_t clip_elems() const { return frames * height * width * channels; }
   // Tube masking masks floor(ratio * spatial) positions in every time slot (as VideoMAE).
   std::int64_t masked_spatial() const;

@@ -4,7 +4,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
-#include "model/random.hpp"
+#include "core/random.hpp"
 
 namespace dojo::model {
 
@@ -20,7 +20,7 @@ TubeMask make_tube_mask(const ModelConfig& config, std::int64_t batch, std::uint
   m.visible_index.reserve(std::size_t(batch * m.visible));
   m.masked_index.reserve(std::size_t(batch * m.masked));
   m.is_masked.assign(std::size_t(batch * m.tokens), 1);
-  Rng rng(seed);
+  CounterRng rng(seed);
   std::vector<std::int64_t> order(static_cast<std::size_t>(spatial));
   std::vector<std::uint8_t> kept(static_cast<std::size_t>(spatial));
   for (std::int64_t b = 0; b < batch; ++b) {

@@ -11,13 +11,13 @@ namespace {
 // Calls f(clip_index, tubelet_index) for every element of one clip.
 template <typename F>
 void for_each_element(const ModelConfig& c, F&& f) {
-  const std::int64_t gh = c.grid_h(), gw = c.grid_w(), p = c.patch, tp = c.tubelet_frames;
-  const std::int64_t per = c.patch_dim();
+  const accel::TubeletDims g = c.layout();
+  const std::int64_t per = g.row_elems();
   for (std::int64_t t = 0; t < c.frames; ++t) {
     for (std::int64_t y = 0; y < c.height; ++y) {
       for (std::int64_t x = 0; x < c.width; ++x) {
-        const std::int64_t token = ((t / tp) * gh + y / p) * gw + x / p;
-        const std::int64_t inner = (((t % tp) * p + y % p) * p + x % p) * c.channels;
+        const std::int64_t token = g.token_of_pixel(t, y, x);
+        const std::int64_t inner = g.offset_in_token(t, y, x);
         const std::int64_t pixel = ((t * c.height + y) * c.width + x) * c.channels;
         for (std::int64_t ch = 0; ch < c.channels; ++ch) {
           f(static_cast<std::size_t>(pixel + ch),

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
-#include "model/random.hpp"
+#include "core/random.hpp"
 #include "model/tubelet.hpp"
 
 namespace dojo::model {
@@ -117,7 +117,7 @@ VideoMAE::VideoMAE(const ModelConfig& config, accel::Device& device, std::int64_
 VideoMAE::~VideoMAE() = default;
 
 accel::TubeletDims VideoMAE::tubelets() const {
-  return device_tubelet_dims(config_, batch_);
+  return config_.layout(batch_);
 }
 
 std::span<float> VideoMAE::param(std::string_view name) {
@@ -222,7 +222,7 @@ void VideoMAE::carve_acts(Carver<float>& take) {
 
 void VideoMAE::init(std::uint64_t seed) {
   if (params_.data() == nullptr) return;  // dry run: nothing to initialise
-  Rng rng(seed);
+  CounterRng rng(seed);
   float* p = params_.data();
   for (const TensorInfo& t : table_.tensors) {
     float* x = p + t.offset;
@@ -474,7 +474,8 @@ std::vector<float> VideoMAE::embed(std::span<const float> clips) {
 
   accel::BackwardScope forward_pass(device_, false);
   const Weights& w = *w_;
-  device_.permute<float>(clip_dims(c, b), kClipToTubelets, clips.data(), a.patches);
+  device_.permute<float>(c.layout(b).clip_dims(), accel::kClipToTubelets, clips.data(),
+                         a.patches);
   linear_forward(device_, w.embed, b * n, a.patches, a.x0);
   device_.add_rows(b * n, n, de, encoder_pos_.data(), a.x0);
   const float* x = a.x0;

@@ -20,12 +20,13 @@ using model::TubeletStats;
 // The visible tubelet in `token`'s time slot nearest on the patch grid.
 std::int64_t nearest_visible(const ModelConfig& c, std::span<const std::uint8_t> is_masked,
                              std::int64_t token) {
-  const std::int64_t slot = model::token_slot(c, token), row = model::token_row(c, token),
-                     col = model::token_col(c, token);
+  const accel::TubeletDims g = c.layout();
+  const std::int64_t slot = g.token_slot(token), row = g.token_row(token),
+                     col = g.token_col(token);
   std::int64_t best = -1, best_d = std::numeric_limits<std::int64_t>::max();
   for (std::int64_t y = 0; y < c.grid_h(); ++y) {
     for (std::int64_t x = 0; x < c.grid_w(); ++x) {
-      const std::int64_t v = model::token_index(c, slot, y, x);
+      const std::int64_t v = g.token_index(slot, y, x);
       if (is_masked[static_cast<std::size_t>(v)]) continue;
       const std::int64_t d = (y - row) * (y - row) + (x - col) * (x - col);
       if (d < best_d) best_d = d, best = v;

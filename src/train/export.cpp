@@ -2,7 +2,7 @@
 
 #include "core/error.hpp"
 #include "model/mask.hpp"
-#include "model/random.hpp"
+#include "core/random.hpp"
 #include "train/run_model.hpp"
 #include "train/safetensors.hpp"
 
@@ -57,7 +57,7 @@ ExportSummary export_checkpoint(const ExportOptions& o) {
   write_safetensors(o.out, file);
 
   if (!o.check_clip.empty()) {
-    model::Rng rng(o.check_seed);
+    CounterRng rng(o.check_seed);
     std::vector<float> clip(static_cast<std::size_t>(c.clip_elems()));
     for (auto& x : clip) x = static_cast<float>(rng.uniform());
     const model::TubeMask mask = model::make_tube_mask(c, 1, o.check_seed);

@@ -155,8 +155,7 @@ void write_sample_grid(const std::string& path, const std::vector<SampleClip>& c
         const auto& source = band == 2 ? clips[c].reconstruction : clips[c].input;
         for (std::int64_t y = 0; y < H; ++y) {
           for (std::int64_t x = 0; x < W; ++x) {
-            const std::int64_t token = model::token_index(config, t / config.tubelet_frames,
-                                                          y / config.patch, x / config.patch);
+            const std::int64_t token = config.layout().token_of_pixel(t, y, x);
             const bool grey = band == 1 && clips[c].is_masked[static_cast<std::size_t>(token)];
             auto& px = frame.at<cv::Vec3b>(static_cast<int>(y), static_cast<int>(x));
             for (int ch = 0; ch < 3; ++ch) {

@@ -23,7 +23,7 @@
 #include "model/mask.hpp"
 #include "model/optim.hpp"
 #include "model/profile.hpp"
-#include "model/random.hpp"
+#include "core/random.hpp"
 #include "model/videomae.hpp"
 #include "train/mesh_link.hpp"
 
@@ -148,7 +148,7 @@ TrainStep measure_train_step(comm::Communicator& world, const accel::MeshSpec& s
                        .op = comm::ReduceOp::kSum});
   MeshLink mesh(spec, model, world.rank(), world.size());
   device.set_sink(&mesh.sink());
-  model::Rng rng(3 + static_cast<std::uint64_t>(world.rank()));
+  CounterRng rng(3 + static_cast<std::uint64_t>(world.rank()));
   std::vector<float> clips(static_cast<std::size_t>(kBatch * config.clip_elems()));
   for (auto& x : clips) x = static_cast<float>(rng.uniform());
   const auto n = static_cast<double>(model.grads().size());

@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "model/random.hpp"
+#include "core/random.hpp"
 
 namespace dojo::model::testing {
 
 inline std::vector<double> random_vector(std::size_t n, std::uint64_t seed, double scale = 1.0) {
-  Rng rng(seed);
+  CounterRng rng(seed);
   std::vector<double> v(n);
   for (auto& x : v) x = scale * (2.0 * rng.uniform() - 1.0);
   return v;

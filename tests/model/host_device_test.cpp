@@ -8,13 +8,13 @@
 #include <vector>
 
 #include "accel/host_device.hpp"
-#include "model/random.hpp"
+#include "core/random.hpp"
 
 namespace dojo::accel {
 namespace {
 
 std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
-  model::Rng rng(seed);
+  CounterRng rng(seed);
   std::vector<float> v(n);
   for (auto& x : v) x = float(2.0 * rng.uniform() - 1.0);
   return v;

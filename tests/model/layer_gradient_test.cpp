@@ -182,9 +182,7 @@ TEST(LayerGradientTest, TubeletMseMatchesFiniteDifferencesAndTheUnfusedKernels) 
   expect_gradient("dpred", pred.data(), pred.size(), dpred.data(), objective);
 
   std::vector<double> tubelets(std::size_t(g.batch * g.tokens() * p)), target(pred.size());
-  const std::array<std::int64_t, 8> clip_dims = {g.batch, g.grid_t(), g.tubelet_frames, g.grid_h(),
-                                                 g.patch, g.grid_w(), g.patch, g.channels};
-  dev.permute<double>(clip_dims, kClipToTubelets, clips.data(), tubelets.data());
+  dev.permute<double>(g.clip_dims(), accel::kClipToTubelets, clips.data(), tubelets.data());
   dev.row_normalize<double>(std::int64_t(rows.size()), p, 1e-6f, tubelets.data(), rows,
                             target.data());
   EXPECT_NEAR(loss, dev.mse_loss<double>(std::int64_t(pred.size()), pred.data(), target.data()),

@@ -9,7 +9,7 @@
 #include "accel/host_device.hpp"
 #include "model/optim.hpp"
 #include "model/profile.hpp"
-#include "model/random.hpp"
+#include "core/random.hpp"
 #include "model/tubelet.hpp"
 #include "model/videomae.hpp"
 
@@ -21,7 +21,7 @@ std::string config_path(const std::string& name) {
 }
 
 std::vector<float> random_clips(const ModelConfig& c, std::int64_t batch, std::uint64_t seed) {
-  Rng rng(seed);
+  CounterRng rng(seed);
   std::vector<float> clips(std::size_t(batch * c.clip_elems()));
   for (auto& x : clips) x = float(rng.uniform());
   return clips;
@@ -217,15 +217,15 @@ TEST(TubeletLayoutTest, EachPixelLandsInItsTokenAndTheInverseRestoresTheClip) {
       for (std::int64_t x = 0; x < c.width; ++x) {
         for (std::int64_t ch = 0; ch < c.channels; ++ch) {
           const std::int64_t token =
-              token_index(c, t / c.tubelet_frames, y / c.patch, x / c.patch);
+              c.layout().token_of_pixel(t, y, x);
           const std::int64_t e =
               (((t % c.tubelet_frames) * c.patch + y % c.patch) * c.patch + x % c.patch) *
                   c.channels + ch;
           const std::int64_t pixel = ((t * c.height + y) * c.width + x) * c.channels + ch;
           ASSERT_EQ(tubelets[std::size_t(token * c.patch_dim() + e)], float(pixel));
-          ASSERT_EQ(token_slot(c, token), t / c.tubelet_frames);
-          ASSERT_EQ(token_row(c, token), y / c.patch);
-          ASSERT_EQ(token_col(c, token), x / c.patch);
+          ASSERT_EQ(c.layout().token_slot(token), t / c.tubelet_frames);
+          ASSERT_EQ(c.layout().token_row(token), y / c.patch);
+          ASSERT_EQ(c.layout().token_col(token), x / c.patch);
         }
       }
     }

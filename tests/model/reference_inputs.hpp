@@ -5,7 +5,7 @@
 
 #include "model/config.hpp"
 #include "model/mask.hpp"
-#include "model/random.hpp"
+#include "core/random.hpp"
 
 namespace dojo::model::testing {
 
@@ -13,7 +13,7 @@ inline constexpr std::int64_t kReferenceBatch = 2;
 inline constexpr std::uint64_t kReferenceInitSeed = 7;
 
 inline std::vector<float> reference_clips(const ModelConfig& c) {
-  Rng rng(11);
+  CounterRng rng(11);
   std::vector<float> clips(std::size_t(kReferenceBatch * c.clip_elems()));
   for (auto& x : clips) x = float(rng.uniform());
   return clips;

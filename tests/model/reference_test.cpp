@@ -1,7 +1,8 @@
 // The whole model against PyTorch (tests/data/videomae_tiny_ref.bin, written by
 // scripts/reference/videomae_reference.py in float64): loss, every parameter gradient,
 // and the parameters after 3 AdamW steps. Errors are max |dojo - torch| / max |torch| per
-// tensor; float32 arithmetic should land near 1e-6.
+// tensor; float32 arithmetic should land near 1e-6 (parameters whose gradient is near
+// Adam's eps: see ThreeAdamWStepsMatchPyTorch).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -123,7 +124,23 @@ TEST(ReferenceTest, ThreeAdamWStepsMatchPyTorch) {
       worst = std::max(worst, err);
       continue;
     }
-    const double err = relative_error(got, want);
+    // Where a gradient is within 1000x of Adam's eps, m / (sqrt(v) + eps) is steep in the
+    // gradient: float32 rounding of a 1e-8 gradient moves the step by ~1e-3 of lr there.
+    // Those elements are held to 1% of the steps' total (a wrong update rule is off by
+    // O(lr)); every other element to the tensor-relative 1e-4.
+    const auto& first_grad = tensor("grad/" + t.name);
+    const double steep = 1e3 * double(config.eps), near_eps_bound = 1e-2 * hyper[0] * hyper[5];
+    std::vector<float> got_rest, want_rest;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      if (std::abs(double(first_grad[i])) >= steep) {
+        got_rest.push_back(got[i]);
+        want_rest.push_back(want[i]);
+      } else {
+        EXPECT_LT(std::abs(double(got[i]) - double(want[i])), near_eps_bound)
+            << t.name << "[" << i << "], gradient " << first_grad[i];
+      }
+    }
+    const double err = relative_error(got_rest, want_rest);
     EXPECT_LT(err, 1e-4) << t.name;
     worst = std::max(worst, err);
   }
