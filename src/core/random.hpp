@@ -7,6 +7,8 @@
 // different rank count sees exactly the same numbers with no RNG state to save.
 #include <cmath>
 #include <cstdint>
+#include <span>
+#include <utility>
 
 namespace dojo {
 
@@ -46,6 +48,12 @@ class CounterRng {
       x = next_u64();
     } while (x >= limit);
     return x % bound;
+  }
+  // Fisher-Yates: a uniform random permutation of `items`, the same on every machine
+  // (std::shuffle's algorithm is the library's own).
+  template <typename T>
+  constexpr void shuffle(std::span<T> items) {
+    for (std::size_t i = items.size(); i > 1; --i) std::swap(items[i - 1], items[below(i)]);
   }
   // Standard normal (Box-Muller on two uniforms).
   double normal() {

@@ -21,10 +21,7 @@ std::vector<std::int64_t> EpochSampler::permutation(std::int64_t epoch) const {
   std::vector<std::int64_t> order(static_cast<std::size_t>(clips_));
   std::iota(order.begin(), order.end(), std::int64_t{0});
   if (!shuffle_) return order;
-  CounterRng rng(mix_seed(seed_, static_cast<std::uint64_t>(epoch)));
-  for (std::size_t i = order.size() - 1; i > 0; --i) {
-    std::swap(order[i], order[rng.below(i + 1)]);
-  }
+  CounterRng(mix_seed(seed_, static_cast<std::uint64_t>(epoch))).shuffle(std::span(order));
   return order;
 }
 

@@ -25,9 +25,7 @@ TubeMask make_tube_mask(const ModelConfig& config, std::int64_t batch, std::uint
   std::vector<std::uint8_t> kept(static_cast<std::size_t>(spatial));
   for (std::int64_t b = 0; b < batch; ++b) {
     std::iota(order.begin(), order.end(), 0);
-    for (std::int64_t i = spatial - 1; i > 0; --i) {
-      std::swap(order[std::size_t(i)], order[rng.below(std::uint64_t(i + 1))]);
-    }
+    rng.shuffle(std::span(order));
     std::fill(kept.begin(), kept.end(), 0);
     for (std::int64_t i = 0; i < keep; ++i) kept[std::size_t(order[std::size_t(i)])] = 1;
     for (std::int64_t t = 0; t < m.tokens; ++t) {

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
-#include <random>
 
 #include "core/error.hpp"
+#include "core/random.hpp"
 
 namespace dojo::train {
 namespace {
@@ -272,7 +272,7 @@ ProbeFit fit_probe(ProbeKind kind, std::span<const double> train_x, std::span<co
   // Validation split: every 5th row of a seeded permutation.
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
+  CounterRng(mix_seed(seed, 0)).shuffle(std::span(order));
   std::vector<std::int64_t> fit_rows, val_rows;
   for (std::size_t i = 0; i < order.size(); ++i)
     (i % 5 == 4 ? val_rows : fit_rows).push_back(order[i]);
