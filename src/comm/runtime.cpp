@@ -3,13 +3,17 @@
 #include <mpi.h>
 
 #include <charconv>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "comm/gloo_communicator.hpp"
 #include "comm/local_communicator.hpp"
 #include "comm/mpi_communicator.hpp"
+#include "core/exit_codes.hpp"
 #include "core/log.hpp"
 
 namespace dojo::comm {
@@ -71,7 +75,47 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
+// Ends the process if the call it guards has not returned within `timeout`. For MPI's
+// start-up, which has no deadline of its own: MPI_Init waits for every rank of the job, so
+// one rank stopped or never started would hang all the others there for ever. The exit
+// (code 4, peer lost) makes the launcher end the job.
+class StartupWatchdog {
+ public:
+  StartupWatchdog(Millis timeout, std::string what) {
+    thread_ = std::thread([this, timeout, what = std::move(what)] {
+      std::unique_lock lock(mutex_);
+      if (done_changed_.wait_for(lock, timeout, [&] { return done_; })) return;
+      log::error("{} did not complete within {} ms (DOJO_STARTUP_TIMEOUT_S): a rank of this "
+                 "job is stopped, dead or was never started",
+                 what, timeout.count());
+      std::_Exit(kExitPeerLost);
+    });
+  }
+  ~StartupWatchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    done_changed_.notify_all();
+    thread_.join();
+  }
+  StartupWatchdog(const StartupWatchdog&) = delete;
+  StartupWatchdog& operator=(const StartupWatchdog&) = delete;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_changed_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
+
+Millis startup_timeout() {
+  const int seconds = int_var([](const char* name) { return std::getenv(name); },
+                              "DOJO_STARTUP_TIMEOUT_S", 300, 1);
+  return Millis(std::int64_t{seconds} * 1000);
+}
 
 LaunchInfo detect_launch(const Lookup& lookup) {
   LaunchInfo info;
@@ -173,14 +217,26 @@ Runtime::Runtime(bool force_mpi) : launch_(detect_launch()) {
 }
 
 void Runtime::start_mpi() {
+  const Millis deadline = startup_timeout();
   int provided = 0;
-  check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
+  {
+    // Which rank this is, before MPI can say: from the launcher's variables.
+    const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+    if (rank == nullptr) rank = std::getenv("PMIX_RANK");
+    if (rank == nullptr) rank = std::getenv("PMI_RANK");
+    StartupWatchdog watchdog(deadline, fmt::format("rank {} (host {}): MPI start-up (MPI_Init)",
+                                                   rank ? rank : "?", this_host_name()));
+    check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided),
+              "MPI_Init_thread");
+  }
   mpi_initialized_ = true;
   DOJO_CHECK(provided >= MPI_THREAD_SERIALIZED, CommError,
              "MPI_Init_thread: dojo needs MPI_THREAD_SERIALIZED (level {}), the MPI library "
              "provides only level {}",
              MPI_THREAD_SERIALIZED, provided);
-  auto world = std::make_unique<MpiCommunicator>(MPI_COMM_WORLD);
+  // The world's set-up (duplicate, host names) has deadlines of its own.
+  auto world = std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, deadline);
+  world->set_timeout(kDefaultTimeout);
   DOJO_CHECK(launch_.announced_size <= 1 || world->size() == launch_.announced_size,
              InvalidArgument,
              "{}={} says this process is one of {} ranks, but MPI started a world of {}: the "
@@ -188,15 +244,20 @@ void Runtime::start_mpi() {
              "--mpi=pmix",
              launch_.announced_by, launch_.announced_size, launch_.announced_size, world->size());
   log::set_rank(world->rank(), world->size());
-  // Ranks sharing this host, for thread placement.
-  MPI_Comm node = MPI_COMM_NULL;
-  check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world->rank(), MPI_INFO_NULL,
-                                &node),
-            "MPI_Comm_split_type");
-  MPI_Comm_rank(node, &local_rank_);
-  MPI_Comm_size(node, &local_size_);
-  MPI_Comm_free(&node);
+  count_local_ranks(*world);
   world_ = std::move(world);
+}
+
+// Ranks sharing this host (for thread placement), counted from the gathered host names:
+// no blocking collective (MPI_Comm_split_type has no deadline).
+void Runtime::count_local_ranks(const Communicator& world) {
+  local_rank_ = 0;
+  local_size_ = 0;
+  for (int r = 0; r < world.size(); ++r) {
+    if (world.host_of(r) != world.host_of(world.rank())) continue;
+    if (r < world.rank()) ++local_rank_;
+    ++local_size_;
+  }
 }
 
 void Runtime::start_tcp() {
@@ -204,13 +265,7 @@ void Runtime::start_tcp() {
   TcpRendezvous rendezvous(launch_.master, launch_.rank, launch_.size, launch_.rendezvous_timeout);
   auto world = std::make_unique<GlooCommunicator>(rendezvous);
   // Ranks sharing this host: as the launcher says, else counted from the host names.
-  local_rank_ = 0;
-  local_size_ = 0;
-  for (int r = 0; r < world->size(); ++r) {
-    if (world->host_of(r) != world->host_of(world->rank())) continue;
-    if (r < world->rank()) ++local_rank_;
-    ++local_size_;
-  }
+  count_local_ranks(*world);
   if (launch_.local_rank >= 0) local_rank_ = launch_.local_rank;
   if (launch_.local_size >= 1) local_size_ = launch_.local_size;
   log::info0("{} launch: {} ranks joined through the rendezvous at {} (gloo backend)",

@@ -6,7 +6,9 @@
 //  - MPI: mpirun/mpiexec (OMPI_COMM_WORLD_SIZE), or srun with PMIx/PMI (PMIX_RANK,
 //    PMI_RANK, PMI_SIZE). MPI_Init_thread with MPI_THREAD_SERIALIZED (GradSync's
 //    communication thread and the main thread both make MPI calls, never at the same
-//    time); the world is an MPI communicator.
+//    time); the world is an MPI communicator. MPI_Init has no deadline: a watchdog ends
+//    the process (exit 4) when it has not returned within startup_timeout(), so a rank
+//    stopped before it cannot hang the others.
 //  - torchrun-style: WORLD_SIZE > 1 with RANK, MASTER_ADDR, MASTER_PORT (and LOCAL_RANK,
 //    LOCAL_WORLD_SIZE when given). The world is a gloo communicator bootstrapped through
 //    dojo's TCP rendezvous at MASTER_ADDR:MASTER_PORT (tcp_rendezvous.hpp); no MPI.
@@ -43,6 +45,10 @@ struct LaunchInfo {
   std::string announced_by;
 };
 
+// How long MPI's start-up may take (MPI_Init, the world's host exchange) before this rank
+// gives up with exit code 4: DOJO_STARTUP_TIMEOUT_S, default 300.
+Millis startup_timeout();
+
 // Reads the launch variables through `lookup` (getenv; tests pass their own). Throws
 // InvalidArgument naming the variables when they say several ranks that dojo cannot join.
 LaunchInfo detect_launch(const std::function<const char*(const char*)>& lookup);
@@ -74,6 +80,7 @@ class Runtime {
  private:
   void start_mpi();
   void start_tcp();
+  void count_local_ranks(const Communicator& world);
 
   LaunchInfo launch_;
   bool mpi_initialized_ = false;

@@ -5,6 +5,7 @@
 // broadcast, all-gather, and `dojo train` itself on the MPI and gloo backends.
 // Each test resumes and kills the stopped process afterwards, so nothing is left.
 #include "cluster/cluster_util.hpp"
+#include "core/exit_codes.hpp"
 
 namespace dojo::cluster_test {
 namespace {
@@ -97,7 +98,7 @@ TEST_F(StoppedPeerTest, GlooBarrierNamesTheStoppedRank) {
 }
 
 // `mpirun -np 2 dojo train` on the tiny config: once training is under way, SIGSTOP
-// rank 1; rank 0 must end the job within the timeout, naming rank 1.
+// rank 1; rank 0 must end the job within the timeout, naming rank 1, with exit code 4.
 class StoppedTrainerTest : public ::testing::TestWithParam<std::string> {
  protected:
   static void SetUpTestSuite() {
@@ -111,7 +112,7 @@ class StoppedTrainerTest : public ::testing::TestWithParam<std::string> {
 };
 fs::path StoppedTrainerTest::root_, StoppedTrainerTest::config_;
 
-TEST_P(StoppedTrainerTest, StoppedRankEndsTheJobNonZeroNamingItWithinTheTimeout) {
+TEST_P(StoppedTrainerTest, StoppedRankEndsTheJobAsPeerLostNamingItWithinTheTimeout) {
   const std::string backend = GetParam();
   const fs::path run_dir = root_ / backend;
   Background job(fmt::format("{} -n 2 {} train --config {} --run-dir {} {} --set "
@@ -133,7 +134,7 @@ TEST_P(StoppedTrainerTest, StoppedRankEndsTheJobNonZeroNamingItWithinTheTimeout)
   end_stopped(rank1, "dojo");
   ASSERT_TRUE(code.has_value()) << "still running " << kEndWithinS << " s after SIGSTOP:\n"
                                 << job.output();
-  EXPECT_NE(*code, 0) << job.output();
+  EXPECT_EQ(*code, kExitPeerLost) << job.output();
   EXPECT_NE(job.output().find("rank 1 (host "), std::string::npos)
       << "the error should name the stopped rank and its host:\n"
       << job.output();
@@ -143,6 +144,41 @@ TEST_P(StoppedTrainerTest, StoppedRankEndsTheJobNonZeroNamingItWithinTheTimeout)
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoppedTrainerTest, ::testing::Values("mpi", "gloo"));
+
+// A rank stopped before MPI_Init: MPI's start-up has no deadline of its own, so the other
+// rank would wait in it for ever. The start-up watchdog ends it (exit 4, peer lost) within
+// DOJO_STARTUP_TIMEOUT_S, saying what did not complete.
+TEST(StoppedBeforeStartTest, RankStoppedBeforeMpiInitEndsTheJobWithinTheStartupTimeout) {
+  const fs::path root =
+      fs::temp_directory_path() / fmt::format("dojo-stopped-start-{}", ::getpid());
+  fs::remove_all(root);
+  fs::create_directories(root);
+  const fs::path config = make_tiny_setup(root), pid_file = root / "stopped.pid";
+  // Rank 1's shell stops itself before it execs dojo.
+  const std::string rank_script = fmt::format(
+      "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then echo $$ > {}; kill -STOP $$; fi; "
+      "exec {} train --config {} --run-dir {} {}",
+      pid_file.string(), dojo(), config.string(), (root / "run").string(), kLongRun);
+  Background job(fmt::format("env DOJO_STARTUP_TIMEOUT_S={} {} -n 2 -x DOJO_STARTUP_TIMEOUT_S "
+                             "sh -c '{}'",
+                             kTimeoutS, env("DOJO_MPIEXEC"), rank_script),
+                 root / "job.log");
+  const auto code = job.wait_for(kEndWithinS);
+  pid_t stopped = 0;
+  std::ifstream(pid_file) >> stopped;
+  end_stopped(stopped, "OMPI_COMM_WORLD_RANK");
+  ASSERT_TRUE(code.has_value()) << "still running " << kEndWithinS
+                                << " s after rank 1 stopped before MPI_Init:\n"
+                                << job.output();
+  EXPECT_GT(stopped, 0) << "rank 1 never stopped itself:\n" << job.output();
+  EXPECT_EQ(*code, kExitPeerLost) << job.output();
+  EXPECT_NE(job.output().find("rank 0 (host "), std::string::npos) << job.output();
+  EXPECT_NE(job.output().find(fmt::format("MPI start-up (MPI_Init) did not complete within {} ms",
+                                          kTimeoutS * 1000)),
+            std::string::npos)
+      << job.output();
+  fs::remove_all(root);
+}
 
 }  // namespace
 }  // namespace dojo::cluster_test
