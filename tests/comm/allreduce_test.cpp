@@ -69,9 +69,9 @@ TEST_P(AllreduceAlgorithmTest, MatchesDoubleReferenceAndIsBitwiseReproducible) {
       ASSERT_NEAR(first[0][i], expected, tolerance) << "element " << i;
     }
     for (int r = 0; r < n; ++r) {
-      ASSERT_EQ(0, std::memcmp(first[r].data(), first[0].data(), count * sizeof(float)))
+      ASSERT_TRUE(testing::same_bits(first[r], first[0]))
           << "rank " << r << " differs from rank 0";
-      ASSERT_EQ(0, std::memcmp(second[r].data(), first[r].data(), count * sizeof(float)))
+      ASSERT_TRUE(testing::same_bits(second[r], first[r]))
           << "rank " << r << ": second run differs from the first";
     }
   }
@@ -106,7 +106,7 @@ TEST(AllreduceRingTest, ManySmallSegmentsGiveTheSameBitsAsOneSegment) {
     }
   }));
   for (int r = 0; r < n; ++r) {
-    EXPECT_EQ(0, std::memcmp(fine[r].data(), coarse[r].data(), count * sizeof(float)));
+    EXPECT_TRUE(testing::same_bits(fine[r], coarse[r])) << "rank " << r;
   }
 }
 

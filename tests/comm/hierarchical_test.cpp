@@ -76,9 +76,9 @@ void check_layout(Algorithm algorithm, const std::vector<int>& host_of) {
             << to_string(algorithm) << " element " << i << " of " << count;
       }
       for (int r = 0; r < n; ++r) {
-        ASSERT_EQ(0, std::memcmp(first[r].data(), first[0].data(), count * sizeof(float)))
+        ASSERT_TRUE(testing::same_bits(first[r], first[0]))
             << to_string(algorithm) << " count " << count << ": rank " << r << " differs";
-        ASSERT_EQ(0, std::memcmp(second[r].data(), first[r].data(), count * sizeof(float)))
+        ASSERT_TRUE(testing::same_bits(second[r], first[r]))
             << to_string(algorithm) << " count " << count << ": rank " << r
             << " second run differs";
       }
@@ -139,7 +139,7 @@ TEST(HierarchicalTest, ManySmallPiecesGiveTheSameBitsAsTheDefaultPieces) {
   // each element is (host 0's sum) + (host 1's sum) in one order or the other, and float
   // addition commutes: the pieces cannot change a bit.
   for (int r = 0; r < 4; ++r) {
-    ASSERT_EQ(0, std::memcmp(small[r].data(), large[0].data(), count * sizeof(float))) << r;
+    ASSERT_TRUE(testing::same_bits(small[r], large[0])) << r;
   }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Runs a function on N ranks as threads over the local backend and collects what each
 // rank threw, so a test can assert on every rank's outcome.
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <thread>
@@ -9,6 +10,12 @@
 #include "comm/local_communicator.hpp"
 
 namespace dojo::comm::testing {
+
+// Bit-for-bit equality of two results (memcmp, so -0 and 0 differ; empty ones are equal).
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
 
 inline std::vector<std::exception_ptr> run_ranks(int n,
                                                  const std::function<void(Communicator&)>& body,
