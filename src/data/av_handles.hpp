@@ -1,6 +1,6 @@
 #pragma once
 // Private to src/data: RAII owners for FFmpeg handles and the one place FFmpeg error
-// codes become text. Only video_reader.cpp and video_writer.cpp include this.
+// codes become text. Only the data library's FFmpeg files include this.
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -55,6 +55,19 @@ inline std::string error_text(int code) {
 // FFmpeg's own log would repeat every corrupt packet (and x264 its statistics) on stderr;
 // dojo counts errors and reports one line per file instead. Idempotent.
 void quiet_ffmpeg_log();
+
+// A container opened for its best video stream: every other stream discarded, the
+// stream's decoder (nullptr when FFmpeg has none for it) and frame rate (0 when unknown).
+// Only regular files are opened (libavformat would block for ever on a FIFO). FormatError
+// naming `path` when it is not a readable container with a video stream.
+struct VideoInput {
+  InputPtr format;
+  int stream_index = -1;
+  AVStream* stream = nullptr;
+  const AVCodec* decoder = nullptr;
+  double fps = 0.0;
+};
+VideoInput open_video_input(const std::string& path);
 
 // Allocations that can only fail when memory is exhausted.
 FramePtr make_frame();

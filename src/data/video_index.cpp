@@ -7,31 +7,16 @@
 
 #include "core/error.hpp"
 #include "data/av_handles.hpp"
-#include "data/file_kind.hpp"
 #include "data/frame_sampler.hpp"
 
 namespace dojo::data {
 
 VideoIndex index_video(const std::string& path, double fps) {
-  if (const auto reason = confirm_regular_file(path)) {
-    throw FormatError(fmt::format("{}: {}", path, *reason));
-  }
-  av::quiet_ffmpeg_log();
-  AVFormatContext* raw = nullptr;
-  int ret = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
-  DOJO_CHECK(ret >= 0, FormatError, "{}: cannot open container: {}", path, av::error_text(ret));
-  av::InputPtr format(raw);
-  ret = avformat_find_stream_info(format.get(), nullptr);
-  DOJO_CHECK(ret >= 0, FormatError, "{}: cannot read stream info: {}", path, av::error_text(ret));
-  const int stream_index =
-      av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
-  DOJO_CHECK(stream_index >= 0, FormatError, "{}: no video stream", path);
-  AVStream* stream = format->streams[stream_index];
-  for (unsigned i = 0; i < format->nb_streams; ++i) {
-    if (static_cast<int>(i) != stream_index) format->streams[i]->discard = AVDISCARD_ALL;
-  }
-  const AVRational guessed = av_guess_frame_rate(format.get(), stream, nullptr);
-  const double stream_fps = guessed.num > 0 && guessed.den > 0 ? av_q2d(guessed) : 0.0;
+  av::VideoInput input = av::open_video_input(path);
+  av::InputPtr& format = input.format;
+  const int stream_index = input.stream_index;
+  AVStream* stream = input.stream;
+  const double stream_fps = input.fps;
 
   // Presentation times of the video packets (with their key flag); decoders output frames
   // in this order.

@@ -9,7 +9,6 @@
 
 #include "core/error.hpp"
 #include "data/av_handles.hpp"
-#include "data/file_kind.hpp"
 #include "data/frame_sampler.hpp"
 
 namespace dojo::data {
@@ -102,23 +101,12 @@ struct VideoReader::Impl {
 };
 
 void VideoReader::Impl::open() {
-  // libavformat would block for ever reading a FIFO: only regular files are opened.
-  if (const auto reason = confirm_regular_file(path)) {
-    throw FormatError(fmt::format("{}: {}", path, *reason));
-  }
-  av::quiet_ffmpeg_log();
-  AVFormatContext* raw = nullptr;
-  int ret = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
-  DOJO_CHECK(ret >= 0, FormatError, "{}: cannot open container: {}", path, av::error_text(ret));
-  format.reset(raw);
-  ret = avformat_find_stream_info(format.get(), nullptr);
-  DOJO_CHECK(ret >= 0, FormatError, "{}: cannot read stream info: {}", path, av::error_text(ret));
-  const AVCodec* decoder = nullptr;
-  stream_index = av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0);
-  DOJO_CHECK(stream_index != AVERROR_STREAM_NOT_FOUND, FormatError, "{}: no video stream", path);
-  DOJO_CHECK(stream_index >= 0 && decoder != nullptr, FormatError,
-             "{}: no decoder for its video stream ({})", path, av::error_text(stream_index));
-  AVStream* stream = format->streams[stream_index];
+  av::VideoInput input = av::open_video_input(path);
+  format = std::move(input.format);
+  stream_index = input.stream_index;
+  const AVCodec* decoder = input.decoder;
+  DOJO_CHECK(decoder != nullptr, FormatError, "{}: no decoder for its video stream", path);
+  AVStream* stream = input.stream;
   const AVCodecParameters* par = stream->codecpar;
   DOJO_CHECK(par->width >= kMinSide && par->height >= kMinSide && par->width <= kMaxSide &&
                  par->height <= kMaxSide &&
@@ -129,21 +117,15 @@ void VideoReader::Impl::open() {
 
   codec.reset(avcodec_alloc_context3(decoder));
   if (!codec) throw std::bad_alloc();
-  ret = avcodec_parameters_to_context(codec.get(), par);
+  int ret = avcodec_parameters_to_context(codec.get(), par);
   DOJO_CHECK(ret >= 0, FormatError, "{}: bad codec parameters: {}", path, av::error_text(ret));
   codec->thread_count = options.threads;
   codec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
   ret = avcodec_open2(codec.get(), decoder, nullptr);
   DOJO_CHECK(ret >= 0, FormatError, "{}: cannot open {} decoder: {}", path, decoder->name,
              av::error_text(ret));
-  // Only the video stream is demuxed into packets we look at; skip the rest cheaply.
-  for (unsigned i = 0; i < format->nb_streams; ++i) {
-    if (static_cast<int>(i) != stream_index) format->streams[i]->discard = AVDISCARD_ALL;
-  }
-
   time_base = stream->time_base;
-  const AVRational guessed = av_guess_frame_rate(format.get(), stream, nullptr);
-  stream_fps = guessed.num > 0 && guessed.den > 0 ? av_q2d(guessed) : 0.0;
+  stream_fps = input.fps;
   info.codec = decoder->name;
   info.width = par->width;
   info.height = par->height;
