@@ -6,6 +6,8 @@
 
 #include <sched.h>
 
+#include "comm/poll.hpp"
+
 namespace dojo::comm {
 namespace {
 
@@ -16,34 +18,6 @@ int to_int_count(std::size_t bytes, std::string_view what) {
   DOJO_CHECK(bytes <= static_cast<std::size_t>(INT_MAX), InvalidArgument,
              "{}: {} bytes exceed MPI's int count limit; split the message", what, bytes);
   return static_cast<int>(bytes);
-}
-
-// Polls `done` until it returns true or `timeout` passes (see WaitPolicy). A message
-// between ranks on one host lands within microseconds, so every policy spins first.
-template <typename Done>
-bool poll_until(Done done, Millis timeout, WaitPolicy policy) {
-  using Clock = std::chrono::steady_clock;
-  using std::chrono::microseconds;
-  const auto start = Clock::now();
-  const auto deadline = start + timeout;
-  const auto spin_for = microseconds(policy == WaitPolicy::kLowLatency ? 50 : 20);
-  const auto yield_for = policy == WaitPolicy::kLowLatency ? microseconds(20'000) : microseconds(0);
-  const auto max_nap = microseconds(policy == WaitPolicy::kLowLatency ? 1000 : 200);
-  auto nap = microseconds(10);
-  for (std::uint64_t polls = 0;; ++polls) {
-    if (done()) return true;
-    if ((polls & 31) != 0) continue;
-    const auto now = Clock::now();
-    if (now >= deadline) return false;
-    const auto waited = now - start;
-    if (waited < spin_for) continue;
-    if (waited < spin_for + yield_for) {
-      sched_yield();
-    } else {
-      std::this_thread::sleep_for(nap);
-      nap = std::min(nap * 2, max_nap);
-    }
-  }
 }
 
 // Polls `request` to completion; false when `timeout` passed first. Throws CommError on

@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 
+#include "comm/poll.hpp"
+
 namespace dojo::comm {
 namespace {
 
@@ -144,26 +146,10 @@ void ShmSegment::wait_all() {
 }
 
 void ShmSegment::wait_for(int local) {
-  using Clock = std::chrono::steady_clock;
-  using std::chrono::microseconds;
   std::atomic_ref<std::uint64_t> theirs(*counter(local));
-  if (theirs.load(std::memory_order_acquire) >= arrivals_) return;
-  const auto start = Clock::now();
-  const auto deadline = start + comm_.timeout();
-  auto nap = microseconds(20);
-  for (std::uint64_t polls = 1;; ++polls) {
-    if (theirs.load(std::memory_order_acquire) >= arrivals_) return;
-    if ((polls & 255) != 0) continue;
-    const auto now = Clock::now();
-    if (now >= deadline) break;
-    const auto waited = now - start;
-    if (waited < microseconds(100)) continue;  // a peer on another core: microseconds away
-    if (waited < microseconds(20'000)) {
-      sched_yield();  // a peer waiting for this core
-    } else {
-      std::this_thread::sleep_for(nap);  // a peer far behind (or gone): leave the core
-      nap = std::min(nap * 2, microseconds(1000));
-    }
+  if (poll_until([&] { return theirs.load(std::memory_order_acquire) >= arrivals_; },
+                 comm_.timeout(), comm_.wait_policy())) {
+    return;
   }
   const int peer = topology_.ranks_on(topology_.host())[static_cast<std::size_t>(local)];
   throw Timeout(
