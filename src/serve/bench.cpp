@@ -1,19 +1,22 @@
 #include "serve/bench.hpp"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/stats.hpp"
 #include "serve/client.hpp"
+#include "serve/executor.hpp"
 #include "serve/service.hpp"
 
 namespace dojo::serve {
@@ -22,42 +25,86 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
 template <typename Done>
-bool wait_for(Done done, double seconds) {
+bool wait_for(Done done, double seconds, int every_ms = 20) {
   const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
   while (!done()) {
     if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(every_ms));
   }
   return true;
 }
 
-// Runs argv (no shell) and waits; its exit status.
-int run_argv(const std::vector<std::string>& argv) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> c;
-    for (const auto& a : argv) c.push_back(const_cast<char*>(a.c_str()));
-    c.push_back(nullptr);
-    ::execv(c[0], c.data());
-    ::_exit(127);
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// No job in Slurm's queue and every node idle (a cancelled job's node stays busy while it
+// completes).
+bool cluster_idle() {
+  if (!run_command({"squeue", "-h"}).text.empty()) return false;
+  const auto nodes = run_command({"sinfo", "-h", "-o", "%T"}).text;
+  return nodes.find_first_not_of("idle\n") == std::string::npos && !nodes.empty();
+}
+
+// Waits until the cluster is idle, then one second more: Slurm starts a job submitted
+// right after another ended seconds later than one on a settled cluster, so every timed
+// submit starts from the same state.
+void settle_cluster() {
+  DOJO_CHECK(wait_for([] { return cluster_idle(); }, 120, 50), IoError,
+             "--executor slurm: the cluster still has jobs or busy nodes after 120 s");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+
+// The #SBATCH options of a batch script (one per line, up to the first blank), without
+// the ones the service sets itself on its command line.
+std::vector<std::string> sbatch_directives(const fs::path& script) {
+  std::ifstream in(script);
+  DOJO_CHECK(in.good(), IoError, "cannot read {}", script.string());
+  std::vector<std::string> options;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("#SBATCH ", 0) != 0) continue;
+    std::istringstream words(line.substr(8));
+    std::string option;
+    words >> option;
+    for (const char* own : {"--job-name", "--output", "--nodes", "--ntasks-per-node"}) {
+      if (option.rfind(own, 0) == 0) option.clear();
+    }
+    if (!option.empty()) options.push_back(option);
   }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  return options;
+}
+
+// One plain sbatch of one task with the same #SBATCH options as the service's train.sbatch
+// (`script_options`), timed from the call until squeue says RUNNING (polled every 20 ms).
+// It ends by itself two seconds later, as the service's short job does: a job cancelled
+// before the next one would leave Slurm in another state.
+double time_plain_sbatch(const std::vector<std::string>& script_options) {
+  std::vector<std::string> argv = {"sbatch", "--parsable", "--nodes=1", "--ntasks-per-node=1",
+                                   "--job-name=dojo-bench-sbatch", "--output=/dev/null"};
+  argv.insert(argv.end(), script_options.begin(), script_options.end());
+  argv.insert(argv.end(), {"--wrap", "sleep 2"});
+  const auto t0 = Clock::now();
+  const auto out = run_command(argv);
+  const auto id = out.text.substr(0, out.text.find_first_of(";\n"));
+  DOJO_CHECK(out.exit_code == 0 && !id.empty(), IoError, "plain sbatch failed (exit {}): {}",
+             out.exit_code, out.text);
+  const bool running = wait_for(
+      [&] {
+        return run_command({"squeue", "-h", "-j", id, "-o", "%T"}).text.rfind("RUNNING", 0) == 0;
+      },
+      60, 20);
+  const double elapsed = seconds_since(t0);
+  if (!running) run_command({"scancel", id});
+  DOJO_CHECK(running, IoError, "plain sbatch job {} did not start running within 60 s", id);
+  return elapsed;
 }
 
 }  // namespace
 
 nlohmann::json BenchServeResult::to_json() const {
-  return {{"clients", clients},
+  return {{"executor", executor},
+          {"clients", clients},
           {"seconds", seconds},
           {"polls", polls},
           {"poll_errors", poll_errors},
@@ -66,6 +113,10 @@ nlohmann::json BenchServeResult::to_json() const {
           {"poll_p99_ms", poll_p99_ms},
           {"submit_ms_median", submit_ms_median},
           {"submit_to_running_s_median", submit_to_running_s_median},
+          {"submit_to_running_wall_s_median", submit_to_running_wall_s_median},
+          {"sbatch_submit_to_running_s_median",
+           sbatch_submit_to_running_s_median < 0 ? nlohmann::json()
+                                                 : nlohmann::json(sbatch_submit_to_running_s_median)},
           {"streams", streams},
           {"streams_complete", streams_complete},
           {"metrics_rows", metrics_rows}};
@@ -74,6 +125,17 @@ nlohmann::json BenchServeResult::to_json() const {
 BenchServeResult bench_serve(const BenchServeOptions& options) {
   DOJO_CHECK(options.clients >= 1 && options.seconds > 0, InvalidArgument,
              "--clients must be >= 1 and --seconds > 0");
+  DOJO_CHECK(options.executor == "local" || options.executor == "slurm", InvalidArgument,
+             "--executor '{}': expected local or slurm", options.executor);
+  BenchServeResult result;
+  result.executor = options.executor;
+  if (options.executor == "slurm") {
+    const auto probe = run_command({"squeue", "-h"});
+    DOJO_CHECK(probe.exit_code == 0, IoError,
+               "--executor slurm: squeue failed (exit {}): no Slurm cluster answers. Start one "
+               "(scripts/slurm/local-cluster.sh start DIR) and export SLURM_CONF=DIR/slurm.conf",
+               probe.exit_code);
+  }
   const auto state = fs::temp_directory_path() / fmt::format("dojo-bench-serve-{}", ::getpid());
   fs::remove_all(state);
   struct Cleanup {
@@ -87,6 +149,7 @@ BenchServeResult bench_serve(const BenchServeOptions& options) {
   so.state_dir = state.string();
   so.listen = "127.0.0.1:0";
   so.slots = 2;
+  so.executor = options.executor;
   so.dojo_bin = options.dojo_bin;
   so.rate_per_s = 0;
   so.max_streams_per_user = options.streams + 8;
@@ -121,8 +184,9 @@ BenchServeResult bench_serve(const BenchServeOptions& options) {
   // Data: a few synthetic clips, ingested for the tiny model.
   const auto dojo = service.options().dojo_bin;
   const auto clips = state / "clips";
-  DOJO_CHECK(run_argv({dojo, "synth", "--out", clips.string(), "--clips", "3", "--seconds", "2",
-                       "--size", "64x64", "--fps", "10"}) == 0,
+  DOJO_CHECK(run_command({dojo, "synth", "--out", clips.string(), "--clips", "3", "--seconds",
+                          "2", "--size", "64x64", "--fps", "10"})
+                     .exit_code == 0,
              IoError, "dojo synth failed");
   const auto dataset = client.post("/v1/datasets", {{"name", "bench"}}).json()["id"].get<std::int64_t>();
   for (const auto& e : fs::directory_iterator(clips)) {
@@ -140,25 +204,51 @@ BenchServeResult bench_serve(const BenchServeOptions& options) {
   DOJO_CHECK(wait_for([&] { return state_of(ingest) == "succeeded"; }, 120), IoError,
              "the bench dataset's ingest did not succeed");
 
-  // Two training jobs that run for the whole measurement.
-  BenchServeResult result;
-  std::vector<double> submit_ms, to_running_s;
-  std::vector<std::int64_t> jobs;
-  for (int i = 0; i < 2; ++i) {
+  // Two training jobs that run for the whole measurement, each timed from its submit call
+  // until its record shows it started.
+  std::vector<double> submit_ms, to_running_s, to_running_wall_s;
+  // Submits a tiny training job of `steps` steps and waits until its record shows it
+  // started.
+  const auto start_job = [&](std::int64_t steps) {
     const auto t0 = Clock::now();
     const auto r = client.post("/v1/jobs", {{"preset", "tiny"},
                                             {"dataset", dataset},
-                                            {"set", {{"train.steps", 1000000}, {"train.checkpoint_every", 0}}}});
+                                            {"set", {{"train.steps", steps}, {"train.checkpoint_every", 0}}}});
     submit_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     DOJO_CHECK(r.status == 201, IoError, "bench submit failed: {}", r.body);
-    jobs.push_back(r.json()["id"].get<std::int64_t>());
-  }
-  for (const auto id : jobs) {
-    DOJO_CHECK(wait_for([&] { return state_of(id) == "running"; }, 30), IoError,
-               "bench job {} did not start", id);
-    const auto j = client.get(fmt::format("/v1/jobs/{}", id)).json();
+    const auto id = r.json()["id"].get<std::int64_t>();
+    nlohmann::json j;
+    DOJO_CHECK(wait_for(
+                   [&] {
+                     j = client.get(fmt::format("/v1/jobs/{}", id)).json();
+                     return j.value("state", "") == "running" && j["started_s"].is_number();
+                   },
+                   60),
+               IoError, "bench job {} did not start within 60 s: {}", id, j.dump());
+    to_running_wall_s.push_back(seconds_since(t0));
     to_running_s.push_back(j["started_s"].get<double>() - j["created_s"].get<double>());
+    return id;
+  };
+  if (options.executor == "slurm") {
+    // Paired rounds on a settled cluster: a plain sbatch job, then one through the service.
+    std::vector<double> plain;
+    const auto script_options =
+        sbatch_directives(fs::path(service.options().slurm_dir) / "train.sbatch");
+    for (std::int64_t round = 0; round < options.sbatch_runs; ++round) {
+      settle_cluster();
+      plain.push_back(time_plain_sbatch(script_options));
+      settle_cluster();
+      const auto id = start_job(2);  // a short job: it ends by itself
+      DOJO_CHECK(wait_for([&] { return state_of(id) == "succeeded"; }, 120), IoError,
+                 "bench job {} did not succeed within 120 s", id);
+    }
+    result.sbatch_submit_to_running_s_median = median(plain);
+    result.submit_to_running_wall_s_median = median(to_running_wall_s);
+    result.submit_to_running_s_median = median(to_running_s);
+    settle_cluster();
   }
+  std::vector<std::int64_t> jobs;
+  for (int i = 0; i < 2; ++i) jobs.push_back(start_job(1000000));
 
   // Event streams on the first job: each must see every metrics row it is sent.
   std::vector<std::thread> streams;
@@ -221,10 +311,13 @@ BenchServeResult bench_serve(const BenchServeOptions& options) {
   result.polls = static_cast<std::int64_t>(all.size());
   result.poll_errors = errors;
   result.polls_per_s = static_cast<double>(all.size()) / elapsed;
-  result.poll_p50_ms = percentile(all, 0.50);
-  result.poll_p99_ms = percentile(all, 0.99);
-  result.submit_ms_median = percentile(submit_ms, 0.5);
-  result.submit_to_running_s_median = percentile(to_running_s, 0.5);
+  result.poll_p50_ms = percentile(all, 50);
+  result.poll_p99_ms = percentile(all, 99);
+  result.submit_ms_median = median(submit_ms);
+  if (options.executor != "slurm") {  // slurm: the paired rounds' numbers
+    result.submit_to_running_s_median = median(to_running_s);
+    result.submit_to_running_wall_s_median = median(to_running_wall_s);
+  }
   result.streams = options.streams;
   result.streams_complete = complete;
   result.metrics_rows = rows;

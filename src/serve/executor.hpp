@@ -33,6 +33,9 @@ struct Launched {
 
 struct Probe {
   enum class State { kRunning, kExited, kLost } state = State::kRunning;
+  // kRunning: false while the job still waits in the executor's own queue (Slurm's
+  // PENDING); the job's started_s is set when it is first seen started.
+  bool started = true;
   int exit_code = -1;
   std::string reason;  // kLost: why
 };
@@ -44,6 +47,8 @@ class Executor {
   // CPU slots a job of `ranks` ranks takes from the executor's budget (0: none, Slurm
   // schedules them itself).
   virtual std::int64_t slots_for(std::int64_t ranks) const = 0;
+  // True when a launched job may still wait in a queue of the executor's own (Slurm).
+  virtual bool queues_jobs() const { return false; }
   virtual Launched launch(const LaunchRequest& request) = 0;
   virtual Probe probe(const JobRecord& job) = 0;
   // Asks the job to checkpoint and stop (SIGUSR1).
@@ -54,6 +59,14 @@ class Executor {
   // its process, if one was started.
   virtual std::optional<Launched> find_started(const JobRecord& job) = 0;
 };
+
+// Runs argv (no shell; PATH searched) and waits: its exit code (128 + signal when killed)
+// and its stdout; stderr goes to ours.
+struct CommandOutput {
+  int exit_code = -1;
+  std::string text;
+};
+CommandOutput run_command(const std::vector<std::string>& argv);
 
 struct LocalExecutorOptions {
   std::string jobs_root;  // job N's folder is jobs_root/N

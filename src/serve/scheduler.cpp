@@ -116,7 +116,8 @@ void Scheduler::tick() {
 void Scheduler::transition(JobRecord& job, const std::string& state, const std::string& reason) {
   const double now = now_s();
   job.state = state;
-  if (state == "running") job.started_s = now;
+  // A job that may wait in the executor's own queue (Slurm) starts when settle() sees it.
+  if (state == "running") job.started_s = executor_.queues_jobs() ? 0 : now;
   if (state == "queued") job.queued_s = now;
   if (terminal(state)) job.finished_s = now;
   if (state == "failed") job.failure_reason = reason;
@@ -197,6 +198,11 @@ void Scheduler::settle(JobRecord& job) {
   follow(job);
   const auto probe = executor_.probe(job);
   if (probe.state == Probe::State::kRunning) {
+    if (probe.started && job.started_s <= 0) {
+      job.started_s = now_s();
+      store_.save_job(job);
+      bus_.notify();
+    }
     if (job.cancel_requested && now_s() > job.cancel_deadline_s && job.cancel_deadline_s > 0) {
       log::warn("job {}: still running {:.0f} s after the stop request: killing it", job.id,
                 options_.cancel_grace_s);
@@ -283,7 +289,7 @@ void Scheduler::start_queued() {
       // Recorded as running before the process exists: a server that dies now finds the
       // job through the executor (recover) instead of starting it twice.
       job.state = "running";
-      job.started_s = now_s();
+      job.started_s = executor_.queues_jobs() ? 0 : now_s();
       job.executor = executor_.name();
       job.executor_id.clear();
       job.cancel_requested = false;

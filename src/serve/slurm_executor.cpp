@@ -27,37 +27,6 @@ namespace dojo::serve {
 namespace fs = std::filesystem;
 namespace {
 
-struct Output {
-  int exit_code = -1;
-  std::string text;  // stdout
-};
-
-// Runs argv (no shell), stdout captured, stderr to the log.
-Output run_capture(const std::vector<std::string>& argv) {
-  int fds[2];
-  DOJO_CHECK(::pipe(fds) == 0, IoError, "pipe for {}", argv[0]);
-  std::vector<char*> c;
-  for (const auto& a : argv) c.push_back(const_cast<char*>(a.c_str()));
-  c.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    ::execvp(c[0], c.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  Output out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof(buf))) > 0;) out.text.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return out;
-}
-
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
   return s;
@@ -79,6 +48,11 @@ std::string scontrol_field(const std::string& text, const std::string& field) {
   return "";
 }
 
+// Slurm's states of a job that has not started running yet.
+bool waiting_in_slurm(const std::string& state) {
+  return state == "PENDING" || state == "CONFIGURING" || state == "REQUEUED";
+}
+
 class SlurmExecutor final : public Executor {
  public:
   SlurmExecutor(std::string jobs_root, std::string scripts_dir)
@@ -87,6 +61,7 @@ class SlurmExecutor final : public Executor {
   }
   std::string name() const override { return "slurm"; }
   std::int64_t slots_for(std::int64_t) const override { return 0; }
+  bool queues_jobs() const override { return true; }
 
   Launched launch(const LaunchRequest& r) override {
     DOJO_CHECK(r.argv.size() >= 2, InternalError, "job {}: empty command", r.job_id);
@@ -114,7 +89,7 @@ class SlurmExecutor final : public Executor {
         argv.push_back(r.argv[i + 1]);
       }
     }
-    const auto out = run_capture(argv);
+    const auto out = run_command(argv);
     const auto id = trim(out.text.substr(0, out.text.find(';')));
     DOJO_CHECK(out.exit_code == 0 && !id.empty() &&
                    id.find_first_not_of("0123456789") == std::string::npos,
@@ -128,17 +103,21 @@ class SlurmExecutor final : public Executor {
   Probe probe(const JobRecord& job) override {
     const auto now = std::chrono::steady_clock::now();
     auto& cached = cache_[job.id];
-    if (cached.second.time_since_epoch().count() != 0 &&
-        now - cached.second < std::chrono::seconds(1)) {
+    // A job waiting for Slurm is asked about 10 times a second (its start is what a user
+    // waits for), a started one once a second.
+    const auto max_age = cached.first.started ? std::chrono::milliseconds(1000)
+                                              : std::chrono::milliseconds(100);
+    if (cached.second.time_since_epoch().count() != 0 && now - cached.second < max_age) {
       return cached.first;
     }
     Probe p;
-    const auto queue = run_capture({"squeue", "-h", "-j", job.executor_id, "-o", "%T"});
+    const auto queue = run_command({"squeue", "-h", "-j", job.executor_id, "-o", "%T"});
     const auto state = trim(queue.text);
     if (queue.exit_code == 0 && !state.empty()) {
       p.state = Probe::State::kRunning;  // PENDING, RUNNING, COMPLETING, ...
+      p.started = !waiting_in_slurm(state);
     } else {
-      const auto info = run_capture({"scontrol", "show", "job", "-o", job.executor_id});
+      const auto info = run_command({"scontrol", "show", "job", "-o", job.executor_id});
       const auto final_state = scontrol_field(info.text, "JobState");
       const auto exit = scontrol_field(info.text, "ExitCode");  // "code:signal"
       if (final_state.empty()) {
@@ -148,6 +127,7 @@ class SlurmExecutor final : public Executor {
                  final_state == "COMPLETING" || final_state == "CONFIGURING" ||
                  final_state == "REQUEUED" || final_state == "SUSPENDED") {
         p.state = Probe::State::kRunning;
+        p.started = !waiting_in_slurm(final_state);
       } else {
         p.state = Probe::State::kExited;
         const int code = exit.empty() ? 1 : std::atoi(exit.c_str());
@@ -163,15 +143,15 @@ class SlurmExecutor final : public Executor {
 
   void request_stop(const JobRecord& job) override {
     cache_.erase(job.id);
-    run_capture({"scancel", "--signal=USR1", job.executor_id});
+    run_command({"scancel", "--signal=USR1", job.executor_id});
   }
   void kill(const JobRecord& job) override {
     cache_.erase(job.id);
-    run_capture({"scancel", "--signal=KILL", job.executor_id});
-    run_capture({"scancel", job.executor_id});
+    run_command({"scancel", "--signal=KILL", job.executor_id});
+    run_command({"scancel", job.executor_id});
   }
   std::optional<Launched> find_started(const JobRecord& job) override {
-    const auto out = run_capture({"squeue", "-h", "-n", prefix_ + std::to_string(job.id), "-o", "%i"});
+    const auto out = run_command({"squeue", "-h", "-n", prefix_ + std::to_string(job.id), "-o", "%i"});
     const auto id = trim(out.text);
     if (out.exit_code != 0 || id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
       return std::nullopt;
@@ -186,6 +166,31 @@ class SlurmExecutor final : public Executor {
 };
 
 }  // namespace
+
+CommandOutput run_command(const std::vector<std::string>& argv) {
+  int fds[2];
+  DOJO_CHECK(::pipe(fds) == 0, IoError, "pipe for {}", argv.at(0));
+  std::vector<char*> c;
+  for (const auto& a : argv) c.push_back(const_cast<char*>(a.c_str()));
+  c.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    ::execvp(c[0], c.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  CommandOutput out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof(buf))) > 0;) out.text.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return out;
+}
 
 std::unique_ptr<Executor> make_slurm_executor(const SlurmExecutorOptions& options) {
   return std::make_unique<SlurmExecutor>(options.jobs_root, options.scripts_dir);

@@ -80,5 +80,48 @@ TEST_F(SlurmServeTest, JobsRunAsBatchJobsAndAreFoundAgainAfterAKillNine) {
   EXPECT_EQ(server.terminate(20), 0);
 }
 
+// A job Slurm keeps waiting (every CPU taken by another batch job) is launched but not
+// started: its record has no started_s until Slurm runs it, so "submit -> running" is the
+// time to Slurm's RUNNING, not to sbatch's return.
+TEST_F(SlurmServeTest, StartedIsWhenSlurmRunsTheJobNotWhenSbatchReturns) {
+  const auto state = root_ / "state-pending";
+  const auto token = add_user(state, "p", "--max-running 2 --max-ranks 2");
+  ServerProcess server(state, {"--executor", "slurm", "--poll-interval", "0.2"});
+  server.start();
+  ApiClient c(server.url(), token);
+  const auto dataset = ingested_dataset(c, "d", videos_in(synth_clips(root_ / "synth-p", 3)));
+  // Every CPU of the node, for as long as this test needs.
+  const auto cpus = dojo::testing::run_command("nproc").output;
+  const auto blocker = dojo::testing::run_command(fmt::format(
+      "sbatch --parsable --nodes=1 --ntasks={} --output=/dev/null --wrap 'sleep 300'", std::stoi(cpus)));
+  ASSERT_EQ(blocker.exit_code, 0) << blocker.output;
+  const std::string blocker_id = blocker.output.substr(0, blocker.output.find_first_of(";\n"));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return dojo::testing::run_command("squeue -h -j " + blocker_id + " -o %T").output.rfind(
+                   "RUNNING", 0) == 0;
+      },
+      60, 100));
+  const auto r = submit_tiny(c, dataset, 2);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const auto id = r.json()["id"].get<std::int64_t>();
+  ASSERT_TRUE(wait_until([&] { return !job_of(c, id)["executor_id"].is_null(); }, 60, 100))
+      << job_of(c, id).dump();
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // several probes of the waiting job
+  const auto waiting = job_of(c, id);
+  EXPECT_EQ(waiting["state"], "running") << waiting.dump();
+  EXPECT_TRUE(waiting["started_s"].is_null()) << "started while Slurm kept it PENDING: "
+                                              << waiting.dump();
+  const double released = std::chrono::duration<double>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  dojo::testing::run_command("scancel " + blocker_id);
+  const auto done = wait_state(c, id, "succeeded", 180);
+  ASSERT_FALSE(done.is_null()) << job_of(c, id).dump();
+  ASSERT_TRUE(done["started_s"].is_number()) << done.dump();
+  EXPECT_GE(done["started_s"].get<double>(), released - 1.0) << done.dump();
+  EXPECT_EQ(server.terminate(20), 0);
+}
+
 }  // namespace
 }  // namespace dojo::serve_test
