@@ -63,6 +63,11 @@ Runner setup(CLI::App& app) {
   app.add_option("--executor", s.executor, "local (processes here) or slurm (sbatch)")
       ->capture_default_str();
   app.add_option("--slots", s.slots, "CPU slots for running ranks (default: the cores)");
+  app.add_option("--job-nice", s.job_nice,
+                 "nice value of local jobs, so the API stays responsive while they train (0: "
+                 "the server's priority)")
+      ->check(CLI::Range(0, 19))
+      ->capture_default_str();
   app.add_option("--web-dir", s.web_dir, "the dashboard's files (default: share/dojo/web)");
   app.add_option("--configs-dir", s.configs_dir, "presets and model configs (default: configs/)");
   app.add_option("--dojo-bin", s.dojo_bin, "the dojo executable jobs run (default: this one)");

@@ -47,13 +47,14 @@ bool cluster_idle() {
   return nodes.find_first_not_of("idle\n") == std::string::npos && !nodes.empty();
 }
 
-// Waits until the cluster is idle, then one second more: Slurm starts a job submitted
-// right after another ended seconds later than one on a settled cluster, so every timed
-// submit starts from the same state.
+// Waits until the cluster is idle, then three seconds more: Slurm's main scheduling loop
+// runs at most every sched_min_interval (2 s by default), so a job submitted within that
+// time of the loop a job's end triggered waits ~3 s instead of ~1 s (measured here). Every
+// timed submit starts from the same settled state.
 void settle_cluster() {
   DOJO_CHECK(wait_for([] { return cluster_idle(); }, 120, 50), IoError,
              "--executor slurm: the cluster still has jobs or busy nodes after 120 s");
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
 }
 
 // The #SBATCH options of a batch script (one per line, up to the first blank), without

@@ -7,7 +7,7 @@
 //
 // executor "slurm" runs the jobs on the Slurm cluster that SLURM_CONF names (e.g.
 // scripts/slurm/local-cluster.sh). Before the polls it times `sbatch_runs` pairs on a
-// settled cluster (idle, then one second): a plain `sbatch --wrap` job with the #SBATCH
+// settled cluster (idle, then three seconds): a plain `sbatch --wrap` job with the #SBATCH
 // options of the service's train.sbatch, then a job through the service. Both are wall clock on this side, from the submit call until the job is
 // seen running (squeue RUNNING; the job's started_s, which the service sets when Slurm
 // runs it), polled every 20 ms, so the two differ only by what the service adds.

@@ -71,6 +71,9 @@ CommandOutput run_command(const std::vector<std::string>& argv);
 struct LocalExecutorOptions {
   std::string jobs_root;  // job N's folder is jobs_root/N
   std::string mpirun;     // "" = found on PATH
+  // Jobs run at this nice value (setpriority), so the server on the same cores stays
+  // responsive while they train; 0 = the server's own priority.
+  int nice = 10;
 };
 std::unique_ptr<Executor> make_local_executor(const LocalExecutorOptions& options);
 

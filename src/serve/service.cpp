@@ -52,7 +52,7 @@ Service::Service(ServeOptions options)
   if (options_.executor == "slurm") {
     executor_ = make_slurm_executor({jobs_root(), options_.slurm_dir});
   } else {
-    executor_ = make_local_executor({jobs_root(), ""});
+    executor_ = make_local_executor({jobs_root(), "", options_.job_nice});
   }
   scheduler_ = std::make_unique<Scheduler>(
       *store_, *executor_, bus_,

@@ -31,6 +31,7 @@ struct ServeOptions {
   std::string listen = "127.0.0.1:8080";
   std::string executor = "local";  // local | slurm
   std::int64_t slots = 0;          // 0: this machine's cores
+  int job_nice = 10;               // local executor: the jobs' nice value (0: the server's)
   std::string dojo_bin;            // the dojo executable jobs run (default: this one)
   std::string configs_dir;         // presets tiny|demo|bench and model-*.yaml
   std::string web_dir;             // the dashboard's static files

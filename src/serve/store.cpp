@@ -55,12 +55,24 @@ using Value = std::variant<std::int64_t, double, std::string>;
 
 }  // namespace
 
-// Prepared statements, compiled once per SQL text and reset after each use.
-struct Store::Statements {
-  sqlite3* db;
+// One SQLite connection and its prepared statements (compiled once per SQL text, reset
+// after each use).
+struct Store::Connection {
+  sqlite3* db = nullptr;
   std::map<std::string, sqlite3_stmt*> cache;
-  ~Statements() {
+  std::mutex mutex;  // readers' (the writer's is Store::mutex_, recursive for transactions)
+
+  Connection(const std::string& path, int flags) {
+    if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+      const std::string why = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+      sqlite3_close(db);
+      throw IoError(fmt::format("sqlite: cannot open database '{}': {}", path, why));
+    }
+    sqlite3_busy_timeout(db, 5000);
+  }
+  ~Connection() {
     for (auto& [sql, stmt] : cache) sqlite3_finalize(stmt);
+    sqlite3_close(db);
   }
   sqlite3_stmt* get(const std::string& sql) {
     auto& stmt = cache[sql];
@@ -72,6 +84,44 @@ struct Store::Statements {
     return stmt;
   }
 };
+
+namespace {
+// The store whose transaction this thread is inside (its reads go to the writer).
+thread_local const Store* tl_in_transaction = nullptr;
+constexpr int kReaders = 4;
+}  // namespace
+
+// A connection held for one call: the writer under the store's mutex, or a reader under
+// its own.
+class Store::Use {
+ public:
+  Use(Connection& c, std::unique_lock<std::recursive_mutex> lock)
+      : connection_(c), writer_lock_(std::move(lock)) {}
+  Use(Connection& c, std::unique_lock<std::mutex> lock)
+      : connection_(c), reader_lock_(std::move(lock)) {}
+  Connection* operator->() const { return &connection_; }
+
+ private:
+  Connection& connection_;
+  std::unique_lock<std::recursive_mutex> writer_lock_;
+  std::unique_lock<std::mutex> reader_lock_;
+};
+
+Store::Use Store::writer() {
+  return Use(*writer_, std::unique_lock(mutex_));
+}
+
+Store::Use Store::reader() {
+  if (tl_in_transaction == this) return writer();
+  const unsigned first = next_reader_.fetch_add(1, std::memory_order_relaxed);
+  for (unsigned i = 0; i < readers_.size(); ++i) {
+    Connection& c = *readers_[(first + i) % readers_.size()];
+    std::unique_lock lock(c.mutex, std::try_to_lock);
+    if (lock.owns_lock()) return Use(c, std::move(lock));
+  }
+  Connection& c = *readers_[first % readers_.size()];
+  return Use(c, std::unique_lock(c.mutex));
+}
 
 namespace {
 
@@ -216,78 +266,75 @@ double now_s() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-Store::Store(const std::string& path) {
-  if (sqlite3_open_v2(path.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    const std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    throw IoError(fmt::format("sqlite: cannot open database '{}': {}", path, why));
-  }
-  sqlite3_busy_timeout(db_, 5000);
+Store::Store(const std::string& path)
+    : writer_(std::make_unique<Connection>(
+          path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)) {
   char* message = nullptr;
   const std::string setup = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                                         "PRAGMA foreign_keys=ON;") +
                             kSchema;
-  if (sqlite3_exec(db_, setup.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+  if (sqlite3_exec(writer_->db, setup.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
     const std::string why = message != nullptr ? message : "unknown error";
     sqlite3_free(message);
-    sqlite3_close(db_);
     throw IoError(fmt::format("sqlite: setting up database '{}': {}", path, why));
   }
-  statements_ = std::make_unique<Statements>();
-  statements_->db = db_;
+  for (int i = 0; i < kReaders; ++i) {
+    readers_.push_back(
+        std::make_unique<Connection>(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX));
+  }
 }
 
-Store::~Store() {
-  statements_.reset();
-  sqlite3_close(db_);
-}
+Store::~Store() = default;
 
+// A query on the connection `use` holds.
 #define DOJO_QUERY(name, sql, ...) \
-  Query name(db_, statements_->get(sql), std::vector<Value>{__VA_ARGS__})
+  Query name(use->db, use->get(sql), std::vector<Value>{__VA_ARGS__})
 
 void Store::transaction(const std::function<void()>& body) {
-  std::lock_guard lock(mutex_);
+  const auto use = writer();
   { DOJO_QUERY(q, "BEGIN IMMEDIATE"); q.step(); }
+  const Store* outer = tl_in_transaction;
+  tl_in_transaction = this;
   try {
     body();
   } catch (...) {
+    tl_in_transaction = outer;
     DOJO_QUERY(q, "ROLLBACK");
     q.step();
     throw;
   }
+  tl_in_transaction = outer;
   DOJO_QUERY(q, "COMMIT");
   q.step();
 }
 
 std::int64_t Store::add_user(const UserRecord& u) {
-  std::lock_guard lock(mutex_);
+  const auto use = writer();
   DOJO_QUERY(q,
              "INSERT INTO users(name, admin, max_running, max_ranks, max_storage_bytes, revoked, "
              "created_s) VALUES(?, ?, ?, ?, ?, 0, ?)",
              u.name, std::int64_t{u.admin ? 1 : 0}, u.max_running, u.max_ranks,
              u.max_storage_bytes, now_s());
   q.step();
-  return sqlite3_last_insert_rowid(db_);
+  return sqlite3_last_insert_rowid(use->db);
 }
 
 std::optional<UserRecord> Store::user_by_name(const std::string& name) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   DOJO_QUERY(q, fmt::format("SELECT {} FROM users WHERE name = ?", kUserColumns), name);
   if (!q.step()) return std::nullopt;
   return user_from(q);
 }
 
 std::optional<UserRecord> Store::user_by_id(std::int64_t id) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   DOJO_QUERY(q, fmt::format("SELECT {} FROM users WHERE id = ?", kUserColumns), id);
   if (!q.step()) return std::nullopt;
   return user_from(q);
 }
 
 std::vector<UserRecord> Store::users() {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   DOJO_QUERY(q, fmt::format("SELECT {} FROM users ORDER BY id", kUserColumns));
   std::vector<UserRecord> out;
   while (q.step()) out.push_back(user_from(q));
@@ -296,6 +343,7 @@ std::vector<UserRecord> Store::users() {
 
 void Store::revoke_user(std::int64_t id) {
   transaction([&] {
+    const auto use = writer();
     { DOJO_QUERY(q, "UPDATE users SET revoked = 1 WHERE id = ?", id); q.step(); }
     DOJO_QUERY(q, "DELETE FROM tokens WHERE user_id = ?", id);
     q.step();
@@ -303,7 +351,7 @@ void Store::revoke_user(std::int64_t id) {
 }
 
 void Store::add_token(const TokenRecord& t) {
-  std::lock_guard lock(mutex_);
+  const auto use = writer();
   DOJO_QUERY(q, "INSERT INTO tokens(hash, user_id, kind, csrf, expires_s) VALUES(?, ?, ?, ?, ?)",
              t.hash, t.user_id, std::int64_t{t.kind == TokenKind::kApi ? 0 : 1}, t.csrf,
              t.expires_s);
@@ -313,7 +361,7 @@ void Store::add_token(const TokenRecord& t) {
 std::optional<std::pair<UserRecord, TokenRecord>> Store::user_for_token(const std::string& hash,
                                                                         TokenKind kind,
                                                                         double now) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   DOJO_QUERY(q,
              "SELECT u.id, u.name, u.admin, u.max_running, u.max_ranks, u.max_storage_bytes, "
              "u.revoked, u.created_s, t.csrf, t.expires_s FROM tokens t JOIN users u ON "
@@ -327,28 +375,28 @@ std::optional<std::pair<UserRecord, TokenRecord>> Store::user_for_token(const st
 }
 
 void Store::delete_token(const std::string& hash) {
-  std::lock_guard lock(mutex_);
+  const auto use = writer();
   DOJO_QUERY(q, "DELETE FROM tokens WHERE hash = ?", hash);
   q.step();
 }
 
 std::int64_t Store::add_dataset(const DatasetRecord& d) {
-  std::lock_guard lock(mutex_);
+  const auto use = writer();
   DOJO_QUERY(q, "INSERT INTO datasets(user_id, name, created_s, ingest_job) VALUES(?, ?, ?, 0)",
              d.user_id, d.name, now_s());
   q.step();
-  return sqlite3_last_insert_rowid(db_);
+  return sqlite3_last_insert_rowid(use->db);
 }
 
 std::optional<DatasetRecord> Store::dataset(std::int64_t id) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   DOJO_QUERY(q, "SELECT id, user_id, name, created_s, ingest_job FROM datasets WHERE id = ?", id);
   if (!q.step()) return std::nullopt;
   return dataset_from(q);
 }
 
 std::vector<DatasetRecord> Store::datasets(std::optional<std::int64_t> user_id) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   std::vector<DatasetRecord> out;
   if (user_id) {
     DOJO_QUERY(q,
@@ -364,13 +412,13 @@ std::vector<DatasetRecord> Store::datasets(std::optional<std::int64_t> user_id) 
 }
 
 void Store::set_dataset_ingest_job(std::int64_t dataset_id, std::int64_t job_id) {
-  std::lock_guard lock(mutex_);
+  const auto use = writer();
   DOJO_QUERY(q, "UPDATE datasets SET ingest_job = ? WHERE id = ?", job_id, dataset_id);
   q.step();
 }
 
 void Store::put_dataset_file(std::int64_t dataset_id, const DatasetFile& f) {
-  std::lock_guard lock(mutex_);
+  const auto use = writer();
   DOJO_QUERY(q,
              "INSERT INTO dataset_files(dataset_id, name, bytes) VALUES(?, ?, ?) "
              "ON CONFLICT(dataset_id, name) DO UPDATE SET bytes = excluded.bytes",
@@ -379,7 +427,7 @@ void Store::put_dataset_file(std::int64_t dataset_id, const DatasetFile& f) {
 }
 
 std::vector<DatasetFile> Store::dataset_files(std::int64_t dataset_id) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   DOJO_QUERY(q, "SELECT name, bytes FROM dataset_files WHERE dataset_id = ? ORDER BY name",
              dataset_id);
   std::vector<DatasetFile> out;
@@ -388,7 +436,7 @@ std::vector<DatasetFile> Store::dataset_files(std::int64_t dataset_id) {
 }
 
 std::int64_t Store::user_storage_bytes(std::int64_t user_id) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   DOJO_QUERY(q,
              "SELECT COALESCE(SUM(f.bytes), 0) FROM dataset_files f JOIN datasets d ON "
              "d.id = f.dataset_id WHERE d.user_id = ?",
@@ -398,24 +446,24 @@ std::int64_t Store::user_storage_bytes(std::int64_t user_id) {
 }
 
 std::int64_t Store::add_job(const JobRecord& job) {
-  std::lock_guard lock(mutex_);
+  const auto use = writer();
   std::string marks = "?";
   for (int c = 1; c < kJobColumnCount; ++c) marks += ", ?";
-  Query q(db_, statements_->get(fmt::format("INSERT INTO jobs({}) VALUES({})", kJobColumns, marks)),
+  Query q(use->db, use->get(fmt::format("INSERT INTO jobs({}) VALUES({})", kJobColumns, marks)),
           job_values(job));
   q.step();
-  return sqlite3_last_insert_rowid(db_);
+  return sqlite3_last_insert_rowid(use->db);
 }
 
 std::optional<JobRecord> Store::job(std::int64_t id) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   DOJO_QUERY(q, fmt::format("SELECT id, {} FROM jobs WHERE id = ?", kJobColumns), id);
   if (!q.step()) return std::nullopt;
   return job_from(q);
 }
 
 std::vector<JobRecord> Store::jobs(std::optional<std::int64_t> user_id) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   std::vector<JobRecord> out;
   if (user_id) {
     DOJO_QUERY(q, fmt::format("SELECT id, {} FROM jobs WHERE user_id = ? ORDER BY id", kJobColumns),
@@ -429,7 +477,7 @@ std::vector<JobRecord> Store::jobs(std::optional<std::int64_t> user_id) {
 }
 
 std::vector<JobRecord> Store::jobs_in_state(const std::string& state) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   DOJO_QUERY(q, fmt::format("SELECT id, {} FROM jobs WHERE state = ? ORDER BY id", kJobColumns),
              state);
   std::vector<JobRecord> out;
@@ -438,14 +486,14 @@ std::vector<JobRecord> Store::jobs_in_state(const std::string& state) {
 }
 
 std::int64_t Store::count_jobs(std::int64_t user_id, const std::string& state) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   DOJO_QUERY(q, "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state = ?", user_id, state);
   q.step();
   return q.i(0);
 }
 
 void Store::save_job(const JobRecord& job) {
-  std::lock_guard lock(mutex_);
+  const auto use = writer();
   std::string sets;
   std::string columns = kJobColumns;
   std::size_t start = 0;
@@ -459,21 +507,21 @@ void Store::save_job(const JobRecord& job) {
   }
   auto values = job_values(job);
   values.emplace_back(job.id);
-  Query q(db_, statements_->get(fmt::format("UPDATE jobs SET {} WHERE id = ?", sets)), values);
+  Query q(use->db, use->get(fmt::format("UPDATE jobs SET {} WHERE id = ?", sets)), values);
   q.step();
 }
 
 std::int64_t Store::add_event(std::int64_t job_id, const std::string& type,
                               const std::string& data) {
-  std::lock_guard lock(mutex_);
+  const auto use = writer();
   DOJO_QUERY(q, "INSERT INTO events(job_id, type, data) VALUES(?, ?, ?)", job_id, type, data);
   q.step();
-  return sqlite3_last_insert_rowid(db_);
+  return sqlite3_last_insert_rowid(use->db);
 }
 
 std::vector<EventRecord> Store::events_after(std::int64_t job_id, std::int64_t after_id,
                                              std::int64_t limit) {
-  std::lock_guard lock(mutex_);
+  const auto use = reader();
   DOJO_QUERY(q,
              "SELECT id, job_id, type, data FROM events WHERE job_id = ? AND id > ? ORDER BY id "
              "LIMIT ?",

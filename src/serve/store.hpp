@@ -3,12 +3,17 @@
 // their events, in one SQLite file (WAL journal). All SQL of the service is in store.cpp,
 // always as prepared statements with bound parameters.
 //
-// Threading: one connection, one writer. Every method takes the store's mutex, so calls
-// from the HTTP threads and the scheduler thread are serialised; `transaction` runs a
-// function under that mutex inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK if it throws).
+// Threading: one writer connection and a few read-only ones (WAL lets readers run while
+// the writer commits or checkpoints). Every write takes the writer's mutex, so writes from
+// the HTTP threads and the scheduler thread are serialised; `transaction` runs a function
+// under that mutex inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK if it throws), and the
+// reads inside it go to the writer (they see its uncommitted rows). Other reads take a free
+// reader connection and see the last committed state, so a status poll never waits for the
+// scheduler's inserts of metrics rows.
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -128,10 +133,15 @@ class Store {
                                         std::int64_t limit);
 
  private:
-  struct Statements;
-  sqlite3* db_ = nullptr;
-  std::recursive_mutex mutex_;
-  std::unique_ptr<Statements> statements_;
+  struct Connection;
+  class Use;  // a connection locked for one call
+  Use writer();
+  Use reader();
+
+  std::recursive_mutex mutex_;  // the writer's
+  std::unique_ptr<Connection> writer_;
+  std::vector<std::unique_ptr<Connection>> readers_;
+  std::atomic<unsigned> next_reader_{0};
 };
 
 double now_s();  // wall clock, seconds since the epoch
