@@ -221,6 +221,16 @@ std::int64_t chunk_seqs(const AttentionDims& d) {
                                   d.batch);
 }
 
+// The q, k and v heads of `seqs` sequences, from their rows of the qkv projection
+// (q | k | v, each `dim` wide), into the chunk's packed operands.
+template <typename Op>
+void gather_qkv(const AttentionDims& d, std::int64_t seqs, const float* rows, const Staging<Op>& st) {
+  const std::int64_t dim = d.dim();
+  gather_heads(d, seqs, rows, 3 * dim, st.q);
+  gather_heads(d, seqs, rows + dim, 3 * dim, st.k);
+  gather_heads(d, seqs, rows + 2 * dim, 3 * dim, st.v);
+}
+
 template <typename Op>
 void forward_chunks(DnnlKernels& dnnl, const AttentionDims& d, const float* qkv, float* ctx,
                     float* lse, std::vector<float>& f32, std::vector<std::uint16_t>& b16) {
@@ -231,10 +241,7 @@ void forward_chunks(DnnlKernels& dnnl, const AttentionDims& d, const float* qkv,
   const Staging<Op> st = carve<Op>(per_chunk * heads, n, hd, f32, b16);
   for (std::int64_t b0 = 0; b0 < d.batch; b0 += per_chunk) {
     const std::int64_t seqs = std::min(per_chunk, d.batch - b0), g = seqs * heads;
-    const float* rows = qkv + b0 * n * 3 * dim;
-    gather_heads(d, seqs, rows, 3 * dim, st.q);
-    gather_heads(d, seqs, rows + dim, 3 * dim, st.k);
-    gather_heads(d, seqs, rows + 2 * dim, 3 * dim, st.v);
+    gather_qkv(d, seqs, qkv + b0 * n * 3 * dim, st);
     dnnl.packed_gemm(batched(g, false, true, n, n, hd, scale), st.q, st.k, st.s, bf16);
     float* chunk_lse = lse + b0 * heads * n;
     const bool big = g * n * n >= kHostParallelMinElems;
@@ -261,10 +268,7 @@ void backward_chunks(DnnlKernels& dnnl, const AttentionDims& d, const float* qkv
   const Staging<Op> st = carve<Op>(per_chunk * heads, n, hd, f32, b16);
   for (std::int64_t b0 = 0; b0 < d.batch; b0 += per_chunk) {
     const std::int64_t seqs = std::min(per_chunk, d.batch - b0), g = seqs * heads;
-    const float* rows = qkv + b0 * n * 3 * dim;
-    gather_heads(d, seqs, rows, 3 * dim, st.q);
-    gather_heads(d, seqs, rows + dim, 3 * dim, st.k);
-    gather_heads(d, seqs, rows + 2 * dim, 3 * dim, st.v);
+    gather_qkv(d, seqs, qkv + b0 * n * 3 * dim, st);
     gather_heads(d, seqs, dctx + b0 * n * dim, dim, st.dout);
     {
       // D per query row: the dot product of its ctx and dctx head slices.

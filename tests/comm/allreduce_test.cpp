@@ -11,6 +11,7 @@
 
 #include "comm/allreduce.hpp"
 #include "comm/allreduce_ring.hpp"
+#include "comm/allreduce_values.hpp"
 #include "comm/ranks.hpp"
 
 namespace dojo::comm {
@@ -19,13 +20,7 @@ namespace {
 using testing::rethrow_first;
 using testing::run_ranks;
 
-// Deterministic, non-trivial values (not exactly summable) per (rank, index).
-float value(int rank, std::size_t i) {
-  std::uint64_t x =
-      (static_cast<std::uint64_t>(rank) + 1) * 0x9E3779B97F4A7C15ull + i * 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 31;
-  return static_cast<float>(static_cast<double>(x % 2'000'001) / 1'000'000.0 - 1.0);
-}
+using testing::value;
 
 struct Case {
   Algorithm algorithm;

@@ -12,6 +12,7 @@
 #include "comm/allreduce_hierarchical.hpp"
 #include "comm/allreduce_shm.hpp"
 #include "comm/host_topology.hpp"
+#include "comm/allreduce_values.hpp"
 #include "comm/ranks.hpp"
 
 namespace dojo::comm {
@@ -20,12 +21,7 @@ namespace {
 using testing::rethrow_first;
 using testing::run_ranks;
 
-float value(int rank, std::size_t i) {
-  std::uint64_t x =
-      (static_cast<std::uint64_t>(rank) + 1) * 0x9E3779B97F4A7C15ull + i * 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 31;
-  return static_cast<float>(static_cast<double>(x % 2'000'001) / 1'000'000.0 - 1.0);
-}
+using testing::value;
 
 // Host names for a layout: host_of[r] is rank r's host.
 std::vector<std::string> names(const std::vector<int>& host_of) {

@@ -18,6 +18,7 @@
 #include "data/manifest.hpp"
 #include "data/shard.hpp"
 #include "h5/handles.hpp"
+#include "testing/error_of.hpp"
 
 namespace dojo::data {
 namespace {
@@ -51,15 +52,7 @@ void write_all(const std::string& path, const std::vector<std::uint8_t>& bytes) 
   ::close(fd);
 }
 
-// The message of the dojo::Error `f` throws, or "" when it throws none.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using dojo::testing::error_of;
 
 // Both readers a user meets: `inspect --verify` (problems collected in the report) and the
 // loader (throws). Each must report the damaged shard by name.

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/error.hpp"
+#include "testing/error_of.hpp"
 #include "train/config.hpp"
 
 namespace dojo::train {
@@ -18,14 +19,7 @@ std::string write_temp(const std::string& text) {
   return name;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using dojo::testing::error_of;
 
 TEST(TrainConfigTest, FileAndOverridesAreApplied) {
   const auto path =
