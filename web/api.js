@@ -24,7 +24,28 @@ export function current_session() {
 function session_lost() {
   if (!session) return;
   session = null;
+  remember_signed_in(false);
   window.dispatchEvent(new Event('dojo:signed-out'));
+}
+
+// Whether this browser signed in and has not signed out since. The session cookie is
+// HttpOnly, so the page cannot see it; without this mark a first visit would have to ask
+// the server and be answered 401, an error in the browser's console.
+const kSignedInKey = 'dojo.signed_in';
+function remember_signed_in(yes) {
+  try {
+    if (yes) window.localStorage.setItem(kSignedInKey, '1');
+    else window.localStorage.removeItem(kSignedInKey);
+  } catch {
+    // Storage disabled: the page asks the server every time instead.
+  }
+}
+function may_be_signed_in() {
+  try {
+    return window.localStorage.getItem(kSignedInKey) !== null;
+  } catch {
+    return true;
+  }
 }
 
 const kStateChanging = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -99,9 +120,14 @@ export function upload(path, file, on_progress) {
 
 // Session: probe the cookie, sign in with an API token, sign out.
 export async function load_session() {
+  if (!may_be_signed_in()) {
+    session = null;
+    return null;
+  }
   const res = await fetch('/v1/session', { credentials: 'same-origin' });
   if (res.status === 401) {
     session = null;
+    remember_signed_in(false);  // the cookie expired or was revoked
     return null;
   }
   if (!res.ok) throw await error_from(res);
@@ -112,6 +138,7 @@ export async function load_session() {
 export async function sign_in(token) {
   session = null;
   session = await request('POST', '/v1/session', { token });
+  remember_signed_in(true);
   return session;
 }
 
@@ -120,5 +147,6 @@ export async function sign_out() {
     await request('DELETE', '/v1/session');
   } finally {
     session = null;
+    remember_signed_in(false);
   }
 }

@@ -32,8 +32,6 @@ export const test = base.extend({
       if (msg.type() !== 'error') return;
       const where = msg.location().url || '';
       const status = (msg.text().match(/status of (\d{3})/) || [])[1];
-      // Signed out, the page asks whether its cookie is still good: a 401 is the answer.
-      if (status === '401' && /\/v1\/session$/.test(where)) return;
       if (expected_errors.some((e) => String(e.status) === status && e.url.test(where))) return;
       errors.push(`${msg.text()} (${where})`);
     });
