@@ -1,9 +1,15 @@
 #include "serve/store.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <thread>
+#include <utility>
 #include <variant>
 
 #include <fmt/format.h>
@@ -89,6 +95,8 @@ namespace {
 // The store whose transaction this thread is inside (its reads go to the writer).
 thread_local const Store* tl_in_transaction = nullptr;
 constexpr int kReaders = 4;
+constexpr std::size_t kMaxCached = 4096;  // rows per cache; a full cache starts over
+constexpr double kMarkerSettle_s = 2;
 }  // namespace
 
 // A connection held for one call: the writer under the store's mutex, or a reader under
@@ -267,7 +275,8 @@ double now_s() {
 }
 
 Store::Store(const std::string& path)
-    : writer_(std::make_unique<Connection>(
+    : path_(path),
+      writer_(std::make_unique<Connection>(
           path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)) {
   char* message = nullptr;
   const std::string setup = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
@@ -299,6 +308,8 @@ void Store::transaction(const std::function<void()>& body) {
     body();
   } catch (...) {
     tl_in_transaction = outer;
+    pending_changes_ = 0;  // nothing changed, and reads inside it filled no cache
+    pending_jobs_.clear();
     DOJO_QUERY(q, "ROLLBACK");
     q.step();
     throw;
@@ -306,6 +317,106 @@ void Store::transaction(const std::function<void()>& body) {
   tl_in_transaction = outer;
   DOJO_QUERY(q, "COMMIT");
   q.step();
+  apply_pending();
+}
+
+void Store::changed(unsigned what, const JobRecord* job) {
+  pending_changes_ |= what;
+  if (job != nullptr) pending_jobs_.push_back(*job);
+  if (tl_in_transaction != this) apply_pending();
+}
+
+// Under the writer's mutex, after the change committed (or rolled back: dropping cached
+// rows is harmless).
+void Store::apply_pending() {
+  const unsigned what = std::exchange(pending_changes_, 0);
+  auto jobs = std::exchange(pending_jobs_, {});
+  if ((what & kUsersChanged) != 0) {
+    // Replaced, not rewritten: a new inode, so a reader in any process sees the change.
+    const auto marker = path_ + "-users";
+    const auto temporary = fmt::format("{}.{}.tmp", marker, ::getpid());
+    {
+      std::ofstream out(temporary, std::ios::trunc);
+      out << fmt::format("users or tokens changed by pid {} at {:.6f}\n", ::getpid(), now_s());
+      DOJO_CHECK(out.good(), IoError, "cannot write {}", temporary);
+    }
+    std::error_code ec;
+    std::filesystem::rename(temporary, marker, ec);
+    DOJO_CHECK(!ec, IoError, "cannot replace {}: {}", marker, ec.message());
+  }
+  const auto lock = lock_cache();
+  if ((what & kJobsChanged) != 0) {
+    ++jobs_generation_;
+    // Written through: the polls of a running job (saved on every scheduler tick) keep
+    // hitting the cache instead of all missing at once after each save.
+    if (jobs_cache_.size() + jobs.size() > kMaxCached) jobs_cache_.clear();
+    for (auto& job : jobs) jobs_cache_.insert_or_assign(job.id, std::move(job));
+  }
+  if ((what & kUsersChanged) != 0) {
+    ++users_generation_;
+    users_cache_.clear();
+    tokens_cache_.clear();
+  }
+}
+
+// Spins instead of sleeping on the lock: a writer that waits asleep is handed the lock when
+// the readers leave and holds it until the kernel runs it again (up to 400 ms with 64
+// clients on 2 cores), and every lookup meanwhile would go to the database.
+std::unique_lock<std::shared_mutex> Store::lock_cache() {
+  std::unique_lock lock(cache_mutex_, std::try_to_lock);
+  while (!lock.owns_lock()) {
+    std::this_thread::yield();
+    lock.try_lock();
+  }
+  return lock;
+}
+
+bool Store::users_cache_usable() {
+  struct ::stat st {};
+  std::array<std::int64_t, 4> seen{};  // inode, size, mtime: all zero without a marker
+  bool settled = true;
+  if (::stat((path_ + "-users").c_str(), &st) == 0) {
+    seen = {static_cast<std::int64_t>(st.st_ino), static_cast<std::int64_t>(st.st_size),
+            static_cast<std::int64_t>(st.st_mtim.tv_sec), static_cast<std::int64_t>(st.st_mtim.tv_nsec)};
+    const double mtime = static_cast<double>(st.st_mtim.tv_sec) + 1e-9 * static_cast<double>(st.st_mtim.tv_nsec);
+    settled = now_s() - mtime >= kMarkerSettle_s;
+  }
+  {
+    std::shared_lock lock(cache_mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;  // busy: read the database (see `cached`)
+    if (seen == users_marker_seen_) return settled;
+  }
+  const auto lock = lock_cache();
+  if (seen != users_marker_seen_) {
+    users_marker_seen_ = seen;
+    ++users_generation_;
+    users_cache_.clear();
+    tokens_cache_.clear();
+  }
+  return settled;
+}
+
+// Neither a lookup nor a fill ever waits for the cache's lock: a thread holding it may have
+// been preempted, and 64 polls would wait with it, so a busy lock means "read the database".
+template <typename Key, typename Row, typename Read>
+std::optional<Row> Store::cached(std::map<Key, Row>& cache, const std::uint64_t& generation,
+                                 const Key& key, Read read) {
+  std::uint64_t before = 0;
+  {
+    std::shared_lock lock(cache_mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return read();
+    if (const auto it = cache.find(key); it != cache.end()) return it->second;
+    before = generation;
+  }
+  auto row = read();
+  if (row) {
+    std::unique_lock lock(cache_mutex_, std::try_to_lock);
+    if (lock.owns_lock() && generation == before) {
+      if (cache.size() >= kMaxCached) cache.clear();
+      cache.emplace(key, *row);
+    }
+  }
+  return row;
 }
 
 std::int64_t Store::add_user(const UserRecord& u) {
@@ -316,7 +427,9 @@ std::int64_t Store::add_user(const UserRecord& u) {
              u.name, std::int64_t{u.admin ? 1 : 0}, u.max_running, u.max_ranks,
              u.max_storage_bytes, now_s());
   q.step();
-  return sqlite3_last_insert_rowid(use->db);
+  const auto id = sqlite3_last_insert_rowid(use->db);
+  changed(kUsersChanged);
+  return id;
 }
 
 std::optional<UserRecord> Store::user_by_name(const std::string& name) {
@@ -327,10 +440,14 @@ std::optional<UserRecord> Store::user_by_name(const std::string& name) {
 }
 
 std::optional<UserRecord> Store::user_by_id(std::int64_t id) {
-  const auto use = reader();
-  DOJO_QUERY(q, fmt::format("SELECT {} FROM users WHERE id = ?", kUserColumns), id);
-  if (!q.step()) return std::nullopt;
-  return user_from(q);
+  const auto read = [&]() -> std::optional<UserRecord> {
+    const auto use = reader();
+    DOJO_QUERY(q, fmt::format("SELECT {} FROM users WHERE id = ?", kUserColumns), id);
+    if (!q.step()) return std::nullopt;
+    return user_from(q);
+  };
+  if (tl_in_transaction == this || !users_cache_usable()) return read();
+  return cached(users_cache_, users_generation_, id, read);
 }
 
 std::vector<UserRecord> Store::users() {
@@ -347,6 +464,7 @@ void Store::revoke_user(std::int64_t id) {
     { DOJO_QUERY(q, "UPDATE users SET revoked = 1 WHERE id = ?", id); q.step(); }
     DOJO_QUERY(q, "DELETE FROM tokens WHERE user_id = ?", id);
     q.step();
+    changed(kUsersChanged);
   });
 }
 
@@ -356,28 +474,39 @@ void Store::add_token(const TokenRecord& t) {
              t.hash, t.user_id, std::int64_t{t.kind == TokenKind::kApi ? 0 : 1}, t.csrf,
              t.expires_s);
   q.step();
+  changed(kUsersChanged);
 }
 
 std::optional<std::pair<UserRecord, TokenRecord>> Store::user_for_token(const std::string& hash,
                                                                         TokenKind kind,
                                                                         double now) {
-  const auto use = reader();
-  DOJO_QUERY(q,
-             "SELECT u.id, u.name, u.admin, u.max_running, u.max_ranks, u.max_storage_bytes, "
-             "u.revoked, u.created_s, t.csrf, t.expires_s FROM tokens t JOIN users u ON "
-             "u.id = t.user_id WHERE t.hash = ? AND t.kind = ?",
-             hash, std::int64_t{kind == TokenKind::kApi ? 0 : 1});
-  if (!q.step()) return std::nullopt;
-  auto user = user_from(q);
-  TokenRecord token{hash, user.id, kind, q.s(8), q.d(9)};
-  if (user.revoked || (token.expires_s > 0 && token.expires_s < now)) return std::nullopt;
-  return std::make_pair(std::move(user), std::move(token));
+  const auto read = [&]() -> std::optional<std::pair<UserRecord, TokenRecord>> {
+    const auto use = reader();
+    DOJO_QUERY(q,
+               "SELECT u.id, u.name, u.admin, u.max_running, u.max_ranks, u.max_storage_bytes, "
+               "u.revoked, u.created_s, t.csrf, t.expires_s FROM tokens t JOIN users u ON "
+               "u.id = t.user_id WHERE t.hash = ? AND t.kind = ?",
+               hash, std::int64_t{kind == TokenKind::kApi ? 0 : 1});
+    if (!q.step()) return std::nullopt;
+    auto user = user_from(q);
+    TokenRecord token{hash, user.id, kind, q.s(8), q.d(9)};
+    return std::make_pair(std::move(user), std::move(token));
+  };
+  const auto found = tl_in_transaction == this || !users_cache_usable()
+                         ? read()
+                         : cached(tokens_cache_, users_generation_, hash, read);
+  if (!found || found->second.kind != kind || found->first.revoked ||
+      (found->second.expires_s > 0 && found->second.expires_s < now)) {
+    return std::nullopt;
+  }
+  return found;
 }
 
 void Store::delete_token(const std::string& hash) {
   const auto use = writer();
   DOJO_QUERY(q, "DELETE FROM tokens WHERE hash = ?", hash);
   q.step();
+  changed(kUsersChanged);
 }
 
 std::int64_t Store::add_dataset(const DatasetRecord& d) {
@@ -456,10 +585,14 @@ std::int64_t Store::add_job(const JobRecord& job) {
 }
 
 std::optional<JobRecord> Store::job(std::int64_t id) {
-  const auto use = reader();
-  DOJO_QUERY(q, fmt::format("SELECT id, {} FROM jobs WHERE id = ?", kJobColumns), id);
-  if (!q.step()) return std::nullopt;
-  return job_from(q);
+  const auto read = [&]() -> std::optional<JobRecord> {
+    const auto use = reader();
+    DOJO_QUERY(q, fmt::format("SELECT id, {} FROM jobs WHERE id = ?", kJobColumns), id);
+    if (!q.step()) return std::nullopt;
+    return job_from(q);
+  };
+  if (tl_in_transaction == this) return read();
+  return cached(jobs_cache_, jobs_generation_, id, read);
 }
 
 std::vector<JobRecord> Store::jobs(std::optional<std::int64_t> user_id) {
@@ -509,6 +642,7 @@ void Store::save_job(const JobRecord& job) {
   values.emplace_back(job.id);
   Query q(use->db, use->get(fmt::format("UPDATE jobs SET {} WHERE id = ?", sets)), values);
   q.step();
+  changed(kJobsChanged, &job);
 }
 
 std::int64_t Store::add_event(std::int64_t job_id, const std::string& type,

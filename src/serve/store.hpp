@@ -10,12 +10,27 @@
 // reads inside it go to the writer (they see its uncommitted rows). Other reads take a free
 // reader connection and see the last committed state, so a status poll never waits for the
 // scheduler's inserts of metrics rows.
+//
+// Caches: a status poll reads a token, a user and a job, and 64 clients polling on 2 cores
+// queue for the few reader connections (a connection's holder, preempted by the kernel,
+// kept everyone behind it waiting for up to 200 ms). So `job`, `user_by_id` and
+// `user_for_token` answer from memory once they have read a row. After a write commits, a
+// saved job replaces its cached row and a change of users or tokens drops theirs; a read
+// that overlapped a write does not fill the cache (a generation count tells). Jobs are written only by the serving process. Users and tokens
+// are also written by `dojo serve user add|revoke` in another process: every change of
+// them, in any process, replaces the marker file next to the database (`DB-users`), and a
+// reader whose marker has changed drops its users and tokens; while the marker is less
+// than two seconds old (two changes within the file system's time granularity would look
+// alike), users and tokens are read from the database.
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -138,10 +153,32 @@ class Store {
   Use writer();
   Use reader();
 
+  enum Change : unsigned { kJobsChanged = 1, kUsersChanged = 2 };
+  void changed(unsigned what, const JobRecord* job = nullptr);  // after a write, by the writer
+  void apply_pending();  // at once, or when the open transaction ends
+  std::unique_lock<std::shared_mutex> lock_cache();  // exclusively, never asleep
+  bool users_cache_usable();  // checks the marker; false while it is unsettled
+  // `cache[key]`, else `read()` (kept unless a write overlapped it).
+  template <typename Key, typename Row, typename Read>
+  std::optional<Row> cached(std::map<Key, Row>& cache, const std::uint64_t& generation,
+                            const Key& key, Read read);
+
+  std::string path_;
   std::recursive_mutex mutex_;  // the writer's
   std::unique_ptr<Connection> writer_;
   std::vector<std::unique_ptr<Connection>> readers_;
   std::atomic<unsigned> next_reader_{0};
+
+  // Changes made inside the open transaction (under the writer's mutex), applied at commit.
+  unsigned pending_changes_ = 0;
+  std::vector<JobRecord> pending_jobs_;
+
+  std::shared_mutex cache_mutex_;
+  std::uint64_t jobs_generation_ = 0, users_generation_ = 0;
+  std::map<std::int64_t, JobRecord> jobs_cache_;
+  std::map<std::int64_t, UserRecord> users_cache_;
+  std::map<std::string, std::pair<UserRecord, TokenRecord>> tokens_cache_;
+  std::array<std::int64_t, 4> users_marker_seen_{};  // its inode, size, mtime when last seen
 };
 
 double now_s();  // wall clock, seconds since the epoch

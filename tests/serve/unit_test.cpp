@@ -2,7 +2,9 @@
 // from requests, checked JSON fields, the rate limiter, and the scheduler's fair share
 // (with an executor that only records what it was asked to start).
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -108,6 +110,69 @@ TEST(ServeStore, JobRowRoundTripsEveryField) {
   const auto e2 = store.add_event(j.id, "log", "{}");
   EXPECT_EQ(store.events_after(j.id, e1, 10).size(), 1u);
   EXPECT_EQ(store.events_after(j.id, e1, 10)[0].id, e2);
+}
+
+// The caches of `job`, `user_by_id` and `user_for_token` (see store.hpp).
+TEST(ServeStore, CachedJobSeesEveryCommittedSaveAndNoRolledBackOne) {
+  TempDir dir;
+  Store store((dir.path / "db").string());
+  JobRecord j;
+  j.user_id = 1;
+  j.kind = "train";
+  j.state = "running";
+  j.id = store.add_job(j);
+  ASSERT_EQ(store.job(j.id)->step, 0);  // read once: cached from here on
+  j.step = 5;
+  store.save_job(j);
+  EXPECT_EQ(store.job(j.id)->step, 5);
+  EXPECT_THROW(store.transaction([&] {
+                 auto inside = j;
+                 inside.step = 9;
+                 store.save_job(inside);
+                 EXPECT_EQ(store.job(j.id)->step, 9);  // reads inside see the writer's rows
+                 throw IoError("abandoned");
+               }),
+               IoError);
+  EXPECT_EQ(store.job(j.id)->step, 5);
+  store.transaction([&] {
+    j.step = 7;
+    store.save_job(j);
+  });
+  EXPECT_EQ(store.job(j.id)->step, 7);
+  Store other((dir.path / "db").string());  // what another connection reads agrees
+  EXPECT_EQ(other.job(j.id)->step, 7);
+}
+
+TEST(ServeStore, CachedTokensFollowChangesMadeByAnotherStore) {
+  TempDir dir;
+  const auto db = (dir.path / "db").string();
+  Store server(db);
+  UserRecord u;
+  u.name = "alice";
+  const auto hash = hash_secret(add_user_with_token(server, u));
+  const fs::path marker = db + "-users";
+  ASSERT_TRUE(fs::exists(marker)) << "a change of users writes the marker";
+  // A marker younger than two seconds means "read the database"; age it.
+  fs::last_write_time(marker, fs::file_time_type::clock::now() - std::chrono::minutes(1));
+  ASSERT_TRUE(server.user_for_token(hash, TokenKind::kApi, now_s()));  // now cached
+  ASSERT_EQ(server.user_by_id(server.user_by_name("alice")->id)->name, "alice");
+  // Proof that the answer comes from the cache: the token's row is deleted behind the
+  // store's back (not through a Store, so no marker is written), and it still answers.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "DELETE FROM tokens", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  EXPECT_TRUE(server.user_for_token(hash, TokenKind::kApi, now_s()));
+  // `dojo serve user revoke` in another process: its Store replaces the marker, and the
+  // serving store's next lookup reads the database again.
+  {
+    Store cli(db);
+    cli.revoke_user(cli.user_by_name("alice")->id);
+  }
+  // Aged too, so that what tells the change is the marker being another file, not its age.
+  fs::last_write_time(marker, fs::file_time_type::clock::now() - std::chrono::minutes(1));
+  EXPECT_FALSE(server.user_for_token(hash, TokenKind::kApi, now_s()));
+  EXPECT_TRUE(server.user_by_id(server.user_by_name("alice")->id)->revoked);
 }
 
 TEST(ServeStore, TransactionRollsBackWhenItsBodyThrows) {
