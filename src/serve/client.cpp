@@ -62,6 +62,7 @@ ApiClient::ApiClient(const std::string& server, std::string token, double timeou
   impl_->http.set_read_timeout(s, 0);
   impl_->http.set_write_timeout(s, 0);
   impl_->http.set_keep_alive(true);
+  impl_->http.set_tcp_nodelay(true);
 }
 
 ApiClient::~ApiClient() = default;

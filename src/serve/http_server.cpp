@@ -3,8 +3,12 @@
 // streams) and runs the listener.
 #include <httplib.h>
 
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -229,10 +233,23 @@ void run_http_server(Service& service, const std::function<bool()>& stop_request
     else if (r->method == "DELETE") server.Delete(r->pattern, reading(r));
   }
 
+  // Debian's cpp-httplib is built to listen with a backlog of 5: with 264 clients
+  // connecting at once the accept queue overflowed, and a client whose handshake the
+  // kernel had dropped waited for its read timeout. Linux lets listen() be called again on
+  // the bound socket, with a deeper queue. SO_REUSEADDR, not httplib's SO_REUSEPORT: a
+  // second server on a port in use is refused instead of sharing its connections.
+  socket_t listening = INVALID_SOCKET;
+  server.set_socket_options([&listening](socket_t sock) {
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listening = sock;
+  });
   const int port = wanted_port == 0 ? server.bind_to_any_port(host)
                                     : (server.bind_to_port(host, wanted_port) ? wanted_port : -1);
   DOJO_CHECK(port > 0, IoError, "cannot listen on {} (address in use, or not this host's)",
              o.listen);
+  DOJO_CHECK(listening != INVALID_SOCKET && ::listen(listening, SOMAXCONN) == 0, IoError,
+             "cannot deepen the listen queue on {}: {}", o.listen, std::strerror(errno));
   log::info("dojo serve: listening on http://{}:{} (state {}, executor {}, {} slots)", host, port,
             o.state_dir, o.executor, o.slots);
   if (on_listening) on_listening(port);
