@@ -2,6 +2,8 @@
 // is present, synthetic otherwise) and a broken file, ingest them, run tiny training jobs
 // followed through their events, download the checkpoint, cancel and resume; and every
 // security and bad-input case of the service.
+#include <sstream>
+
 #include "serve/fixture.hpp"
 
 namespace dojo::serve_test {
@@ -369,6 +371,27 @@ TEST_F(ServeTest, SlowClientIsCutOffAndOthersAreServed) {
   }
   ::close(fd);
   EXPECT_EQ(client(bob_).get("/v1/me").status, 200);
+}
+
+TEST_F(ServeTest, ListensWithADeepQueueAndAloneOnItsPort) {
+  // cpp-httplib's own backlog is 5 (264 clients connecting at once lost handshakes); `ss`
+  // shows a listening socket's backlog as its Send-Q.
+  const auto ss = dojo::testing::run_command(
+      fmt::format("ss -Hltn 'sport = :{}'", server_->port()), false);
+  ASSERT_EQ(ss.exit_code, 0) << ss.output;
+  std::istringstream fields(ss.output);
+  std::string state, recv_q, send_q;
+  fields >> state >> recv_q >> send_q;
+  ASSERT_EQ(state, "LISTEN") << ss.output;
+  EXPECT_GE(std::stoi(send_q), 128) << ss.output;
+  // A second server on the port in use is refused (no SO_REUSEPORT sharing).
+  const auto other = root_ / "second-state";
+  const auto second = dojo::testing::run_command(
+      fmt::format("timeout 20 {} serve --state {} --listen 127.0.0.1:{}", dojo::testing::dojo_bin(),
+                  other.string(), server_->port()));
+  EXPECT_NE(second.exit_code, 0);
+  EXPECT_NE(second.output.find("address in use"), std::string::npos) << second.output;
+  EXPECT_EQ(client(alice_).get("/v1/me").status, 200);
 }
 
 TEST_F(ServeTest, OpenEventStreamsPerUserAreCapped) {
