@@ -121,6 +121,11 @@ ClipLabels read_clip_labels(const std::string& source) {
     const auto row = set.labels(i);
     out.values.insert(out.values.end(), row.begin(), row.end());
   }
+  out.sources.reserve(static_cast<std::size_t>(out.clips));
+  for (std::int64_t i = 0; i < out.clips; ++i) {
+    const auto [shard, local] = set.locate(i);
+    out.sources.push_back(shard->source(local));
+  }
   return out;
 }
 

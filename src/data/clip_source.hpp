@@ -69,6 +69,7 @@ struct ClipLabels {
   std::vector<std::string> names;  // L columns (empty: no labels anywhere)
   std::int64_t clips = 0;          // N
   std::vector<float> values;       // (N, L); NaN rows: clips whose source had no labels
+  std::vector<std::string> sources;  // (N): each clip's source video
 };
 ClipLabels read_clip_labels(const std::string& source);
 

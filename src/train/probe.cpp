@@ -9,15 +9,16 @@
 namespace dojo::train {
 namespace {
 
-// Rows of `x` (n, d) whose label is finite, and those labels.
+// Rows of `x` (n, d) whose label is finite, those labels and the rows' sources.
 void finite_rows(const std::vector<double>& x, std::int64_t d, const std::vector<float>& labels,
-                 std::size_t columns, std::size_t column, std::vector<double>& rows,
-                 std::vector<double>& y) {
+                 const std::vector<std::int64_t>& source, std::size_t columns, std::size_t column,
+                 std::vector<double>& rows, std::vector<double>& y, std::vector<std::int64_t>& group) {
   const std::size_t n = labels.size() / columns;
   for (std::size_t i = 0; i < n; ++i) {
     const float v = labels[i * columns + column];
     if (!std::isfinite(v)) continue;
     y.push_back(v);
+    group.push_back(source.empty() ? 0 : source[i]);
     rows.insert(rows.end(), x.begin() + static_cast<std::ptrdiff_t>(i * std::size_t(d)),
                 x.begin() + static_cast<std::ptrdiff_t>((i + 1) * std::size_t(d)));
   }
@@ -44,13 +45,14 @@ ProbeResult probe_features(const Features& train, const Features& test,
       const auto& [d, xtr] = train.sets.at(set);
       const auto& xte = test.sets.at(set).second;
       std::vector<double> tr, ytr, te, yte;
-      finite_rows(xtr, d, train_labels, columns, c, tr, ytr);
-      finite_rows(xte, d, test_labels, columns, c, te, yte);
+      std::vector<std::int64_t> gtr, gte;
+      finite_rows(xtr, d, train_labels, train.source, columns, c, tr, ytr, gtr);
+      finite_rows(xte, d, test_labels, test.source, columns, c, te, yte, gte);
       DOJO_CHECK(ytr.size() >= 4 && !yte.empty(), InvalidArgument,
                  "probe: label '{}' has {} training and {} test clips with values (need 4 and 1)",
                  names[c], ytr.size(), yte.size());
       const ProbeKind kind = is_binary(ytr) ? ProbeKind::kLogistic : ProbeKind::kRidge;
-      const ProbeFit fit = fit_probe(kind, tr, ytr, te, yte, d, seed);
+      const ProbeFit fit = fit_probe(kind, tr, ytr, gtr, te, yte, d, seed);
       score.metric = kind == ProbeKind::kLogistic ? "accuracy" : "r2";
       (std::string(set) == "pretrained"    ? score.pretrained
        : std::string(set) == "random_init" ? score.random_init

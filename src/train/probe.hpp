@@ -39,6 +39,7 @@ struct ProbeResult {
 // The feature sets of one split: name -> (N, d) row-major.
 struct Features {
   std::int64_t clips = 0;
+  std::vector<std::int64_t> source;  // (clips) each clip's source video (empty: one source)
   std::map<std::string, std::pair<std::int64_t, std::vector<double>>> sets;
 };
 // Fits every label (columns of `train_labels` / `test_labels`, (N, L) row-major) on every

@@ -35,8 +35,11 @@ ProbeResult probe_run(const ProbeOptions& o) {
   DOJO_CHECK(train_labels.names == test_labels.names, InvalidArgument,
              "dojo probe: --train has label columns [{}], --test has [{}]",
              fmt::join(train_labels.names, ", "), fmt::join(test_labels.names, ", "));
-  const Features ftr = features_of(*m.model, *random, train, m.model_config, o.pixel_grid);
+  Features ftr = features_of(*m.model, *random, train, m.model_config, o.pixel_grid);
   const Features fte = features_of(*m.model, *random, test, m.model_config, o.pixel_grid);
+  std::map<std::string, std::int64_t> id_of;  // the validation split holds out whole videos
+  for (const auto& name : train_labels.sources)
+    ftr.source.push_back(id_of.try_emplace(name, std::int64_t(id_of.size())).first->second);
   return probe_features(ftr, fte, train_labels.names, train_labels.values, test_labels.values,
                         o.seed);
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <set>
 
 #include "core/error.hpp"
 #include "core/random.hpp"
@@ -250,10 +251,36 @@ bool is_binary(std::span<const double> y) {
   return zero && one;
 }
 
+std::vector<std::int64_t> validation_rows(std::span<const std::int64_t> group, std::uint64_t seed) {
+  std::vector<std::int64_t> groups(group.begin(), group.end());
+  std::sort(groups.begin(), groups.end());
+  groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+  std::vector<std::int64_t> out;
+  if (groups.size() < 2) {
+    std::vector<std::int64_t> order(group.size());
+    std::iota(order.begin(), order.end(), 0);
+    CounterRng(mix_seed(seed, 0)).shuffle(std::span(order));
+    for (std::size_t i = 4; i < order.size(); i += 5) out.push_back(order[i]);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  CounterRng(mix_seed(seed, 0)).shuffle(std::span(groups));
+  std::set<std::int64_t> held;
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    if (i % 5 == 4 || (groups.size() < 5 && i == groups.size() - 1)) held.insert(groups[i]);
+  }
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    if (held.count(group[i]) != 0) out.push_back(static_cast<std::int64_t>(i));
+  }
+  return out;
+}
+
 ProbeFit fit_probe(ProbeKind kind, std::span<const double> train_x, std::span<const double> train_y,
-                   std::span<const double> test_x, std::span<const double> test_y, std::int64_t d,
-                   std::uint64_t seed) {
+                   std::span<const std::int64_t> train_group, std::span<const double> test_x,
+                   std::span<const double> test_y, std::int64_t d, std::uint64_t seed) {
   const auto n = static_cast<std::int64_t>(train_y.size());
+  DOJO_CHECK(train_group.size() == train_y.size(), InvalidArgument,
+             "probe: {} source ids for {} training rows", train_group.size(), train_y.size());
   const auto nt = static_cast<std::int64_t>(test_y.size());
   DOJO_CHECK(n >= 4 && nt >= 1, InvalidArgument,
              "probe: {} training and {} test rows (at least 4 and 1 needed)", n, nt);
@@ -269,19 +296,20 @@ ProbeFit fit_probe(ProbeKind kind, std::span<const double> train_x, std::span<co
     const auto z = m.predict(x, static_cast<std::int64_t>(y.size()));
     return kind == ProbeKind::kRidge ? r2_score(y, z) : accuracy(y, z);
   };
-  // Validation split: every 5th row of a seeded permutation.
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  CounterRng(mix_seed(seed, 0)).shuffle(std::span(order));
-  std::vector<std::int64_t> fit_rows, val_rows;
-  for (std::size_t i = 0; i < order.size(); ++i)
-    (i % 5 == 4 ? val_rows : fit_rows).push_back(order[i]);
+  const std::vector<std::int64_t> val_rows = validation_rows(train_group, seed);
+  std::vector<std::int64_t> fit_rows;
+  for (std::int64_t i = 0, v = 0; i < n; ++i) {
+    if (v < static_cast<std::int64_t>(val_rows.size()) && val_rows[static_cast<std::size_t>(v)] == i)
+      ++v;
+    else
+      fit_rows.push_back(i);
+  }
   const auto fx = rows_of(xs, d, fit_rows), vx = rows_of(xs, d, val_rows);
   const auto fy = pick(train_y, fit_rows), vy = pick(train_y, val_rows);
   const bool fit_ok = kind == ProbeKind::kRidge || is_binary(fy);
   ProbeFit best{kind, 1.0, 0.0};
   double best_score = -std::numeric_limits<double>::infinity(), best_tie = 0;
-  for (double lambda = 1e-2; lambda <= 1e4 * 1.0001; lambda *= 10) {
+  for (double lambda = 1e-2; lambda <= 1e6 * 1.0001; lambda *= 10) {
     if (!fit_ok) break;  // one class only in the fitting part: keep lambda = 1
     const LinearModel m = fit(fx, fy, static_cast<std::int64_t>(fy.size()), lambda);
     double s = score(m, vx, vy);

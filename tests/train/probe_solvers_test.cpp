@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -141,7 +142,9 @@ TEST(ProbeSolversTest, FitProbeFindsSignalAndRejectsNoise) {
     }
     test.y.push_back(z + 0.1 * g(gen));
   }
-  const ProbeFit good = fit_probe(ProbeKind::kRidge, train.x, train.y, test.x, test.y, 20, 0);
+  const std::vector<std::int64_t> one_source(train.y.size(), 0);
+  const ProbeFit good =
+      fit_probe(ProbeKind::kRidge, train.x, train.y, one_source, test.x, test.y, 20, 0);
   EXPECT_GT(good.test_score, 0.99);
   EXPECT_LE(good.lambda, 10.0);
   std::vector<double> noise_y(train.y.size());
@@ -153,7 +156,7 @@ TEST(ProbeSolversTest, FitProbeFindsSignalAndRejectsNoise) {
   std::vector<double> lambdas;
   for (std::uint64_t seed = 0; seed < 10; ++seed) {
     const ProbeFit bad =
-        fit_probe(ProbeKind::kRidge, train.x, noise_y, test.x, noise_test, 20, seed);
+        fit_probe(ProbeKind::kRidge, train.x, noise_y, one_source, test.x, noise_test, 20, seed);
     EXPECT_LT(bad.test_score, 0.05) << "split " << seed;
     lambdas.push_back(bad.lambda);
   }
@@ -161,6 +164,59 @@ TEST(ProbeSolversTest, FitProbeFindsSignalAndRejectsNoise) {
   std::string chosen;
   for (double l : lambdas) chosen += std::to_string(l) + " ";
   EXPECT_GE(lambdas[5], 100.0) << "lambdas chosen: " << chosen;
+}
+
+TEST(ProbeSolversTest, ValidationHoldsOutWholeSourceVideos) {
+  std::vector<std::int64_t> group;
+  for (std::int64_t v = 0; v < 12; ++v)
+    for (int c = 0; c < 7; ++c) group.push_back(v * 3);  // ids need not be dense
+  const auto val = validation_rows(group, 4);
+  ASSERT_FALSE(val.empty());
+  std::set<std::int64_t> held, fitted;
+  for (std::size_t i = 0, k = 0; i < group.size(); ++i) {
+    const bool in_val = k < val.size() && val[k] == static_cast<std::int64_t>(i);
+    k += in_val ? 1 : 0;
+    (in_val ? held : fitted).insert(group[i]);
+  }
+  EXPECT_EQ(held.size(), 2u);  // every 5th of 12 videos
+  for (const auto g : held) EXPECT_EQ(fitted.count(g), 0u) << "video " << g << " on both sides";
+  EXPECT_EQ(val.size(), 14u);  // all 7 clips of each held-out video
+  // One source only: every 5th row instead.
+  EXPECT_EQ(validation_rows(std::vector<std::int64_t>(50, 0), 4).size(), 10u);
+}
+
+TEST(ProbeSolversTest, VideoFingerprintsAreNotMistakenForSignal) {
+  // Clips of a video share its fingerprint (features) and its label, which is unrelated to
+  // the fingerprint: nothing carries over to new videos. Validating on clips of the
+  // training videos rewards recognising them; validating on held-out videos does not.
+  const int d = 30, per_video = 10;
+  std::mt19937_64 gen(11);
+  std::normal_distribution<double> g(0, 1);
+  auto videos = [&](int count, std::vector<double>& x, std::vector<double>& y,
+                    std::vector<std::int64_t>& group) {
+    for (int v = 0; v < count; ++v) {
+      std::vector<double> fingerprint(d);
+      for (auto& f : fingerprint) f = g(gen);
+      const double label = g(gen);
+      for (int c = 0; c < per_video; ++c) {
+        for (int j = 0; j < d; ++j) x.push_back(fingerprint[std::size_t(j)] + 0.05 * g(gen));
+        y.push_back(label + 0.05 * g(gen));
+        group.push_back(v);
+      }
+    }
+  };
+  std::vector<double> x, y, tx, ty;
+  std::vector<std::int64_t> group, test_group;
+  videos(40, x, y, group);
+  videos(20, tx, ty, test_group);
+  const ProbeFit by_video = fit_probe(ProbeKind::kRidge, x, y, group, tx, ty, d, 0);
+  const ProbeFit by_clip = fit_probe(ProbeKind::kRidge, x, y, std::vector<std::int64_t>(y.size(), 0),
+                                     tx, ty, d, 0);
+  EXPECT_LT(by_clip.lambda, 10.0) << "a split of clips recognises the training videos";
+  EXPECT_GE(by_video.lambda, 100.0);
+  EXPECT_GT(by_video.test_score, -0.3);
+  EXPECT_GT(by_video.test_score, by_clip.test_score + 0.2)
+      << "by video " << by_video.test_score << ", by clip " << by_clip.test_score;
 }
 
 }  // namespace
