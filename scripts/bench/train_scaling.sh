@@ -5,13 +5,17 @@
 #   scripts/bench/train_scaling.sh [RANKS=2] [STEPS=30] [REPEATS=3] [WORK_DIR=runs/scaling]
 # Prints per run the median step time and clips/s over steps after the first 5, then
 #   efficiency = throughput(N) / (N * throughput(1))   (median over repeats)
+# With DOJO_SCALING_HOSTS=DIR (hosts made by scripts/cluster/hosts.sh), the 1-rank run is on
+# dojo-h0 and the N-rank run puts one rank on each of dojo-h0 ... dojo-h(N-1), so the
+# gradients cross the hosts' links (scripts/cluster/bench-train.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ranks=${1:-2}
 steps=${2:-30}
 repeats=${3:-3}
-work=${4:-runs/scaling}
-dojo=build/bin/dojo
+work=$(realpath -m "${4:-runs/scaling}")
+dojo=${DOJO_BIN:-$PWD/build/bin/dojo}
+hosts=${DOJO_SCALING_HOSTS:-}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$work"
 if [[ ! -f "$work/shards/manifest.json" ]]; then
@@ -19,9 +23,14 @@ if [[ ! -f "$work/shards/manifest.json" ]]; then
   mpirun -np 2 --bind-to none "$dojo" ingest "$work/videos" --out "$work/shards" --frames 16 --size 96x96
 fi
 run() {  # run NAME RANKS
-  local dir="$work/$1" n=$2
+  local dir="$work/$1" n=$2 launch=(mpirun -np "$n" --oversubscribe --bind-to none) list i
+  if [[ -n "$hosts" ]]; then
+    list=dojo-h0:1
+    for ((i = 1; i < n; ++i)); do list+=",dojo-h$i:1"; done
+    launch=(scripts/cluster/hosts.sh exec "$hosts" dojo-h0 mpirun -H "$list" -np "$n" --bind-to none)
+  fi
   rm -rf "$dir"
-  mpirun -np "$n" --oversubscribe --bind-to none "$dojo" train --config configs/bench.yaml \
+  "${launch[@]}" "$dojo" train --config configs/bench.yaml \
     --run-dir "$dir" --set "data.shards=$work/shards" --set "train.steps=$steps" \
     --set "train.global_batch=$((16 * n))" --set train.checkpoint_every=0 >"$dir.log" 2>&1 ||
     { cat "$dir.log"; exit 1; }
