@@ -23,11 +23,13 @@ if [[ ! -f "$work/shards/manifest.json" ]]; then
   mpirun -np 2 --bind-to none "$dojo" ingest "$work/videos" --out "$work/shards" --frames 16 --size 96x96
 fi
 run() {  # run NAME RANKS
-  local dir="$work/$1" n=$2 launch=(mpirun -np "$n" --oversubscribe --bind-to none) list i
+  local dir="$work/$1" n=$2 list i
+  local launch=(mpirun -np "$n" --oversubscribe --bind-to none)
   if [[ -n "$hosts" ]]; then
     list=dojo-h0:1
     for ((i = 1; i < n; ++i)); do list+=",dojo-h$i:1"; done
-    launch=(scripts/cluster/hosts.sh exec "$hosts" dojo-h0 mpirun -H "$list" -np "$n" --bind-to none)
+    launch=(scripts/cluster/hosts.sh exec "$hosts" dojo-h0 mpirun -H "$list" -np "$n" --bind-to none
+            --wdir "$PWD")
   fi
   rm -rf "$dir"
   "${launch[@]}" "$dojo" train --config configs/bench.yaml \
