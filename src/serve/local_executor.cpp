@@ -12,8 +12,8 @@
 // launch finds the job through it) and job.pid. request_stop() sends SIGUSR1 to the job
 // process (mpirun forwards it; ranks checkpoint and exit); kill() sends SIGKILL to the
 // whole group. The job runs at nice `nice` (10 by default), so the server sharing its
-// cores answers quickly while it trains. Between fork and exec only async-signal-safe calls are made:
-// every string and array the children need is built before the fork.
+// cores answers quickly while it trains. Between fork and exec only async-signal-safe
+// calls are made: every string and array the children need is built before the fork.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>

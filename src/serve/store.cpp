@@ -275,7 +275,7 @@ double now_s() {
 }
 
 Store::Store(const std::string& path)
-    : path_(path),
+    : users_marker_(path + "-users"),
       writer_(std::make_unique<Connection>(
           path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)) {
   char* message = nullptr;
@@ -333,7 +333,7 @@ void Store::apply_pending() {
   auto jobs = std::exchange(pending_jobs_, {});
   if ((what & kUsersChanged) != 0) {
     // Replaced, not rewritten: a new inode, so a reader in any process sees the change.
-    const auto marker = path_ + "-users";
+    const auto& marker = users_marker_;
     const auto temporary = fmt::format("{}.{}.tmp", marker, ::getpid());
     {
       std::ofstream out(temporary, std::ios::trunc);
@@ -352,11 +352,13 @@ void Store::apply_pending() {
     if (jobs_cache_.size() + jobs.size() > kMaxCached) jobs_cache_.clear();
     for (auto& job : jobs) jobs_cache_.insert_or_assign(job.id, std::move(job));
   }
-  if ((what & kUsersChanged) != 0) {
-    ++users_generation_;
-    users_cache_.clear();
-    tokens_cache_.clear();
-  }
+  if ((what & kUsersChanged) != 0) drop_users();
+}
+
+void Store::drop_users() {
+  ++users_generation_;
+  users_cache_.clear();
+  tokens_cache_.clear();
 }
 
 // Spins instead of sleeping on the lock: a writer that waits asleep is handed the lock when
@@ -375,7 +377,7 @@ bool Store::users_cache_usable() {
   struct ::stat st {};
   std::array<std::int64_t, 4> seen{};  // inode, size, mtime: all zero without a marker
   bool settled = true;
-  if (::stat((path_ + "-users").c_str(), &st) == 0) {
+  if (::stat(users_marker_.c_str(), &st) == 0) {
     seen = {static_cast<std::int64_t>(st.st_ino), static_cast<std::int64_t>(st.st_size),
             static_cast<std::int64_t>(st.st_mtim.tv_sec), static_cast<std::int64_t>(st.st_mtim.tv_nsec)};
     const double mtime = static_cast<double>(st.st_mtim.tv_sec) + 1e-9 * static_cast<double>(st.st_mtim.tv_nsec);
@@ -389,9 +391,7 @@ bool Store::users_cache_usable() {
   const auto lock = lock_cache();
   if (seen != users_marker_seen_) {
     users_marker_seen_ = seen;
-    ++users_generation_;
-    users_cache_.clear();
-    tokens_cache_.clear();
+    drop_users();
   }
   return settled;
 }

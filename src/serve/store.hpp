@@ -16,18 +16,19 @@
 // kept everyone behind it waiting for up to 200 ms). So `job`, `user_by_id` and
 // `user_for_token` answer from memory once they have read a row. After a write commits, a
 // saved job replaces its cached row and a change of users or tokens drops theirs; a read
-// that overlapped a write does not fill the cache (a generation count tells). Jobs are written only by the serving process. Users and tokens
-// are also written by `dojo serve user add|revoke` in another process: every change of
-// them, in any process, replaces the marker file next to the database (`DB-users`), and a
-// reader whose marker has changed drops its users and tokens; while the marker is less
-// than two seconds old (two changes within the file system's time granularity would look
-// alike), users and tokens are read from the database.
+// that overlapped a write does not fill the cache (a generation count tells). Jobs are
+// written only by the serving process. Users and tokens are also written by `dojo serve
+// user add|revoke` in another process: every change of them, in any process, replaces the
+// marker file next to the database (`DB-users`), and a reader whose marker has changed
+// drops its users and tokens; while the marker is less than two seconds old (two changes
+// within the file system's time granularity would look alike), users and tokens are read
+// from the database.
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <atomic>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -157,13 +158,14 @@ class Store {
   void changed(unsigned what, const JobRecord* job = nullptr);  // after a write, by the writer
   void apply_pending();  // at once, or when the open transaction ends
   std::unique_lock<std::shared_mutex> lock_cache();  // exclusively, never asleep
+  void drop_users();  // the cached users and tokens, under lock_cache()
   bool users_cache_usable();  // checks the marker; false while it is unsettled
   // `cache[key]`, else `read()` (kept unless a write overlapped it).
   template <typename Key, typename Row, typename Read>
   std::optional<Row> cached(std::map<Key, Row>& cache, const std::uint64_t& generation,
                             const Key& key, Read read);
 
-  std::string path_;
+  std::string users_marker_;  // DB-users
   std::recursive_mutex mutex_;  // the writer's
   std::unique_ptr<Connection> writer_;
   std::vector<std::unique_ptr<Connection>> readers_;
