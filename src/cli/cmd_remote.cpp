@@ -34,6 +34,7 @@ struct Options {
   std::vector<std::string> files;
   std::int64_t frames = 16;
   std::string size = "96x96";
+  bool no_wait = false;
 };
 
 // A --set value as JSON: numbers and booleans as such, anything else a string.
@@ -179,8 +180,21 @@ int run(const Options& o, const std::string& command) {
     const auto job = check(client.post(fmt::format("/v1/datasets/{}/ingest", id),
                                        {{"frames", o.frames}, {"size", o.size}}),
                            "ingest");
-    fmt::print("dataset {}: {} files uploaded; ingest job {} queued\n", id, o.files.size(),
-               job["id"].get<std::int64_t>());
+    const auto ingest = job["id"].get<std::int64_t>();
+    fmt::print("dataset {}: {} files uploaded; ingest job {} queued\n", id, o.files.size(), ingest);
+    if (o.no_wait) return 0;
+    // Until the ingest ends, so that a submit right after it finds the dataset ready.
+    json state;
+    while (!finished((state = check(client.get(fmt::format("/v1/jobs/{}", ingest)), "ingest"))
+                         .value("state", ""))) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    const auto dataset = check(client.get(fmt::format("/v1/datasets/{}", id)), "upload");
+    fmt::print("dataset {}: ingest {}: {} clips, {} files skipped\n", id, state.value("state", ""),
+               dataset.value("clips", 0), dataset.value("skipped", json::array()).size());
+    for (const auto& s : dataset.value("skipped", json::array()))
+      fmt::print("  skipped {}: {}\n", s.value("file", ""), s.value("reason", ""));
+    if (state.value("state", "") != "succeeded") return 1;
   }
   return 0;
 }
@@ -224,6 +238,7 @@ Runner setup(CLI::App& app) {
   upload->add_option("files", o->files, "video files")->required();
   upload->add_option("--frames", o->frames, "frames per clip")->capture_default_str();
   upload->add_option("--size", o->size, "clip size WxH")->capture_default_str();
+  upload->add_flag("--no-wait", o->no_wait, "return once the ingest is queued");
   upload->callback([cmd] { *cmd = "upload"; });
   return [o, cmd](Context&) { return run(*o, *cmd); };
 }

@@ -373,6 +373,38 @@ TEST_F(ServeTest, SlowClientIsCutOffAndOthersAreServed) {
   EXPECT_EQ(client(bob_).get("/v1/me").status, 200);
 }
 
+TEST_F(ServeTest, TheReadmesRemoteCommandsUploadSubmitAndFollowAJob) {
+  // docs/serve.md's three commands: `upload ... && submit` right after it must find the
+  // dataset ingested (upload waits for its ingest).
+  const auto remote = fmt::format("env DOJO_SERVER={} DOJO_TOKEN={} {} remote", server_->url(), bob_,
+                                  dojo::testing::dojo_bin());
+  const auto clips = videos_in(root_ / "synth");
+  ASSERT_FALSE(clips.empty());
+  std::string files;
+  for (const auto& c : clips) files += c.string() + " ";
+  const auto up = dojo::testing::run_command(fmt::format(
+      "{} upload readme {}{} --frames 4 --size 16x16", remote, files, (root_ / "broken.mp4").string()));
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  EXPECT_NE(up.output.find("ingest succeeded"), std::string::npos) << up.output;
+  EXPECT_NE(up.output.find("skipped broken.mp4"), std::string::npos) << up.output;
+  const auto at = up.output.find("dataset ");
+  ASSERT_NE(at, std::string::npos) << up.output;
+  const auto dataset = std::stoll(up.output.substr(at + 8));
+  const auto sub = dojo::testing::run_command(fmt::format(
+      "{} submit --preset tiny --dataset {} --set train.steps=3 --set eval.clips=2", remote, dataset));
+  ASSERT_EQ(sub.exit_code, 0) << sub.output;
+  const auto job_at = sub.output.find("job ");
+  ASSERT_NE(job_at, std::string::npos) << sub.output;
+  const auto job = std::stoll(sub.output.substr(job_at + 4));
+  const auto logs =
+      dojo::testing::run_command(fmt::format("timeout 120 {} logs {} --follow", remote, job));
+  EXPECT_EQ(logs.exit_code, 0) << logs.output;
+  const auto status =
+      dojo::testing::run_command(fmt::format("{} --json status {}", remote, job), false);
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_EQ(json::parse(status.output).value("state", ""), "succeeded") << status.output;
+}
+
 TEST_F(ServeTest, ListensWithADeepQueueAndAloneOnItsPort) {
   // cpp-httplib's own backlog is 5 (264 clients connecting at once lost handshakes); `ss`
   // shows a listening socket's backlog as its Send-Q.
