@@ -49,3 +49,27 @@ dojo_run_and_wait() {
   trap - TERM USR1 INT
   return "$rc"
 }
+
+# Called with srun's exit status after the ranks ended: when they lost a peer (dojo's exit
+# code 4: a rank died, stopped answering or its host went away) and the job was submitted
+# with --requeue, puts the job back in the queue (at most $DOJO_MAX_REQUEUES times, default
+# 3, counted by SLURM_RESTART_COUNT), so it resumes from its last checkpoint. dojo's ranks
+# notice a lost host within comm.timeout_s; Slurm's own node-failure requeue would come
+# only after SlurmdTimeout, and only if the job were still running then.
+dojo_requeue_if_peer_lost() {
+  local rc=$1 max=${DOJO_MAX_REQUEUES:-3} restarts=${SLURM_RESTART_COUNT:-0}
+  [[ $rc -eq 4 && -n ${SLURM_JOB_ID:-} ]] || return 0
+  if ! scontrol show job "$SLURM_JOB_ID" | grep -q ' Requeue=1'; then
+    echo "dojo: a peer was lost and job $SLURM_JOB_ID has no --requeue: submit it again to" \
+      "resume from its last checkpoint" >&2
+    return 0
+  fi
+  if ((restarts >= max)); then
+    echo "dojo: a peer was lost again after $restarts requeues (DOJO_MAX_REQUEUES=$max):" \
+      "not requeueing job $SLURM_JOB_ID" >&2
+    return 0
+  fi
+  echo "dojo: a peer was lost (exit 4): requeueing job $SLURM_JOB_ID (restart" \
+    "$((restarts + 1)) of at most $max); it resumes from its last checkpoint" >&2
+  scontrol requeue "$SLURM_JOB_ID"
+}

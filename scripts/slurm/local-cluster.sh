@@ -114,6 +114,7 @@ pick_ports() {
 
 write_conf() {
   local host cpus port addr=127.0.0.1 spool=slurmd per_node="" what="a single-node cluster"
+  local slurmd_timeout=60 cred_expire=120
   local tmpfs=$dir/tmp
   host=$(hostname -s)
   cpus=$(nproc)
@@ -125,6 +126,11 @@ write_conf() {
     per_node=-%n
     tmpfs=/tmp  # each host's own: PMIx puts step folders there, named alike on every node
     what="${#nodes[@]} hosts of $hosts_dir"
+    # A host that dies is taken out after 10 s without an answer, and a requeued job may
+    # start again after 20 s (Slurm's defaults: 300 s and 120 s), so a job that lost a
+    # host resumes on the others within a minute.
+    slurmd_timeout=10
+    cred_expire=20
   else
     port=$(pick_ports)
   fi
@@ -139,7 +145,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$dir/munge/munge.socket
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=$cred_expire
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool/$spool
 TmpFS=$tmpfs
@@ -164,7 +170,7 @@ MinJobAge=3600
 KillWait=30
 InactiveLimit=0
 SlurmctldTimeout=60
-SlurmdTimeout=60
+SlurmdTimeout=$slurmd_timeout
 EOF
   if [[ -z $hosts_dir ]]; then
     echo "NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN" >>"$conf"
