@@ -7,7 +7,8 @@
 #   efficiency = throughput(N) / (N * throughput(1))   (median over repeats)
 # With DOJO_SCALING_HOSTS=DIR (hosts made by scripts/cluster/hosts.sh), the 1-rank run is on
 # dojo-h0 and the N-rank run puts one rank on each of dojo-h0 ... dojo-h(N-1), so the
-# gradients cross the hosts' links (scripts/cluster/bench-train.sh).
+# gradients cross the hosts' links (scripts/cluster/bench-train.sh). DOJO_TRAIN_SET="k=v ..."
+# adds settings to every run (e.g. DOJO_TRAIN_SET="comm.bucket_mb=25" to compare buckets).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ranks=${1:-2}
@@ -32,9 +33,11 @@ run() {  # run NAME RANKS
             --wdir "$PWD")
   fi
   rm -rf "$dir"
+  local extra=() kv
+  for kv in ${DOJO_TRAIN_SET:-}; do extra+=(--set "$kv"); done
   "${launch[@]}" "$dojo" train --config configs/bench.yaml \
     --run-dir "$dir" --set "data.shards=$work/shards" --set "train.steps=$steps" \
-    --set "train.global_batch=$((16 * n))" --set train.checkpoint_every=0 >"$dir.log" 2>&1 ||
+    --set "train.global_batch=$((16 * n))" --set train.checkpoint_every=0 "${extra[@]}" >"$dir.log" 2>&1 ||
     { cat "$dir.log"; exit 1; }
 }
 for ((i = 0; i < repeats; ++i)); do

@@ -24,7 +24,7 @@ struct Options {
   std::int64_t global_batch = 0;
   std::string precision;  // default: the model config's
   std::string algo = "auto";
-  double bucket_mb = 25;
+  double bucket_mb = 0;
   bool json = false;
   std::string trace;
 };
@@ -111,7 +111,8 @@ dojo::cli::Runner setup(CLI::App& app) {
   app.add_option("--precision", opts->precision, "fp32 or bf16 (default: the model config's)");
   app.add_option("--algo", opts->algo, "gradient all-reduce: auto, ring, ring2d")
       ->capture_default_str();
-  app.add_option("--bucket-mb", opts->bucket_mb, "gradient bucket size in MB")
+  app.add_option("--bucket-mb", opts->bucket_mb,
+                 "gradient bucket size in MB (0: auto, as comm.bucket_mb)")
       ->capture_default_str();
   app.add_flag("--json", opts->json, "print JSON");
   app.add_option("--trace", opts->trace, "write rank 0's simulated step as a Chrome trace JSON");

@@ -13,8 +13,25 @@
 
 namespace dojo {
 
-// The default bucket size, in bytes (25 MiB, as DDP's default).
+// The largest bucket dojo picks by itself, in bytes (25 MiB, as DDP's default).
 inline constexpr std::size_t kDefaultBucketBytes = std::size_t{25} << 20;
+
+// The bucket size when the configuration leaves it to dojo (comm.bucket_mb: auto): a
+// quarter of the gradients, at least 1 MiB and at most kDefaultBucketBytes. A model whose
+// gradients fit in one 25 MiB bucket would otherwise reduce them all after backward, with
+// nothing to overlap; with four buckets only the last (the first layers, which backward
+// finishes last) waits for backward to end, and each collective still moves megabytes.
+inline std::size_t auto_bucket_bytes(std::size_t grad_bytes) {
+  constexpr std::size_t kMin = std::size_t{1} << 20;
+  const std::size_t quarter = grad_bytes / 4;
+  return quarter < kMin ? kMin : quarter > kDefaultBucketBytes ? kDefaultBucketBytes : quarter;
+}
+
+// comm.bucket_mb as bytes: `megabytes` > 0 as given, 0 (auto) by auto_bucket_bytes.
+inline std::size_t bucket_bytes_for(double megabytes, std::size_t grad_bytes) {
+  return megabytes > 0 ? static_cast<std::size_t>(megabytes * double(1 << 20))
+                       : auto_bucket_bytes(grad_bytes);
+}
 
 struct GradBucket {
   std::size_t offset = 0;                       // first element in the arena

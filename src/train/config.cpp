@@ -60,6 +60,23 @@ Field real_field(Get get, double min, double max, bool min_exclusive = false,
           [=](const TrainConfig& c) { return YAML::Node(get(const_cast<TrainConfig&>(c))); }};
 }
 
+// A gradient bucket size in MB, or `auto` (stored as 0).
+template <typename Get>
+Field bucket_field(Get get) {
+  const Field number = real_field(get, 0, 4096, true);
+  return {[=](TrainConfig& c, const YAML::Node& n, const std::string& key) {
+            if (n.IsScalar() && n.Scalar() == "auto") {
+              get(c) = 0;
+              return;
+            }
+            number.read(c, n, key);
+          },
+          [=](const TrainConfig& c) {
+            const double mb = get(const_cast<TrainConfig&>(c));
+            return mb > 0 ? YAML::Node(mb) : YAML::Node("auto");
+          }};
+}
+
 template <typename Get>
 Field bool_field(Get get) {
   return {[=](TrainConfig& c, const YAML::Node& n, const std::string& key) {
@@ -142,7 +159,7 @@ const std::map<std::string, Field>& schema() {
       {"comm.backend", string_field(DOJO_MEMBER(comm.backend), {"mpi", "gloo"})},
       {"comm.algorithm", string_field(DOJO_MEMBER(comm.algorithm),
                                       {"auto", "ring", "recursive_doubling", "mpi", "gloo", "shm", "hierarchical"})},
-      {"comm.bucket_mb", real_field(DOJO_MEMBER(comm.bucket_mb), 0, 4096, true)},
+      {"comm.bucket_mb", bucket_field(DOJO_MEMBER(comm.bucket_mb))},
       {"comm.timeout_s", real_field(DOJO_MEMBER(comm.timeout_s), 0.001, 86400)},
       {"mesh.preset", string_field(DOJO_MEMBER(mesh.preset))},
       {"eval.clips", int_field(DOJO_MEMBER(eval.clips), 0, 1000000)},

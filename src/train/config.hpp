@@ -43,7 +43,7 @@ struct TrainConfig {
   struct Comm {
     std::string backend = "mpi";  // mpi | gloo
     std::string algorithm = "auto";
-    double bucket_mb = 25;
+    double bucket_mb = 0;  // 0: auto (core/buckets.hpp, auto_bucket_bytes)
     double timeout_s = 300;
   } comm;
 

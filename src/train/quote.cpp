@@ -8,6 +8,7 @@
 #include "accel/partition.hpp"
 #include "accel/presets.hpp"
 #include "accel/topology.hpp"
+#include "core/buckets.hpp"
 #include "core/error.hpp"
 #include "model/params.hpp"
 #include "model/profile.hpp"
@@ -46,13 +47,16 @@ model::ModelConfig with_precision(model::ModelConfig config, const std::string& 
 
 accel::SimOptions sim_options(const model::ModelConfig& config,
                               const StepProjectionOptions& options) {
-  DOJO_CHECK(options.bucket_mb > 0, InvalidArgument, "bucket size must be > 0 MiB, got {}",
-             options.bucket_mb);
+  DOJO_CHECK(options.bucket_mb >= 0, InvalidArgument,
+             "bucket size must be > 0 MiB (or 0: auto), got {}", options.bucket_mb);
   accel::SimOptions sim;
   sim.batch_per_replica = options.batch_per_replica;
   sim.precision = config.precision;
   sim.algo = accel::parse_collective_algo(options.algo);
-  sim.bucket_bytes = options.bucket_mb * (1 << 20);  // MiB, as comm.bucket_mb
+  // MiB, as comm.bucket_mb; 0 picks the size GradSync would.
+  const auto grad_bytes =
+      static_cast<std::size_t>(model::build_param_table(config).total) * sizeof(float);
+  sim.bucket_bytes = static_cast<double>(bucket_bytes_for(options.bucket_mb, grad_bytes));
   return sim;
 }
 

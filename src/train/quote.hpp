@@ -27,7 +27,7 @@ struct StepProjectionOptions {
   std::int64_t global_batch = 0;  // 0: as many replicas as fit
   std::string precision;          // "" = the model config's
   std::string algo = "auto";      // gradient all-reduce on the mesh: auto, ring, ring2d
-  double bucket_mb = 25;
+  double bucket_mb = 0;  // 0: auto, as comm.bucket_mb
   std::string trace;  // Chrome trace of block 0's step ("" = none)
 };
 

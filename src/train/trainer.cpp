@@ -352,7 +352,7 @@ struct Connection {
     sync = std::make_unique<comm::GradSync>(
         *grad_comm, r.model.grads(), r.model.layer_grad_ranges(),
         comm::GradSyncOptions{
-            .bucket_bytes = static_cast<std::size_t>(p.cfg.comm.bucket_mb * (1 << 20)),
+            .bucket_bytes = bucket_bytes_for(p.cfg.comm.bucket_mb, r.model.grads().size_bytes()),
             .algorithm = comm::parse_algorithm(p.cfg.comm.algorithm),
             .op = comm::ReduceOp::kSum});
     stats = std::make_unique<comm::Allreducer>(world, comm::Algorithm::kAuto);

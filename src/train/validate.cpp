@@ -143,7 +143,7 @@ TrainStep measure_train_step(comm::Communicator& world, const accel::MeshSpec& s
   model.init(1);
   model::AdamW adamw(model);
   comm::GradSync sync(world, model.grads(), model.layer_grad_ranges(),
-                      {.bucket_bytes = kDefaultBucketBytes,
+                      {.bucket_bytes = auto_bucket_bytes(model.grads().size_bytes()),
                        .algorithm = comm::Algorithm::kAuto,
                        .op = comm::ReduceOp::kSum});
   MeshLink mesh(spec, model, world.rank(), world.size());

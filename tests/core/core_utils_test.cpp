@@ -123,6 +123,23 @@ TEST(Buckets, ReverseOrderWholeLayersAtLeastTheThreshold) {
   EXPECT_THROW(plan_buckets({{0, 10}, {12, 20}}, 20, 64), InvalidArgument);
 }
 
+TEST(Buckets, AutoSizeIsAQuarterOfTheGradientsBetweenOneAnd25MiB) {
+  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  // 16 layers of 0.8 MiB (12.8 MiB, the bench model's size): four buckets of four layers.
+  std::vector<LayerRange> layers;
+  const std::size_t layer = 8 * kMiB / 10 / 4;  // elements
+  for (std::size_t l = 0; l < 16; ++l) layers.emplace_back(l * layer, (l + 1) * layer);
+  const std::size_t bytes = 16 * layer * 4;
+  EXPECT_EQ(auto_bucket_bytes(bytes), bytes / 4);
+  const auto buckets = plan_buckets(layers, 16 * layer, auto_bucket_bytes(bytes));
+  ASSERT_EQ(buckets.size(), 4u);
+  for (const auto& b : buckets) EXPECT_EQ(b.count, 4 * layer);
+  EXPECT_EQ(auto_bucket_bytes(100 << 10), kMiB);               // small models: one 1 MiB bucket
+  EXPECT_EQ(auto_bucket_bytes(std::size_t{1} << 30), 25 * kMiB);  // large ones: DDP's 25 MiB
+  EXPECT_EQ(bucket_bytes_for(0, bytes), bytes / 4);
+  EXPECT_EQ(bucket_bytes_for(2.5, bytes), 5 * kMiB / 2);
+}
+
 TEST(ExitCodes, EachErrorTypeHasItsCode) {
   EXPECT_EQ(exit_code_for(InvalidArgument("x")), kExitBadInput);
   EXPECT_EQ(exit_code_for(FormatError("x")), kExitBadData);

@@ -72,5 +72,20 @@ TEST(TrainConfigTest, EffectiveYamlRoundTripsToTheSameHash) {
   std::remove(path.c_str());
 }
 
+TEST(TrainConfigTest, BucketSizeIsAutoByDefaultOrAPositiveNumberOfMegabytes) {
+  EXPECT_EQ(load_train_config("", {}).comm.bucket_mb, 0);  // auto
+  EXPECT_EQ(load_train_config("", {"comm.bucket_mb=auto"}).comm.bucket_mb, 0);
+  EXPECT_DOUBLE_EQ(load_train_config("", {"comm.bucket_mb=2.5"}).comm.bucket_mb, 2.5);
+  EXPECT_NE(to_yaml(load_train_config("", {})).find("bucket_mb: auto"), std::string::npos);
+  for (const char* bad : {"comm.bucket_mb=0", "comm.bucket_mb=-1", "comm.bucket_mb=fast"}) {
+    const auto what = error_of([&] { load_train_config("", {bad}); });
+    EXPECT_NE(what.find("comm.bucket_mb"), std::string::npos) << bad << ": " << what;
+  }
+  const auto two = load_train_config("", {"comm.bucket_mb=2"});
+  const auto path = write_temp(to_yaml(two));
+  EXPECT_EQ(config_hash(two), config_hash(load_train_config(path, {})));
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace dojo::train
