@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
+#include <thread>
 #include <vector>
 
 #include "comm/allreduce.hpp"
@@ -21,7 +23,7 @@ AllreduceHierarchical::AllreduceHierarchical(Communicator& comm, const HostTopol
              "rank {} of {}",
              topology.rank(), topology.size(), comm.rank(), comm.size());
   if (topology.local_size() > 1) {
-    segment_ = std::make_unique<ShmSegment>(comm, topology_, piece_elems_);
+    segment_ = std::make_unique<ShmSegment>(comm, topology_, 2 * piece_elems_);  // two halves
   }
   if (stripe_ >= 0 && topology.host_count() > 1) {
     std::vector<int> owners;
@@ -48,37 +50,72 @@ void AllreduceHierarchical::across_hosts(std::span<float> chunk, ReduceOp op) {
 
 void AllreduceHierarchical::run(std::span<float> data, ReduceOp op) {
   if (comm_.size() == 1 || data.empty()) return;
+  const std::size_t pieces = (data.size() + piece_elems_ - 1) / piece_elems_;
+  auto piece_of = [&](std::size_t k) {
+    const std::size_t offset = k * piece_elems_;
+    return data.subspan(offset, std::min(piece_elems_, data.size() - offset));
+  };
+  if (!segment_) {  // alone on this host (so S = 1): ring on the buffer itself
+    for (std::size_t k = 0; k < pieces; ++k) across_hosts(piece_of(k), op);
+    return;
+  }
   const int local_size = topology_.local_size();
   const int me = topology_.local_rank();
-  std::vector<const float*> others(static_cast<std::size_t>(std::max(local_size - 1, 0)));
-  for (std::size_t offset = 0; offset < data.size(); offset += piece_elems_) {
-    const std::size_t count = std::min(piece_elems_, data.size() - offset);
-    auto piece = data.subspan(offset, count);
-    if (!segment_) {  // alone on this host (so S = 1): ring on the buffer itself
-      across_hosts(piece, op);
-      continue;
+  // Piece k is staged in half k % 2 of every slot, so piece k+1 is gathered and piece k-1
+  // handed back while piece k crosses the hosts.
+  auto staged = [&](int local, std::size_t k) {
+    return segment_->slot(local).subspan((k % 2) * piece_elems_, piece_of(k).size());
+  };
+  std::vector<const float*> others(static_cast<std::size_t>(local_size - 1));
+  std::thread ring;  // phase 2 of the piece in flight (this rank's only MPI calls meanwhile)
+  std::exception_ptr ring_error;
+  struct Join {  // on every way out: the ring ends by its own deadlines
+    std::thread& thread;
+    ~Join() {
+      if (thread.joinable()) thread.join();
     }
-    // 1. reduce-scatter within the host.
-    if (me == 0) segment_->wait_all();  // everyone has copied the last piece out of slot 0
-    std::memcpy(segment_->slot(me).data(), piece.data(), piece.size_bytes());
+  } join{ring};
+  // Phase 3 of piece k: once every owner's ring of it is done, copy the result out.
+  auto hand_back = [&](std::size_t k) {
+    if (ring.joinable()) ring.join();
+    if (ring_error) std::rethrow_exception(ring_error);
     segment_->arrive();
     segment_->wait_all();
+    std::memcpy(piece_of(k).data(), staged(0, k).data(), piece_of(k).size_bytes());
+    segment_->arrive();
+  };
+  for (std::size_t k = 0; k < pieces; ++k) {
+    const auto piece = piece_of(k);
+    // 1. reduce-scatter within the host. Local rank 0's slot is where the sum forms, so it
+    // waits until everyone has copied piece k-2 (or a piece of the last call) out of this
+    // half before writing it.
+    if (me == 0) segment_->wait_all();
+    std::memcpy(staged(me, k).data(), piece.data(), piece.size_bytes());
+    segment_->arrive();
+    segment_->wait_all();
+    std::span<float> chunk;
     if (stripe_ >= 0) {
-      const Part part = split_evenly(count, stripes_, stripe_);
+      const Part part = split_evenly(piece.size(), stripes_, stripe_);
       for (int l = 1; l < local_size; ++l) {
-        others[static_cast<std::size_t>(l - 1)] = segment_->slot(l).data() + part.offset;
+        others[static_cast<std::size_t>(l - 1)] = staged(l, k).data() + part.offset;
       }
-      auto chunk = segment_->slot(0).subspan(part.offset, part.count);
+      chunk = staged(0, k).subspan(part.offset, part.count);
       add_in_order(chunk, others);
-      // 2. all-reduce across hosts.
-      across_hosts(chunk, op);
     }
-    // 3. all-gather within the host.
-    segment_->arrive();
-    segment_->wait_all();
-    std::memcpy(piece.data(), segment_->slot(0).data(), piece.size_bytes());
-    segment_->arrive();
+    if (k > 0) hand_back(k - 1);
+    // 2. all-reduce across hosts, on a thread of its own while this one goes on with the
+    // next piece (MPI_THREAD_SERIALIZED holds: this thread makes no MPI call meanwhile).
+    if (stripe_ >= 0) {
+      ring = std::thread([this, chunk, op, &ring_error] {
+        try {
+          across_hosts(chunk, op);
+        } catch (...) {
+          ring_error = std::current_exception();
+        }
+      });
+    }
   }
+  hand_back(pieces - 1);
 }
 
 }  // namespace dojo::comm

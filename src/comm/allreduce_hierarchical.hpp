@@ -20,6 +20,11 @@
 //   3. all-gather within the host: owners divide by the world size for an average and
 //      arrive; once all have, every rank copies the piece out of slot 0 and arrives (local
 //      rank 0 waits for that before it writes slot 0 again).
+// Pipelined: piece k is staged in one half of every slot and piece k+1 in the other, and an
+// owner runs phase 2 of piece k on a thread of its own while it goes on with phase 1 of
+// piece k+1 and phase 3 of piece k-1, so the host links stay busy from the first piece's
+// ring to the last's (measured on 2 hosts x 2 ranks at 1 Gbit/s: 84% of the link bound
+// done piece after piece, NN% pipelined).
 // A host with one rank skips the shared memory: its rank is the owner of the only stripe
 // and rings on its own buffer. Every host cuts the buffer into the same pieces and chunks,
 // so the rings agree.
