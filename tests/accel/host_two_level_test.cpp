@@ -1,15 +1,18 @@
 // The two-level host: all-reduces across hosts by their closed forms on known link curves,
-// and a one-level preset written before there were two levels, which must load and predict
-// as it did.
+// the cluster preset a calibration across hosts writes, and a one-level preset written
+// before there were two levels, which must load and predict as it did.
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
 #include "accel/calibrate.hpp"
 #include "accel/host_calibration.hpp"
+#include "accel/mesh_cost_model.hpp"
 #include "accel/mesh_io.hpp"
+#include "accel/topology.hpp"
 #include "core/error.hpp"
 
 namespace dojo::accel {
@@ -171,6 +174,33 @@ MeshSpec cluster_spec() {
   return host_spec(m);
 }
 
+TEST(TwoLevelSpec, ACalibrationAcrossHostsIsAClusterMeshWhoseReplicasKnowTheirHosts) {
+  const auto spec = cluster_spec();
+  ASSERT_EQ(spec.levels.size(), 2u);
+  EXPECT_EQ(spec.levels[1].grid.x, 2);
+  EXPECT_EQ(totals(spec).nodes, 4);  // 2 hosts x 2 cores
+  EXPECT_NEAR(spec.levels[1].hop_latency_s, across(8), 1e-15);
+  const auto back = mesh_spec_from_json(to_json(spec), "<test>");
+  EXPECT_EQ(to_json(back), to_json(spec));
+  EXPECT_EQ(back.host->hosts, 2);
+  EXPECT_EQ(back.host->ranks_per_host, 2);
+  // The trainer's ranks fall on the hosts in rank order: 2 ranks one per host, 4 two each.
+  for (const auto& [ranks, hosts, per_host] :
+       {std::tuple{2, 2, 1}, std::tuple{4, 2, 2}, std::tuple{1, 1, 1}}) {
+    const auto mesh = make_rank_cost_model(spec, 0, ranks);
+    EXPECT_EQ(mesh->host_layout().hosts, hosts) << ranks << " ranks";
+    EXPECT_EQ(mesh->host_layout().ranks_per_host, per_host) << ranks << " ranks";
+    if (ranks > 1) {
+      EXPECT_DOUBLE_EQ(mesh->allreduce_s(16 * kMiB),
+                       host_allreduce_s(*spec.host, HostAllreduce::kAuto, 16 * kMiB,
+                                        HostLayout{hosts, per_host}));
+    }
+  }
+  auto bad = to_json(spec);
+  bad["host_calibration"]["links"][1]["level"] = 2;
+  EXPECT_THROW(mesh_spec_from_json(bad, "<test>"), FormatError);
+}
+
 TEST(OneLevelPreset, TheCheckedInHostFileLoadsAndPredictsAsBefore) {
   const char* source = std::getenv("DOJO_SOURCE_DIR");
   ASSERT_NE(source, nullptr) << "DOJO_SOURCE_DIR is set by CTest";
@@ -197,6 +227,11 @@ TEST(OneLevelPreset, TheCheckedInHostFileLoadsAndPredictsAsBefore) {
     for (const double b : {65536.0, kMiB, 16 * kMiB, 64 * kMiB})
       EXPECT_EQ(host_allreduce_s(h, algo, b, HostLayout{1, 2}), host_allreduce_s(h, algo, b, 2))
           << to_string(algo) << " " << b;
+  // The trainer's two ranks share the one host.
+  const auto mesh = make_rank_cost_model(spec, 1, 2);
+  EXPECT_EQ(mesh->host_layout().hosts, 1);
+  EXPECT_EQ(mesh->host_layout().ranks_per_host, 2);
+  EXPECT_EQ(mesh->allreduce_s(16 * kMiB), host_allreduce_s(h, HostAllreduce::kAuto, 16 * kMiB, 2));
 }
 
 }  // namespace
