@@ -7,7 +7,9 @@
 #   efficiency = throughput(N) / (N * throughput(1))   (median over repeats)
 # With DOJO_SCALING_HOSTS=DIR (hosts made by scripts/cluster/hosts.sh), the 1-rank run is on
 # dojo-h0 and the N-rank run puts one rank on each of dojo-h0 ... dojo-h(N-1), so the
-# gradients cross the hosts' links (scripts/cluster/bench-train.sh).
+# gradients cross the hosts' links (scripts/cluster/bench-train.sh). With
+# DOJO_SCALING_MESH=PRESET the runs charge their steps to that mesh preset (e.g. a `host.yaml`
+# calibrated on those hosts), so each step's sim_step_s is its prediction there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ranks=${1:-2}
@@ -16,6 +18,8 @@ repeats=${3:-3}
 work=$(realpath -m "${4:-runs/scaling}")
 dojo=${DOJO_BIN:-$PWD/build/bin/dojo}
 hosts=${DOJO_SCALING_HOSTS:-}
+mesh=()
+[[ -z ${DOJO_SCALING_MESH:-} ]] || mesh=(--set "mesh.preset=$DOJO_SCALING_MESH")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$work"
 if [[ ! -f "$work/shards/manifest.json" ]]; then
@@ -34,7 +38,7 @@ run() {  # run NAME RANKS
   rm -rf "$dir"
   "${launch[@]}" "$dojo" train --config configs/bench.yaml \
     --run-dir "$dir" --set "data.shards=$work/shards" --set "train.steps=$steps" \
-    --set "train.global_batch=$((16 * n))" --set train.checkpoint_every=0 >"$dir.log" 2>&1 ||
+    --set "train.global_batch=$((16 * n))" --set train.checkpoint_every=0 "${mesh[@]}" >"$dir.log" 2>&1 ||
     { cat "$dir.log"; exit 1; }
 }
 for ((i = 0; i < repeats; ++i)); do
