@@ -352,7 +352,7 @@ LinkCurve measure_link(const LinkEndpoint& e, const CalibrateOptions& o) {
   for (const double s : cold_sizes) curve.cold_s.points.push_back({s, measure(s, true)});
   if (e.stream) {
     // Messages back to back, each in its own place (over a network the cache hardly
-    // matters); the time per message of the median repeat.
+    // matters); the time per message of the median repeat (the slowest pair's).
     const std::vector<double> stream_sizes =
         o.quick ? std::vector<double>{65536, 1 << 20}
                 : std::vector<double>{65536, 262144, 1 << 20, 4 << 20};
@@ -368,7 +368,7 @@ LinkCurve measure_link(const LinkEndpoint& e, const CalibrateOptions& o) {
         for (int r = 0; r <= repeats; ++r) {
           e.barrier();
           const auto start = Clock::now();
-          if (e.rank < 2) e.stream(out, in, bytes);
+          if (e.in_stream) e.stream(out, in, bytes);
           const double t = std::chrono::duration<double>(Clock::now() - start).count() / calls;
           if (r > 0) samples.push_back(e.max_over_ranks(t));
         }
@@ -380,7 +380,7 @@ LinkCurve measure_link(const LinkEndpoint& e, const CalibrateOptions& o) {
                  "disagree: upper quartile {:.2f}x the lower in three attempts; the machine is "
                  "too busy to be measured, rerun when it is quieter",
                  e.transport, bytes, e.level, last_spread);
-      curve.streamed_s.points.push_back({size, value});
+      curve.streamed_s.points.push_back({size * e.stream_pairs, value});
     }
   }
   // A larger message never takes less time: a small size that measured slower than a

@@ -16,7 +16,9 @@
 //            (walking an arena four times the last-level cache), per transport and level:
 //            level 0 two ranks of one host, level 1 (ranks on several hosts) the first
 //            rank of the first host with the first rank of the second, alone on the link;
-//            at level 1 also messages of 64 KiB .. 4 MiB streamed (two in flight).
+//            at level 1 also a stream of messages of 64 KiB .. 4 MiB (two in flight) by
+//            every local rank of the first host with its peer on the second at once, the
+//            curve's size being the bytes all of them put on the link per message.
 // Times: one thread is timed by the thread's CPU time (on a shared machine the time the
 // core ran someone else does not count), several threads by wall time; each figure is a
 // median of repeats. A figure whose repeats disagree (upper over lower quartile beyond
@@ -54,11 +56,16 @@ struct LinkEndpoint {
   std::function<void()> barrier;
   // Ranks 0 and 1 only: send `out` to the other and receive `in` from it, both at once.
   std::function<void(std::span<const std::byte> out, std::span<std::byte> in)> exchange;
-  // Ranks 0 and 1 only, when set (level 1): the same for `out` and `in` cut into messages
-  // of `message_bytes`, sent and received in order with two of each in flight.
+  // When set (level 1, on every rank): the streamed curve is measured too, with
+  // `stream_pairs` pairs across the link at once (local rank l of the first host with local
+  // rank l of the second, as comm's stripe rings run); a rank with `in_stream` sends `out`
+  // to its peer and receives `in` from it, cut into messages of `message_bytes`, in order,
+  // two of each in flight.
   std::function<void(std::span<const std::byte> out, std::span<std::byte> in,
                      std::size_t message_bytes)>
       stream;
+  int stream_pairs = 1;
+  bool in_stream = false;
   // Every rank: the largest of the ranks' values.
   std::function<double(double)> max_over_ranks;
 };

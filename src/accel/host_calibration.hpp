@@ -24,11 +24,12 @@
 //              level of the machine (0: two ranks on one host; 1: two ranks on different
 //              hosts, one pair alone on the hosts' link): the seconds to exchange `bytes`
 //              both ways at once, with buffers in cache (`hot`) and streaming from memory
-//              (`cold`). Between hosts also `streamed`: the seconds per message when
-//              messages of `bytes` go both ways back to back, two in flight, as comm's ring
-//              and stripe rings move their segments (over TCP through a rate-capped link
-//              a lone message of a MiB is slower per byte than one in a stream: measured
-//              68 against 87 MB/s at 1 Gbit/s).
+//              (`cold`). Between hosts also `streamed`: the seconds per message round
+//              when messages go both ways back to back, two in flight, between every local
+//              rank of one host and its peer on the other at once (comm's stripe rings),
+//              `bytes` being what all of them put on the link per round. Over TCP through a
+//              rate-capped link a lone message of a MiB is slower per byte than messages in
+//              streams (measured at 1 Gbit/s: 68 MB/s alone, 82 in one stream).
 //   layout     where an all-reduce's ranks sit: H hosts of L ranks each, rank r on host
 //              r / L (Open MPI's by-slot mapping, `--map-by ppr:L:node`). A calibration
 //              records the layout it was measured on (`hosts`, `ranks_per_host`).

@@ -250,36 +250,50 @@ accel::LinkEndpoint link_endpoint(comm::Communicator& comm, int a, int b, int le
     comm.wait(recv);
     comm.wait(send);
   };
-  if (level == 1) {
-    e.stream = [&comm, a, b](std::span<const std::byte> out, std::span<std::byte> in,
-                             std::size_t message_bytes) {
-      const int peer = comm.rank() == a ? b : a;
-      const std::size_t count = out.size() / message_bytes;
-      const auto message = [&](auto buffer, std::size_t i) {
-        return buffer.subspan(i * message_bytes, message_bytes);
-      };
-      // Two of each in flight: message i+1 is posted before message i is waited for.
-      std::vector<comm::Request> recvs, sends;
-      for (std::size_t i = 0; i < count; ++i) {
-        recvs.push_back(comm.irecv(message(in, i), peer, kLinkTag));
-        sends.push_back(comm.isend(message(out, i), peer, kLinkTag));
-        if (i >= 1) {
-          comm.wait(recvs[i - 1]);
-          comm.wait(sends[i - 1]);
-        }
-      }
-      if (count > 0) {
-        comm.wait(recvs.back());
-        comm.wait(sends.back());
-      }
-    };
-  }
   e.max_over_ranks = [&comm](double value) {
     const auto all = comm::all_gather_value(comm, value);
     return *std::max_element(all.begin(), all.end());
   };
   return e;
 }
+
+namespace {
+
+// The streamed level-1 curve's pairs: local rank l of host 0 with local rank l of host 1,
+// for every l both hosts have (comm's stripes across the first two hosts).
+void add_stripe_streams(accel::LinkEndpoint& e, comm::Communicator& comm,
+                        const comm::HostTopology& topology) {
+  const auto& first = topology.ranks_on(0);
+  const auto& second = topology.ranks_on(1);
+  e.stream_pairs = static_cast<int>(std::min(first.size(), second.size()));
+  int peer = -1;
+  if (topology.host() <= 1 && topology.local_rank() < e.stream_pairs)
+    peer = (topology.host() == 0 ? second : first)[static_cast<std::size_t>(topology.local_rank())];
+  e.in_stream = peer >= 0;
+  e.stream = [&comm, peer](std::span<const std::byte> out, std::span<std::byte> in,
+                           std::size_t message_bytes) {
+    const std::size_t count = out.size() / message_bytes;
+    const auto message = [&](auto buffer, std::size_t i) {
+      return buffer.subspan(i * message_bytes, message_bytes);
+    };
+    // Two of each in flight: message i+1 is posted before message i is waited for.
+    std::vector<comm::Request> recvs, sends;
+    for (std::size_t i = 0; i < count; ++i) {
+      recvs.push_back(comm.irecv(message(in, i), peer, kLinkTag));
+      sends.push_back(comm.isend(message(out, i), peer, kLinkTag));
+      if (i >= 1) {
+        comm.wait(recvs[i - 1]);
+        comm.wait(sends[i - 1]);
+      }
+    }
+    if (count > 0) {
+      comm.wait(recvs.back());
+      comm.wait(sends.back());
+    }
+  };
+}
+
+}  // namespace
 
 accel::MeshSpec calibrate_host(comm::Communicator& world, comm::Communicator* gloo,
                                const accel::CalibrateOptions& options,
@@ -304,10 +318,13 @@ accel::MeshSpec calibrate_host(comm::Communicator& world, comm::Communicator* gl
     pairs.push_back({topology.ranks_on(0).front(), topology.ranks_on(1).front(), 1});
   std::vector<comm::Communicator*> transports = {&world};
   if (gloo != nullptr) transports.push_back(gloo);
-  for (const auto& [a, b, level] : pairs)
-    for (auto* c : transports)
-      m.calibration.links.push_back(
-          accel::measure_link(link_endpoint(*c, a, b, level, topology.local_size()), options));
+  for (const auto& [a, b, level] : pairs) {
+    for (auto* c : transports) {
+      auto endpoint = link_endpoint(*c, a, b, level, topology.local_size());
+      if (level == 1) add_stripe_streams(endpoint, *c, topology);
+      m.calibration.links.push_back(accel::measure_link(endpoint, options));
+    }
+  }
   m.calibration.hosts = topology.host_count();
   m.calibration.ranks_per_host = topology.min_ranks_per_host();
   if (!pairs.empty()) {
