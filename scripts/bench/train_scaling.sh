@@ -9,6 +9,8 @@
 # dojo-h0 and the N-rank run puts one rank on each of dojo-h0 ... dojo-h(N-1), so the
 # gradients cross the hosts' links (scripts/cluster/bench-train.sh). DOJO_TRAIN_SET="k=v ..."
 # adds settings to every run (e.g. DOJO_TRAIN_SET="comm.bucket_mb=25" to compare buckets).
+# With DOJO_SCALING_MESH=PRESET the runs charge their steps to that mesh preset (e.g. a `host.yaml`
+# calibrated on those hosts), so each step's sim_step_s is its prediction there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ranks=${1:-2}
@@ -17,6 +19,8 @@ repeats=${3:-3}
 work=$(realpath -m "${4:-runs/scaling}")
 dojo=${DOJO_BIN:-$PWD/build/bin/dojo}
 hosts=${DOJO_SCALING_HOSTS:-}
+mesh=()
+[[ -z ${DOJO_SCALING_MESH:-} ]] || mesh=(--set "mesh.preset=$DOJO_SCALING_MESH")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$work"
 if [[ ! -f "$work/shards/manifest.json" ]]; then
@@ -37,7 +41,7 @@ run() {  # run NAME RANKS
   for kv in ${DOJO_TRAIN_SET:-}; do extra+=(--set "$kv"); done
   "${launch[@]}" "$dojo" train --config configs/bench.yaml \
     --run-dir "$dir" --set "data.shards=$work/shards" --set "train.steps=$steps" \
-    --set "train.global_batch=$((16 * n))" --set train.checkpoint_every=0 "${extra[@]}" >"$dir.log" 2>&1 ||
+    --set "train.global_batch=$((16 * n))" --set train.checkpoint_every=0 "${extra[@]}" "${mesh[@]}" >"$dir.log" 2>&1 ||
     { cat "$dir.log"; exit 1; }
 }
 for ((i = 0; i < repeats; ++i)); do

@@ -300,12 +300,13 @@ HostMeasurements measure_host_compute(const CalibrateOptions& o) {
 LinkCurve measure_link(const LinkEndpoint& e, const CalibrateOptions& o) {
   DOJO_CHECK(e.size >= 2, InvalidArgument,
              "calibrate: the link between ranks needs two ranks, the world has {}", e.size);
-  DOJO_CHECK(e.size <= host_cores(), InvalidArgument,
-             "calibrate: {} ranks on {} cores would share cores and measure each other; run "
-             "mpirun -np 2 (at most one rank per core)",
-             e.size, host_cores());
+  DOJO_CHECK(e.ranks_on_host <= host_cores(), InvalidArgument,
+             "calibrate: {} ranks on a host of {} cores would share cores and measure each "
+             "other; run mpirun -np 2 (at most one rank per core)",
+             e.ranks_on_host, host_cores());
   LinkCurve curve;
   curve.transport = e.transport;
+  curve.level = e.level;
   const double arena_bytes = 4 * host_cache_bytes();
   const std::vector<double> hot_sizes =
       o.quick ? std::vector<double>{8, 65536, 1 << 20}
@@ -349,11 +350,44 @@ LinkCurve measure_link(const LinkEndpoint& e, const CalibrateOptions& o) {
   };
   for (const double s : hot_sizes) curve.hot_s.points.push_back({s, measure(s, false)});
   for (const double s : cold_sizes) curve.cold_s.points.push_back({s, measure(s, true)});
+  if (e.stream) {
+    // Messages back to back, each in its own place (over a network the cache hardly
+    // matters); the time per message of the median repeat (the slowest pair's).
+    const std::vector<double> stream_sizes =
+        o.quick ? std::vector<double>{65536, 1 << 20}
+                : std::vector<double>{65536, 262144, 1 << 20, 4 << 20};
+    for (const double size : stream_sizes) {
+      const auto bytes = static_cast<std::size_t>(size);
+      const int calls = size <= 65536 ? 32 : 8;
+      out.assign(bytes * calls, std::byte{1});
+      in.assign(bytes * calls, std::byte{0});
+      const int repeats = std::max(o.quick ? 5 : 9, o.repeats);
+      double value = 0, last_spread = 0;
+      for (int attempt = 0; attempt < 3 && value == 0; ++attempt) {
+        std::vector<double> samples;
+        for (int r = 0; r <= repeats; ++r) {
+          e.barrier();
+          const auto start = Clock::now();
+          if (e.in_stream) e.stream(out, in, bytes);
+          const double t = std::chrono::duration<double>(Clock::now() - start).count() / calls;
+          if (r > 0) samples.push_back(e.max_over_ranks(t));
+        }
+        last_spread = spread(samples);
+        if (last_spread <= o.max_spread) value = median(samples);
+      }
+      DOJO_CHECK(value > 0, Error,
+                 "bench calibrate: the repeats of the {} stream of {}-byte messages (level {}) "
+                 "disagree: upper quartile {:.2f}x the lower in three attempts; the machine is "
+                 "too busy to be measured, rerun when it is quieter",
+                 e.transport, bytes, e.level, last_spread);
+      curve.streamed_s.points.push_back({size * e.stream_pairs, value});
+    }
+  }
   // A larger message never takes less time: a small size that measured slower than a
   // larger one was disturbed, and takes the larger one's time.
-  for (auto* c : {&curve.hot_s, &curve.cold_s})
-    for (std::size_t i = c->points.size() - 1; i-- > 0;)
-      c->points[i].value = std::min(c->points[i].value, c->points[i + 1].value);
+  for (auto* c : {&curve.hot_s, &curve.cold_s, &curve.streamed_s})
+    for (std::size_t i = c->points.size(); i-- > 1;)
+      c->points[i - 1].value = std::min(c->points[i - 1].value, c->points[i].value);
   return curve;
 }
 
@@ -385,6 +419,21 @@ MeshSpec host_spec(const HostMeasurements& m) {
     bandwidth = big / std::max(1e-9, mpi->cold_s.time_at(big) - latency);
   }
   spec.levels = {{"host", {m.cores, 1}, bandwidth, latency}};
+  std::string hosts_note;
+  if (const LinkCurve* mpi = cal.link(1, "mpi"); mpi != nullptr && cal.hosts > 1) {
+    const double across_latency = mpi->hot_s.time_at(8);
+    const double big = double(16 << 20);
+    const double across = big / std::max(1e-9, mpi->cold_s.time_at(big) - across_latency);
+    spec.levels.push_back({"cluster", {cal.hosts, 1}, across, across_latency});
+    spec.description = fmt::format(
+        "this cluster: {} hosts of {} cores as a {}x1 mesh, {} ranks per host calibrated",
+        cal.hosts, m.cores, cal.hosts * m.cores, cal.ranks_per_host);
+    hosts_note = fmt::format(
+        "between hosts (level 1): {:.3g} us, {:.3g} GB/s per direction, measured between the "
+        "first ranks of the first two hosts alone on their link; k ranks of a host crossing at "
+        "once share it",
+        across_latency * 1e6, across / 1e9);
+  }
   spec.host = cal;
   std::string threads;
   for (const auto& t : cal.threads) threads += fmt::format("{}{}", threads.empty() ? "" : ", ", t.threads);
@@ -402,6 +451,7 @@ MeshSpec host_spec(const HostMeasurements& m) {
                   "from the exchange curves per transport",
                   latency * 1e6, bandwidth / 1e9, m.p2p_how),
       "written by `dojo bench calibrate`"};
+  if (!hosts_note.empty()) spec.notes.insert(spec.notes.end() - 1, hosts_note);
   validate(spec);
   return spec;
 }

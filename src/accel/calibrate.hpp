@@ -13,7 +13,12 @@
 //            Device reports them), at each thread count;
 //   links    the seconds for two ranks to exchange a message both ways at once, 8 B ..
 //            64 MiB, with the buffers in cache (the same one every time) and from memory
-//            (walking an arena four times the last-level cache), per transport.
+//            (walking an arena four times the last-level cache), per transport and level:
+//            level 0 two ranks of one host, level 1 (ranks on several hosts) the first
+//            rank of the first host with the first rank of the second, alone on the link;
+//            at level 1 also a stream of messages of 64 KiB .. 4 MiB (two in flight) by
+//            every local rank of the first host with its peer on the second at once, the
+//            curve's size being the bytes all of them put on the link per message.
 // Times: one thread is timed by the thread's CPU time (on a shared machine the time the
 // core ran someone else does not count), several threads by wall time; each figure is a
 // median of repeats. A figure whose repeats disagree (upper over lower quartile beyond
@@ -44,11 +49,23 @@ struct CalibrateOptions {
 // others only join barriers and reductions).
 struct LinkEndpoint {
   std::string transport;  // "mpi", "gloo": names the curve
-  int rank = 0;
+  int level = 0;          // the curve's level: 0 the pair shares a host, 1 it does not
+  int rank = 0;           // 0 and 1: the pair; 2..size-1: the others
   int size = 1;
+  int ranks_on_host = 1;  // ranks on this rank's host (at most its cores)
   std::function<void()> barrier;
   // Ranks 0 and 1 only: send `out` to the other and receive `in` from it, both at once.
   std::function<void(std::span<const std::byte> out, std::span<std::byte> in)> exchange;
+  // When set (level 1, on every rank): the streamed curve is measured too, with
+  // `stream_pairs` pairs across the link at once (local rank l of the first host with local
+  // rank l of the second, as comm's stripe rings run); a rank with `in_stream` sends `out`
+  // to its peer and receives `in` from it, cut into messages of `message_bytes`, in order,
+  // two of each in flight.
+  std::function<void(std::span<const std::byte> out, std::span<std::byte> in,
+                     std::size_t message_bytes)>
+      stream;
+  int stream_pairs = 1;
+  bool in_stream = false;
   // Every rank: the largest of the ranks' values.
   std::function<double(double)> max_over_ranks;
 };
@@ -66,8 +83,8 @@ struct HostMeasurements {
 // size) on the calling thread. Throws Error when a figure cannot be measured.
 HostMeasurements measure_host_compute(const CalibrateOptions& options);
 // The link over `endpoint`: collective over its ranks (every rank calls it). Throws
-// InvalidArgument for fewer than two ranks or more ranks than cores, Error when the
-// repeats disagree.
+// InvalidArgument for fewer than two ranks or more ranks on a host than it has cores,
+// Error when the repeats disagree.
 LinkCurve measure_link(const LinkEndpoint& endpoint, const CalibrateOptions& options);
 // Median single-thread bytes/s of a triad over arrays of `elems` floats.
 double measure_triad_bytes_per_s(std::size_t elems, int repeats);
@@ -79,7 +96,9 @@ double host_cache_bytes();
 // The `host` preset from measurements: node peak = median single-thread fp32 (bf16) GEMM
 // point, "SRAM" = RAM / cores at the triad bandwidth, one link level of cores x 1 whose
 // figures come from the MPI curve (8 B latency, 16 MiB bandwidth) or are assumed with one
-// rank, and the full calibration attached (`host`).
+// rank, and the full calibration attached (`host`). Calibrated across H hosts (a level-1
+// MPI curve), a second level of H x 1 hosts with that curve's figures: the mesh is then
+// the whole cluster, H x cores nodes, and a replica's host is its level-0 unit.
 MeshSpec host_spec(const HostMeasurements& m);
 
 }  // namespace dojo::accel

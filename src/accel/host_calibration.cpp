@@ -140,18 +140,28 @@ std::vector<GemmPoint> gemm_from_json(const json& j, const std::string& where,
   return out;
 }
 
-double ring_s(const HostCalibration& h, std::string_view transport, double bytes, double n,
-              bool cold, double reduce_s_per_byte) {
+// comm's ring over `n` ranks on `bytes`: 2(n-1) steps of chunk bytes/n in segments, each
+// segment's transfer taking `exchange(segment bytes)`.
+template <typename Exchange>
+double ring_steps_s(double bytes, double n, double segment_bytes, Exchange exchange,
+                    double reduce_s_per_byte) {
   const double chunk = bytes / n;
-  const double segment = std::min(chunk, h.ring_segment_bytes);
+  const double segment = std::min(chunk, segment_bytes);
   const double segments = std::ceil(chunk / segment);
-  const double exchange = h.exchange_s(transport, segment, cold);
+  const double transfer = exchange(segment);
   const double reduce = segment * reduce_s_per_byte;
   // Reduce-scatter: the sum of a segment overlaps the next one's exchange; the last
   // segment's sum is not hidden. All-gather: segments forwarded as they arrive.
-  const double scatter = segments * std::max(exchange, reduce) + reduce;
-  const double gather = segments * exchange;
+  const double scatter = segments * std::max(transfer, reduce) + reduce;
+  const double gather = segments * transfer;
   return (n - 1) * (scatter + gather);
+}
+
+double ring_s(const HostCalibration& h, std::string_view transport, double bytes, double n,
+              bool cold, double reduce_s_per_byte) {
+  return ring_steps_s(
+      bytes, n, h.ring_segment_bytes, [&](double b) { return h.exchange_s(transport, b, cold); },
+      reduce_s_per_byte);
 }
 
 double doubling_s(const HostCalibration& h, std::string_view transport, double bytes, double n,
@@ -162,6 +172,96 @@ double doubling_s(const HostCalibration& h, std::string_view transport, double b
   // n - p extra ranks: one send in, one result back (each about an exchange).
   const double extra = n > p ? 2 * exchange + bytes * reduce_s_per_byte : 0;
   return rounds * (exchange + bytes * reduce_s_per_byte) + extra;
+}
+
+// Seconds per byte of comm's sum (add_into, add_in_order) on the communication thread:
+// it reads two floats and writes one per element, the elementwise class at one thread.
+double reduce_s_per_byte(const HostCalibration& h, double bytes) {
+  KernelRecord add;
+  add.name = "allreduce.sum";
+  add.kind = KernelKind::kElementwise;
+  add.kernel_class = KernelClass::kElementwise;
+  add.bytes = 3.0 * bytes;
+  return h.kernel_s(add, 1) / bytes;
+}
+
+// A host loop over `bytes` (a memcpy moves 2x its size) at the elementwise rate, one thread.
+double stream_s(const HostCalibration& h, const char* name, double bytes) {
+  KernelRecord r;
+  r.name = name;
+  r.kind = KernelKind::kElementwise;
+  r.kernel_class = KernelClass::kElementwise;
+  r.bytes = bytes;
+  return h.kernel_s(r, 1);
+}
+
+// Recursive doubling over the ranks of `layout` (comm's pairing: doubling index i is rank
+// 2i+1 for the first n-p, i+n-p after them). A round waits for its slowest exchange: level
+// 0 where the partners share a host, level 1 with k streams where k ranks of a host cross.
+double doubling_layout_s(const HostCalibration& h, std::string_view transport, double bytes,
+                         HostLayout layout, bool cold, double reduce_s_per_byte) {
+  const std::int64_t n = layout.ranks();
+  std::int64_t p = 1;
+  while (2 * p <= n) p *= 2;
+  const std::int64_t extra = n - p;
+  const auto host_of = [&](std::int64_t rank) { return rank / layout.ranks_per_host; };
+  const auto rank_of_index = [&](std::int64_t i) { return i < extra ? 2 * i + 1 : i + extra; };
+  // The round's time when the pairs (a[i], b[i]) exchange `bytes` at once.
+  const auto round_s = [&](const std::vector<std::pair<std::int64_t, std::int64_t>>& pairs) {
+    std::vector<std::int64_t> crossing(static_cast<std::size_t>(layout.hosts), 0);
+    bool local = false;
+    for (const auto& [a, b] : pairs) {
+      if (host_of(a) == host_of(b)) {
+        local = true;
+      } else {
+        ++crossing[static_cast<std::size_t>(host_of(a))];
+      }
+    }
+    const auto k = *std::max_element(crossing.begin(), crossing.end());
+    double t = local ? h.exchange_s(0, transport, bytes, cold) : 0.0;
+    if (k > 0) t = std::max(t, h.exchange_s(1, transport, double(k) * bytes, cold));
+    return t;
+  };
+  double total = 0;
+  for (std::int64_t mask = 1; mask < p; mask *= 2) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
+    for (std::int64_t i = 0; i < p; ++i)
+      pairs.emplace_back(rank_of_index(i), rank_of_index(i ^ mask));
+    total += round_s(pairs) + bytes * reduce_s_per_byte;
+  }
+  if (extra > 0) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
+    for (std::int64_t i = 0; i < extra; ++i) pairs.emplace_back(2 * i, 2 * i + 1);
+    total += 2 * round_s(pairs) + bytes * reduce_s_per_byte;
+  }
+  return total;
+}
+
+// Every step of a ring over all ranks waits for its cross-host edge (and, with several
+// ranks per host, for the local ones too); `streamed`: segments in a stream.
+double edge_s(const HostCalibration& h, std::string_view transport, HostLayout layout, double bytes,
+              bool cold, bool streamed) {
+  double t =
+      streamed ? h.streamed_s(1, transport, bytes, cold) : h.exchange_s(1, transport, bytes, cold);
+  if (layout.ranks_per_host > 1) t = std::max(t, h.exchange_s(0, transport, bytes, cold));
+  return t;
+}
+
+// comm's shared-memory phases on one host for a piece of `bytes`: copy in, the sum of this
+// rank's chunk over the L slots, and (after `between`) the copy out, with three barriers.
+double shm_piece_s(const HostCalibration& h, double bytes, double local, double between) {
+  const double barrier = h.exchange_s(0, "mpi", 8, false);
+  return stream_s(h, "shm.copy_in", 2 * bytes) +
+         stream_s(h, "shm.sum", (local + 1) * bytes / local) + between +
+         stream_s(h, "shm.copy_out", 2 * bytes) + 3 * barrier;
+}
+
+// `bytes` cut into slot-sized pieces, each taking piece_s(its bytes).
+template <typename Piece>
+double by_pieces_s(double bytes, double slot_bytes, Piece piece_s) {
+  const double full = std::floor(bytes / slot_bytes);
+  const double rest = bytes - full * slot_bytes;
+  return full * piece_s(slot_bytes) + (rest > 0 ? piece_s(rest) : 0.0);
 }
 
 }  // namespace
@@ -226,16 +326,23 @@ const char* to_string(HostAllreduce algo) {
       return "mpi";
     case HostAllreduce::kGloo:
       return "gloo";
+    case HostAllreduce::kShm:
+      return "shm";
+    case HostAllreduce::kHierarchical:
+      return "hierarchical";
   }
   return "?";
 }
 
 HostAllreduce parse_host_allreduce(std::string_view name) {
   for (const auto a : {HostAllreduce::kAuto, HostAllreduce::kRing,
-                       HostAllreduce::kRecursiveDoubling, HostAllreduce::kMpi, HostAllreduce::kGloo})
+                       HostAllreduce::kRecursiveDoubling, HostAllreduce::kMpi, HostAllreduce::kGloo,
+                       HostAllreduce::kShm, HostAllreduce::kHierarchical})
     if (name == to_string(a)) return a;
+  if (name == "rd") return HostAllreduce::kRecursiveDoubling;  // comm's short name
   throw InvalidArgument(fmt::format(
-      "unknown all-reduce algorithm '{}' (expected auto, ring, recursive_doubling, mpi or gloo)",
+      "unknown all-reduce algorithm '{}' (expected auto, ring, recursive_doubling, mpi, gloo, shm "
+      "or hierarchical)",
       name));
 }
 
@@ -294,20 +401,34 @@ double HostCalibration::exchange_s(std::string_view transport, double bytes, boo
   return (cold ? l->cold_s : l->hot_s).time_at(std::max(1.0, bytes));
 }
 
+double HostCalibration::exchange_s(int level, std::string_view transport, double bytes,
+                                   bool cold) const {
+  if (level == 0) return exchange_s(transport, bytes, cold);
+  const LinkCurve* l = link(level, transport);
+  DOJO_CHECK(l != nullptr, InvalidArgument,
+             "the host preset has no calibrated level-{} '{}' link between hosts; run `dojo "
+             "bench calibrate` under mpirun with ranks on two hosts",
+             level, transport);
+  return (cold ? l->cold_s : l->hot_s).time_at(std::max(1.0, bytes));
+}
+
+double HostCalibration::streamed_s(int level, std::string_view transport, double bytes,
+                                   bool cold) const {
+  const LinkCurve* l = link(level, transport);
+  if (l == nullptr || l->streamed_s.points.empty())
+    return exchange_s(level, transport, bytes, cold);
+  return l->streamed_s.time_at(std::max(1.0, bytes));
+}
+
 double host_allreduce_s(const HostCalibration& h, HostAllreduce algo, double bytes,
                         std::int64_t ranks) {
   DOJO_CHECK(ranks >= 1 && bytes >= 0, InvalidArgument,
              "all-reduce of {} bytes over {} ranks", bytes, ranks);
+  if (algo == HostAllreduce::kShm || algo == HostAllreduce::kHierarchical)
+    return host_allreduce_s(h, algo, bytes, HostLayout{1, ranks});
   if (ranks == 1 || bytes == 0) return 0;
   const bool cold = bytes > h.cache_bytes;
-  // The sum reads two floats and writes one per element: the elementwise class at one
-  // thread (GradSync's communication thread).
-  KernelRecord add;
-  add.name = "allreduce.sum";
-  add.kind = KernelKind::kElementwise;
-  add.kernel_class = KernelClass::kElementwise;
-  add.bytes = 3.0 * bytes;
-  const double reduce_s_per_byte = h.kernel_s(add, 1) / bytes;
+  const double reduce_s_per_byte = dojo::accel::reduce_s_per_byte(h, bytes);
   const double n = double(ranks);
   if (algo == HostAllreduce::kAuto) algo = bytes < h.auto_small_bytes ? HostAllreduce::kMpi : HostAllreduce::kRing;
   switch (algo) {
@@ -327,6 +448,74 @@ double host_allreduce_s(const HostCalibration& h, HostAllreduce algo, double byt
       return 2 * (n - 1) * h.exchange_s("gloo", chunk, cold) + (n - 1) * chunk * reduce_s_per_byte;
     }
     case HostAllreduce::kAuto:
+    case HostAllreduce::kShm:
+    case HostAllreduce::kHierarchical:
+      break;
+  }
+  return 0;
+}
+
+double host_allreduce_s(const HostCalibration& h, HostAllreduce algo, double bytes,
+                        HostLayout layout) {
+  DOJO_CHECK(layout.hosts >= 1 && layout.ranks_per_host >= 1 && bytes >= 0, InvalidArgument,
+             "all-reduce of {} bytes over {} hosts x {} ranks", bytes, layout.hosts,
+             layout.ranks_per_host);
+  const bool own_shm = algo == HostAllreduce::kShm || algo == HostAllreduce::kHierarchical;
+  if (layout.hosts == 1 && !own_shm) return host_allreduce_s(h, algo, bytes, layout.ranks());
+  DOJO_CHECK(layout.hosts == 1 || algo != HostAllreduce::kShm, InvalidArgument,
+             "the shm all-reduce needs every rank on one host, the layout has {} hosts "
+             "(hierarchical is its form across hosts)",
+             layout.hosts);
+  if (layout.ranks() == 1 || bytes == 0) return 0;
+  const bool cold = bytes > h.cache_bytes;
+  const double reduce = reduce_s_per_byte(h, bytes);
+  const double hosts = double(layout.hosts), local = double(layout.ranks_per_host);
+  const double n = double(layout.ranks());
+  if (algo == HostAllreduce::kAuto) algo = HostAllreduce::kHierarchical;  // several hosts here
+  switch (algo) {
+    case HostAllreduce::kRing:
+      return ring_steps_s(
+          bytes, n, h.ring_segment_bytes,
+          [&](double b) { return edge_s(h, "mpi", layout, b, cold, true); }, reduce);
+    case HostAllreduce::kRecursiveDoubling:
+      return doubling_layout_s(h, "mpi", bytes, layout, cold, reduce);
+    case HostAllreduce::kMpi: {
+      const double chunk = bytes / n;
+      const double ring =
+          2 * (n - 1) * edge_s(h, "mpi", layout, chunk, cold, false) + (n - 1) * chunk * reduce;
+      return std::min(doubling_layout_s(h, "mpi", bytes, layout, cold, reduce), ring);
+    }
+    case HostAllreduce::kGloo: {
+      const double chunk = bytes / n;
+      return 2 * (n - 1) * edge_s(h, "gloo", layout, chunk, cold, false) + (n - 1) * chunk * reduce;
+    }
+    case HostAllreduce::kShm:
+      return by_pieces_s(bytes, h.shm_slot_bytes,
+                         [&](double piece) { return shm_piece_s(h, piece, local, 0.0); });
+    case HostAllreduce::kHierarchical: {
+      // The stripe rings across hosts, all L at once on the hosts' links.
+      const auto across = [&](double chunk) {
+        if (layout.hosts == 1) return 0.0;
+        return ring_steps_s(
+            chunk, hosts, h.ring_segment_bytes,
+            [&](double b) { return h.streamed_s(1, "mpi", local * b, cold); }, reduce);
+      };
+      const double piece = h.hierarchical_piece_bytes;
+      if (layout.ranks_per_host == 1) {
+        return by_pieces_s(bytes, piece, [&](double p) { return across(p); });
+      }
+      // Pipelined: piece k crosses the hosts while piece k+1 is gathered and piece k-1
+      // handed back (the shared-memory work of one piece: copy in, sum, copy out, three
+      // barriers); the first gather and the last crossing stand alone.
+      const auto size_of = [&](double k) { return std::min(piece, bytes - k * piece); };
+      const double pieces = std::ceil(bytes / piece);
+      double t = shm_piece_s(h, size_of(0), local, 0.0);
+      for (double k = 0; k + 1 < pieces; ++k) {
+        t += std::max(across(size_of(k) / local), shm_piece_s(h, size_of(k + 1), local, 0.0));
+      }
+      return t + across(size_of(pieces - 1) / local);
+    }
+    case HostAllreduce::kAuto:
       break;
   }
   return 0;
@@ -343,29 +532,55 @@ json to_json(const HostCalibration& h) {
                        {"streams_bytes_per_s", streams}});
   }
   json links = json::array();
-  for (const auto& l : h.links)
-    links.push_back({{"level", l.level},
-                     {"transport", l.transport},
-                     {"hot_s", curve_json(l.hot_s)},
-                     {"cold_s", curve_json(l.cold_s)}});
+  for (const auto& l : h.links) {
+    json link = {{"level", l.level},
+                 {"transport", l.transport},
+                 {"hot_s", curve_json(l.hot_s)},
+                 {"cold_s", curve_json(l.cold_s)}};
+    if (!l.streamed_s.points.empty()) link["streamed_s"] = curve_json(l.streamed_s);
+    links.push_back(std::move(link));
+  }
   return {{"threads", threads},
           {"links", links},
           {"cache_bytes", h.cache_bytes},
           {"ring_segment_bytes", h.ring_segment_bytes},
-          {"auto_small_bytes", h.auto_small_bytes}};
+          {"auto_small_bytes", h.auto_small_bytes},
+          {"shm_slot_bytes", h.shm_slot_bytes},
+          {"hierarchical_piece_bytes", h.hierarchical_piece_bytes},
+          {"hosts", h.hosts},
+          {"ranks_per_host", h.ranks_per_host}};
 }
 
 HostCalibration host_calibration_from_json(const json& j, const std::string& origin) {
   DOJO_CHECK(j.is_object(), FormatError, "{}: 'host_calibration' must be a map", origin);
   for (const auto& [key, value] : j.items()) {
     DOJO_CHECK(key == "threads" || key == "links" || key == "cache_bytes" ||
-                   key == "ring_segment_bytes" || key == "auto_small_bytes",
+                   key == "ring_segment_bytes" || key == "auto_small_bytes" ||
+                   key == "shm_slot_bytes" || key == "hierarchical_piece_bytes" ||
+                   key == "hosts" || key == "ranks_per_host",
                FormatError, "{}: unknown key 'host_calibration.{}'", origin, key);
   }
   HostCalibration h;
   h.cache_bytes = get_number(j, "cache_bytes", "host_calibration", origin);
   h.ring_segment_bytes = get_number(j, "ring_segment_bytes", "host_calibration", origin);
   h.auto_small_bytes = get_number(j, "auto_small_bytes", "host_calibration", origin);
+  // Written since two-level presets (a one-host file without them: one host, 8 MiB slots).
+  if (j.contains("shm_slot_bytes"))
+    h.shm_slot_bytes = get_number(j, "shm_slot_bytes", "host_calibration", origin);
+  if (j.contains("hierarchical_piece_bytes"))
+    h.hierarchical_piece_bytes =
+        get_number(j, "hierarchical_piece_bytes", "host_calibration", origin);
+  if (j.contains("hosts"))
+    h.hosts = static_cast<std::int64_t>(get_number(j, "hosts", "host_calibration", origin));
+  if (j.contains("ranks_per_host"))
+    h.ranks_per_host =
+        static_cast<std::int64_t>(get_number(j, "ranks_per_host", "host_calibration", origin));
+  DOJO_CHECK(h.shm_slot_bytes > 0 && h.hierarchical_piece_bytes > 0 && h.hosts >= 1 &&
+                 h.ranks_per_host >= 0,
+             FormatError,
+             "{}: 'host_calibration' needs shm_slot_bytes > 0, hierarchical_piece_bytes > 0, "
+             "hosts >= 1 and ranks_per_host >= 0, got {}, {}, {}, {}",
+             origin, h.shm_slot_bytes, h.hierarchical_piece_bytes, h.hosts, h.ranks_per_host);
   DOJO_CHECK(j.contains("threads") && j.at("threads").is_array() && !j.at("threads").empty(),
              FormatError, "{}: 'host_calibration.threads' must be a non-empty list", origin);
   for (std::size_t i = 0; i < j.at("threads").size(); ++i) {
@@ -407,9 +622,14 @@ HostCalibration host_calibration_from_json(const json& j, const std::string& ori
                  FormatError, "{}: '{}' needs transport, hot_s and cold_s", origin, where);
       LinkCurve curve;
       curve.level = static_cast<int>(get_number(l, "level", where, origin));
+      DOJO_CHECK(curve.level == 0 || curve.level == 1, FormatError,
+                 "{}: '{}.level' must be 0 (within a host) or 1 (between hosts), got {}", origin,
+                 where, curve.level);
       curve.transport = l.at("transport").get<std::string>();
       curve.hot_s = curve_from_json(l.at("hot_s"), where + ".hot_s", origin);
       curve.cold_s = curve_from_json(l.at("cold_s"), where + ".cold_s", origin);
+      if (l.contains("streamed_s"))
+        curve.streamed_s = curve_from_json(l.at("streamed_s"), where + ".streamed_s", origin);
       h.links.push_back(std::move(curve));
     }
   }

@@ -21,10 +21,21 @@
 //              distance, among the points of the same precision, thread count, batching
 //              and transposes (any transposes if none match).
 //   link       one transport between two ranks (MPI shared memory, gloo TCP, ...) at one
-//              level of the machine (0: within the host; a future multi-host preset adds
-//              level 1): the seconds to exchange `bytes` both ways at once, with buffers in
-//              cache (`hot`) and streaming from memory (`cold`).
-// The host all-reduce is predicted per algorithm from these (host_allreduce_s).
+//              level of the machine (0: two ranks on one host; 1: two ranks on different
+//              hosts, one pair alone on the hosts' link): the seconds to exchange `bytes`
+//              both ways at once, with buffers in cache (`hot`) and streaming from memory
+//              (`cold`). Between hosts also `streamed`: the seconds per message round
+//              when messages go both ways back to back, two in flight, between every local
+//              rank of one host and its peer on the other at once (comm's stripe rings),
+//              `bytes` being what all of them put on the link per round. Over TCP through a
+//              rate-capped link a lone message of a MiB is slower per byte than messages in
+//              streams (measured at 1 Gbit/s: 68 MB/s alone, 82 in one stream).
+//   layout     where an all-reduce's ranks sit: H hosts of L ranks each, rank r on host
+//              r / L (Open MPI's by-slot mapping, `--map-by ppr:L:node`). A calibration
+//              records the layout it was measured on (`hosts`, `ranks_per_host`).
+//   streams    k ranks of one host sending across hosts at once share its link: k
+//              messages of b bytes each take as long as one of k b bytes alone.
+// The host all-reduce is predicted per algorithm and layout from these (host_allreduce_s).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -76,16 +87,24 @@ struct ThreadRates {
 };
 
 struct LinkCurve {
-  int level = 0;          // 0: ranks on this host
+  int level = 0;          // 0: ranks on one host, 1: ranks on different hosts
   std::string transport;  // "mpi", "gloo"
   Curve hot_s;            // size: bytes each way; value: seconds
   Curve cold_s;
+  Curve streamed_s;  // level 1: seconds per message in a stream (may be empty)
 };
 
 // The all-reduce algorithms of comm (comm/allreduce.hpp), as the host predicts them.
-enum class HostAllreduce { kAuto, kRing, kRecursiveDoubling, kMpi, kGloo };
+enum class HostAllreduce { kAuto, kRing, kRecursiveDoubling, kMpi, kGloo, kShm, kHierarchical };
 const char* to_string(HostAllreduce algo);
 HostAllreduce parse_host_allreduce(std::string_view name);
+
+// See "layout" above.
+struct HostLayout {
+  std::int64_t hosts = 1;
+  std::int64_t ranks_per_host = 1;
+  std::int64_t ranks() const { return hosts * ranks_per_host; }
+};
 
 struct HostCalibration {
   std::vector<ThreadRates> threads;  // ascending thread counts
@@ -94,14 +113,28 @@ struct HostCalibration {
   // comm's ring all-reduce segment and its auto-selection threshold (comm/allreduce.cpp).
   double ring_segment_bytes = 1 << 20;
   double auto_small_bytes = 256 << 10;
+  // comm's shared-memory slot (allreduce_shm.hpp): the piece a host reduces at a time.
+  double shm_slot_bytes = 8 << 20;
+  // comm's hierarchical piece (allreduce_hierarchical.hpp): pipelined, a piece crosses the
+  // hosts while the next is gathered and the one before handed back.
+  double hierarchical_piece_bytes = 4 << 20;
+  // The layout the links were measured on (one host unless calibrated across hosts).
+  std::int64_t hosts = 1;
+  std::int64_t ranks_per_host = 0;  // 0: not recorded (files written before it was)
 
   // Seconds the host takes for `record` on `threads` threads (the nearest measured count
   // at or below, scaled by the ratio for counts beyond the last).
   double kernel_s(const KernelRecord& record, int threads) const;
   const LinkCurve* link(int level, std::string_view transport) const;
-  // Exchange time of `bytes` both ways between two ranks over `transport`; `cold` picks
-  // the from-memory curve.
+  // Exchange time of `bytes` both ways between two ranks of one host over `transport`;
+  // `cold` picks the from-memory curve.
   double exchange_s(std::string_view transport, double bytes, bool cold) const;
+  // The same at `level` (1: between hosts). Throws InvalidArgument naming the level and
+  // transport when they were not calibrated.
+  double exchange_s(int level, std::string_view transport, double bytes, bool cold) const;
+  // Seconds per message of `bytes` streamed both ways at `level` (the streamed curve where
+  // measured, else exchange_s).
+  double streamed_s(int level, std::string_view transport, double bytes, bool cold) const;
 };
 
 // Seconds for an all-reduce of `bytes` per rank among `ranks` ranks of one host, each rank
@@ -112,8 +145,34 @@ struct HostCalibration {
 // (what Open MPI's tuned all-reduce chooses between); gloo: the ring over the gloo
 // transport; auto: what comm's choose_algorithm picks. Buffers larger than cache_bytes use
 // the links' cold curves. Throws InvalidArgument if the transport was not calibrated.
+// shm and hierarchical (one host: the same thing) are host_allreduce_s of the layout
+// {1, ranks} below.
 double host_allreduce_s(const HostCalibration& host, HostAllreduce algo, double bytes,
                         std::int64_t ranks);
+
+// The same for ranks on `layout.hosts` hosts (one host: exactly the function above, except
+// for shm and hierarchical). Every step waits for its slowest transfer, and k ranks of a
+// host sending across hosts at once share the host's link ("streams" above):
+//   ring    comm's ring over all H L ranks in rank order: H of its edges cross hosts, one
+//           stream each way per host link, so each segment's exchange is the level-1
+//           streamed one;
+//   recursive_doubling  rounds whose partners are on one host exchange at level 0, the
+//           others at level 1 with every rank of the host crossing at once;
+//   mpi     the cheaper of those two, unsegmented (as on one host);
+//   gloo    the ring over the gloo transport at level 1;
+//   shm     one host only: per slot-sized piece P, every rank copies P in (2P bytes at the
+//           elementwise rate), sums its chunk P/L of the L slots ((L+1) P/L bytes), copies
+//           P out, and three shared-memory barriers (a level-0 8-byte exchange each);
+//   hierarchical  per piece: the shm copy in and chunk sum, then the L stripe rings across
+//           H hosts at once (comm's ring on chunk P/L, each segment exchange the level-1
+//           streamed time of L segments), then the copy out and the barriers; with one rank
+//           per host
+//           just the ring across hosts on each piece;
+//   auto    comm's choose_algorithm: hierarchical across hosts, otherwise as above.
+// Throws InvalidArgument for shm across hosts and when a level or transport needed was not
+// calibrated.
+double host_allreduce_s(const HostCalibration& host, HostAllreduce algo, double bytes,
+                        HostLayout layout);
 
 nlohmann::json to_json(const HostCalibration& host);
 // `origin` names the file in FormatErrors.

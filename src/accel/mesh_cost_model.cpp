@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 
 #include "accel/mesh_io.hpp"
 #include "core/error.hpp"
@@ -86,6 +87,17 @@ UnitSet partition_replicas(const Partition& partition, GridDims shape) {
   return set;
 }
 
+HostLayout replica_host_layout(const Topology& topo, const UnitSet& replicas) {
+  const std::int64_t ex = topo.unit_extent(Axis::kX, 0), ey = topo.unit_extent(Axis::kY, 0);
+  std::map<std::pair<std::int64_t, std::int64_t>, std::int64_t> on_host;
+  for (const auto& o : replicas.origins) ++on_host[{o.x / ex, o.y / ey}];
+  HostLayout layout;
+  layout.hosts = std::max<std::int64_t>(1, static_cast<std::int64_t>(on_host.size()));
+  for (const auto& [host, count] : on_host)
+    layout.ranks_per_host = std::max(layout.ranks_per_host, count);
+  return layout;
+}
+
 MeshCostModel::MeshCostModel(MeshSpec spec, const Rect& region, std::int64_t replicas,
                              MeshCostOptions options)
     : MeshCostModel(spec,
@@ -108,6 +120,7 @@ MeshCostModel::MeshCostModel(MeshSpec spec, UnitSet replicas, std::size_t self,
                  topo_->contains({o.x + region.w - 1, o.y + region.h - 1}),
              InvalidArgument, "replica region {}x{} at ({},{}) is not inside the {}x{} mesh '{}'",
              region.w, region.h, o.x, o.y, topo_->grid_x(), topo_->grid_y(), spec_.name);
+  layout_ = replica_host_layout(*topo_, replicas_);
   fit_ = accel::sram_fit(spec_, region, options_.footprint);
   kernels_ = std::make_unique<KernelCostModel>(spec_, *topo_, fit_);
 }
@@ -146,7 +159,7 @@ const CollectivePlan& MeshCostModel::collective_plan() {
 }
 
 double MeshCostModel::allreduce_s(double bytes) {
-  if (spec_.host) return host_allreduce_s(*spec_.host, options_.host_algo, bytes, replicas_.count());
+  if (spec_.host) return host_allreduce_s(*spec_.host, options_.host_algo, bytes, layout_);
   return collective_plan().allreduce_s(bytes);
 }
 
@@ -158,7 +171,7 @@ void MeshCostModel::on_collective(const CollectiveRecord& record) {
   std::vector<double> per_level;
   if (record.ranks > 1 && spec_.host) {
     const double share = record.kind == CollectiveKind::kBroadcast ? 0.5 : 1.0;
-    time = share * host_allreduce_s(*spec_.host, options_.host_algo, record.bytes, record.ranks);
+    time = share * host_allreduce_s(*spec_.host, options_.host_algo, record.bytes, layout_);
     per_level = {share * record.bytes};
   } else if (record.ranks > 1) {
     const auto& plan = collective_plan();

@@ -35,7 +35,8 @@ namespace dojo::accel {
 struct MeshCostOptions {
   CollectiveAlgo algo = CollectiveAlgo::kAuto;
   // On a calibrated host the gradient all-reduce is comm's algorithm, predicted from the
-  // measured links (host_allreduce_s); `algo` is for mesh presets.
+  // measured links (host_allreduce_s) for the replicas' layout (replica_host_layout);
+  // `algo` is for mesh presets.
   HostAllreduce host_algo = HostAllreduce::kAuto;
   ReplicaFootprint footprint;  // what the replica keeps resident (SRAM fit, spill)
 };
@@ -47,6 +48,10 @@ UnitSet tiled_replicas(const Rect& area, GridDims shape, std::int64_t replicas);
 // One region of shape `shape` at the corner of each rank's block (a ux x uy grid when the
 // partition is one, else a line in the partition's snake order).
 UnitSet partition_replicas(const Partition& partition, GridDims shape);
+// On a calibrated cluster (host_spec) a host is a level-0 unit of the mesh (its cores):
+// the hosts the replicas' regions start on and the most replicas on any of them. On a
+// one-level mesh every replica is on the one host.
+HostLayout replica_host_layout(const Topology& topo, const UnitSet& replicas);
 
 class MeshCostModel final : public CostSink {
  public:
@@ -67,6 +72,7 @@ class MeshCostModel final : public CostSink {
   const Rect& region() const { return fit_.region; }
   std::int64_t replicas() const { return replicas_.count(); }
   const SramFit& sram_fit() const { return fit_; }
+  const HostLayout& host_layout() const { return layout_; }
   // The last finished step (or the current one before the first end_step).
   const Timeline& last_step() const { return last_; }
   const SimStepResult& last_result() const { return last_result_; }
@@ -84,6 +90,7 @@ class MeshCostModel final : public CostSink {
   std::unique_ptr<Topology> topo_;
   MeshCostOptions options_;
   UnitSet replicas_;
+  HostLayout layout_;
   SramFit fit_;
   std::unique_ptr<KernelCostModel> kernels_;
   std::optional<CollectivePlan> plan_;

@@ -154,11 +154,29 @@ SimReport simulate_training_step(const MeshSpec& spec, const Rect& area, const S
   model.profile(f.batch, options.precision, recorded);
   MeshCostOptions mesh_options;
   mesh_options.algo = options.algo;
+  mesh_options.host_algo = options.host_algo;
   mesh_options.footprint = f.fit.footprint;
-  MeshCostModel mesh(spec, tiled_replicas(area, {f.fit.region.w, f.fit.region.h}, replicas), 0,
-                     mesh_options);
+  const GridDims shape{f.fit.region.w, f.fit.region.h};
+  UnitSet units = tiled_replicas(area, shape, replicas);
+  std::size_t self = 0;
+  if (!options.blocks.empty()) {
+    DOJO_CHECK(options.block < options.blocks.size(), InvalidArgument,
+               "block {} of {} does not exist", options.block, options.blocks.size());
+    UnitSet all;
+    all.shape = shape;
+    for (const auto& block : options.blocks) {
+      const auto mine = tiled_replicas(block, shape, replicas);
+      all.origins.insert(all.origins.end(), mine.origins.begin(), mine.origins.end());
+    }
+    all.ux = static_cast<std::int64_t>(all.origins.size());
+    all.uy = 1;
+    self = options.block * static_cast<std::size_t>(replicas);
+    units = std::move(all);
+  }
+  const auto all_replicas = units.count();
+  MeshCostModel mesh(spec, std::move(units), self, mesh_options);
   mesh.begin_step();
-  replay_step(recorded, model, options.bucket_bytes, replicas, mesh);
+  replay_step(recorded, model, options.bucket_bytes, all_replicas, mesh);
   SimReport report;
   report.step = mesh.end_step();
   if (!trace_path.empty()) mesh.write_chrome_trace(trace_path);

@@ -30,7 +30,14 @@ struct SimOptions {
   std::int64_t global_batch = 0;  // 0: as many replicas as fit, each with batch_per_replica
   Precision precision = Precision::kFp32;
   CollectiveAlgo algo = CollectiveAlgo::kAuto;
+  HostAllreduce host_algo = HostAllreduce::kAuto;  // on a calibrated host
   double bucket_bytes = static_cast<double>(kDefaultBucketBytes);
+  // Ranks on a calibrated host (MeshSpec::host): every rank's block of the mesh and this
+  // one's index. The gradient buckets are then all-reduced among the replicas of all the
+  // blocks (each block holding as many as this one, tiled from its corner), overlapping
+  // backward as the trainer's GradSync does. Empty: among the replicas of `area` only.
+  std::vector<Rect> blocks;
+  std::size_t block = 0;
 };
 
 // What the model tells the simulator (the CLI fills these from src/model).

@@ -1,7 +1,9 @@
-// `dojo bench calibrate [--out FILE] [--json] [--quick] [--repeats N] [--max-spread X]`: measures this
-// machine kernel class by kernel class and the link between ranks 0 and 1 (run under
+// `dojo bench calibrate [--out FILE] [--json] [--quick] [--repeats N] [--max-spread X]`: measures
+// this machine kernel class by kernel class and the link between two ranks of a host (run under
 // mpirun -np 2; one rank assumes the link) and writes the `host` mesh preset
-// (accel/calibrate.hpp, train/validate.hpp).
+// (accel/calibrate.hpp, train/validate.hpp). With ranks on several hosts (`mpirun --hostfile
+// H -np 4 --map-by ppr:2:node`) it also measures the link between hosts and writes a
+// two-level preset of the whole cluster.
 #include <filesystem>
 #include <iostream>
 #include <memory>

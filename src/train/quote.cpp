@@ -25,11 +25,12 @@ accel::SimModel sim_model(const model::ModelConfig& config) {
   };
   const auto table = model::build_param_table(config);
   const double param_bytes = static_cast<double>(table.total) * sizeof(float);
-  std::vector<double> per_layer(table.layers.size(), 0.0);
-  for (const auto& t : table.tensors)
-    per_layer[t.layer] += static_cast<double>(t.size) * sizeof(float);
+  // The gradient arena's layer ranges as GradSync gets them (VideoMAE::layer_grad_ranges,
+  // alignment padding included), so the simulated buckets are the trainer's plan_buckets.
+  const auto ranges = table.layer_ranges();
   for (std::size_t l = 0; l < table.layers.size(); ++l)
-    m.layer_grad_bytes.emplace_back(table.layers[l], per_layer[l]);
+    m.layer_grad_bytes.emplace_back(
+        table.layers[l], static_cast<double>(ranges[l].second - ranges[l].first) * sizeof(float));
   // The model keeps parameters, gradients and both AdamW moments in fp32 arenas; the
   // activation bytes are estimated from the profiled step (accel/sim.hpp).
   m.footprint = [config, param_bytes](std::int64_t batch) {
@@ -45,14 +46,19 @@ model::ModelConfig with_precision(model::ModelConfig config, const std::string& 
   return config;
 }
 
-accel::SimOptions sim_options(const model::ModelConfig& config,
+accel::SimOptions sim_options(const accel::MeshSpec& spec, const model::ModelConfig& config,
                               const StepProjectionOptions& options) {
   DOJO_CHECK(options.bucket_mb >= 0, InvalidArgument,
              "bucket size must be > 0 MiB (or 0: auto), got {}", options.bucket_mb);
   accel::SimOptions sim;
   sim.batch_per_replica = options.batch_per_replica;
   sim.precision = config.precision;
-  sim.algo = accel::parse_collective_algo(options.algo);
+  if (spec.host) {
+    // A calibrated host runs comm's algorithms (the mesh collective is never used).
+    sim.host_algo = accel::parse_host_allreduce(options.algo);
+  } else {
+    sim.algo = accel::parse_collective_algo(options.algo);
+  }
   // MiB, as comm.bucket_mb; 0 picks the size GradSync would.
   const auto grad_bytes =
       static_cast<std::size_t>(model::build_param_table(config).total) * sizeof(float);
@@ -72,6 +78,12 @@ accel::SimReport simulate_block(const accel::MeshSpec& spec, const accel::Topolo
         static_cast<double>(block.area()) / static_cast<double>(topo.grid_x() * topo.grid_y());
     sim.global_batch = std::max<std::int64_t>(
         1, static_cast<std::int64_t>(std::llround(share * static_cast<double>(options.global_batch))));
+  }
+  if (spec.host && partition.ranks() > 1) {
+    // On a calibrated host the ranks' buckets are all-reduced among all of them as
+    // backward makes them ready, as the trainer does (see combine).
+    sim.blocks = partition.blocks();
+    sim.block = static_cast<std::size_t>(index);
   }
   auto report = accel::simulate_training_step(spec, block, model, sim,
                                               index == 0 ? options.trace : std::string());
@@ -100,7 +112,10 @@ StepProjection combine(const accel::MeshSpec& spec, const accel::Partition& part
   }
   double grad_bytes = 0;
   for (const auto& [layer, b] : model.layer_grad_bytes) grad_bytes += b;
-  p.cross_block_comm_s = accel::cross_block_allreduce_s(spec, partition, blocks, grad_bytes);
+  // A calibrated host's blocks already all-reduced among each other, overlapped with
+  // backward (simulate_block); a mesh preset's add the stage between blocks after the step.
+  p.cross_block_comm_s =
+      spec.host ? 0.0 : accel::cross_block_allreduce_s(spec, partition, blocks, grad_bytes);
   p.step_s = slowest + p.cross_block_comm_s;
   p.compute_s = compute;
   p.comm_s = comm + p.cross_block_comm_s;
@@ -145,7 +160,7 @@ std::optional<StepProjection> project_step(const accel::MeshSpec& spec,
                                            const StepProjectionOptions& options,
                                            comm::Communicator& world) {
   const auto config = with_precision(model_config, options.precision);
-  const auto sim = sim_options(config, options);
+  const auto sim = sim_options(spec, config, options);
   const auto model = sim_model(config);
   const accel::Topology topo(spec);
   const accel::Partition partition(topo, world.size());
@@ -161,7 +176,7 @@ StepProjection project_step(const accel::MeshSpec& spec, const model::ModelConfi
                             const StepProjectionOptions& options, int blocks) {
   DOJO_CHECK(blocks >= 1, InvalidArgument, "blocks must be >= 1, got {}", blocks);
   const auto config = with_precision(model_config, options.precision);
-  const auto sim = sim_options(config, options);
+  const auto sim = sim_options(spec, config, options);
   const auto model = sim_model(config);
   const accel::Topology topo(spec);
   const accel::Partition partition(topo, blocks);

@@ -6,7 +6,10 @@
 // Words: a *block* is one rectangle of the mesh's partition (one per rank under mpirun);
 // inside a block, *replicas* are data-parallel copies of the model, each on the smallest
 // *region* that holds it. A projected step is the slowest block's step plus the gradient
-// all-reduce between blocks (not overlapped: an upper bound).
+// all-reduce between blocks (not overlapped: an upper bound). On a calibrated host
+// (MeshSpec::host) the blocks are the ranks as the trainer runs them instead: each block's
+// buckets are all-reduced among every block's replicas with comm's algorithm for their
+// hosts (accel::host_allreduce_s), overlapping backward, and nothing is added after.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,7 +29,9 @@ struct StepProjectionOptions {
   std::int64_t batch_per_replica = 16;
   std::int64_t global_batch = 0;  // 0: as many replicas as fit
   std::string precision;          // "" = the model config's
-  std::string algo = "auto";      // gradient all-reduce on the mesh: auto, ring, ring2d
+  // Gradient all-reduce: on the mesh auto, ring, ring2d, hierarchical; on a calibrated host
+  // comm's (auto, ring, recursive_doubling, mpi, gloo, shm, hierarchical).
+  std::string algo = "auto";
   double bucket_mb = 0;  // 0: auto, as comm.bucket_mb
   std::string trace;  // Chrome trace of block 0's step ("" = none)
 };

@@ -1,8 +1,9 @@
 #include "train/validate.hpp"
 
-#include <algorithm>
-#include <chrono>
 #include <time.h>
+#include <algorithm>
+#include <array>
+#include <chrono>
 
 #include <cmath>
 #include <map>
@@ -15,15 +16,16 @@
 #include "comm/allreduce.hpp"
 #include "comm/bench_allreduce.hpp"
 #include "comm/grad_sync.hpp"
+#include "comm/host_topology.hpp"
 #include "core/error.hpp"
-#include "core/stats.hpp"
 #include "core/log.hpp"
+#include "core/random.hpp"
+#include "core/stats.hpp"
 #include "model/bench.hpp"
 #include "model/config.hpp"
 #include "model/mask.hpp"
 #include "model/optim.hpp"
 #include "model/profile.hpp"
-#include "core/random.hpp"
 #include "model/videomae.hpp"
 #include "train/mesh_link.hpp"
 
@@ -225,13 +227,24 @@ std::int64_t bench_steps(const std::string& config, bool quick) {
 }  // namespace
 
 accel::LinkEndpoint link_endpoint(comm::Communicator& comm) {
+  return link_endpoint(comm, 0, 1, 0, comm.size());
+}
+
+accel::LinkEndpoint link_endpoint(comm::Communicator& comm, int a, int b, int level,
+                                  int ranks_on_host) {
+  DOJO_CHECK(a != b && a >= 0 && b >= 0 && a < comm.size() && b < comm.size(), InvalidArgument,
+             "link endpoint: ranks {} and {} of {}", a, b, comm.size());
   accel::LinkEndpoint e;
   e.transport = std::string(comm.backend());
-  e.rank = comm.rank();
+  e.level = level;
+  // The pair are endpoint ranks 0 and 1; everyone else is numbered after them.
+  const int me = comm.rank();
+  e.rank = me == a ? 0 : me == b ? 1 : 2 + me - (me > a) - (me > b);
   e.size = comm.size();
+  e.ranks_on_host = ranks_on_host;
   e.barrier = [&comm] { comm.barrier(); };
-  e.exchange = [&comm](std::span<const std::byte> out, std::span<std::byte> in) {
-    const int peer = 1 - comm.rank();
+  e.exchange = [&comm, a, b](std::span<const std::byte> out, std::span<std::byte> in) {
+    const int peer = comm.rank() == a ? b : a;
     auto recv = comm.irecv(in, peer, kLinkTag);
     auto send = comm.isend(out, peer, kLinkTag);
     comm.wait(recv);
@@ -244,27 +257,84 @@ accel::LinkEndpoint link_endpoint(comm::Communicator& comm) {
   return e;
 }
 
+namespace {
+
+// The streamed level-1 curve's pairs: local rank l of host 0 with local rank l of host 1,
+// for every l both hosts have (comm's stripes across the first two hosts).
+void add_stripe_streams(accel::LinkEndpoint& e, comm::Communicator& comm,
+                        const comm::HostTopology& topology) {
+  const auto& first = topology.ranks_on(0);
+  const auto& second = topology.ranks_on(1);
+  e.stream_pairs = static_cast<int>(std::min(first.size(), second.size()));
+  int peer = -1;
+  if (topology.host() <= 1 && topology.local_rank() < e.stream_pairs)
+    peer = (topology.host() == 0 ? second : first)[static_cast<std::size_t>(topology.local_rank())];
+  e.in_stream = peer >= 0;
+  e.stream = [&comm, peer](std::span<const std::byte> out, std::span<std::byte> in,
+                           std::size_t message_bytes) {
+    const std::size_t count = out.size() / message_bytes;
+    const auto message = [&](auto buffer, std::size_t i) {
+      return buffer.subspan(i * message_bytes, message_bytes);
+    };
+    // Two of each in flight: message i+1 is posted before message i is waited for.
+    std::vector<comm::Request> recvs, sends;
+    for (std::size_t i = 0; i < count; ++i) {
+      recvs.push_back(comm.irecv(message(in, i), peer, kLinkTag));
+      sends.push_back(comm.isend(message(out, i), peer, kLinkTag));
+      if (i >= 1) {
+        comm.wait(recvs[i - 1]);
+        comm.wait(sends[i - 1]);
+      }
+    }
+    if (count > 0) {
+      comm.wait(recvs.back());
+      comm.wait(sends.back());
+    }
+  };
+}
+
+}  // namespace
+
 accel::MeshSpec calibrate_host(comm::Communicator& world, comm::Communicator* gloo,
                                const accel::CalibrateOptions& options,
                                accel::HostMeasurements* measurements) {
-  DOJO_CHECK(world.size() <= accel::host_cores(), InvalidArgument,
-             "bench calibrate: {} ranks on {} cores would share cores and measure each other; "
-             "run with mpirun -np 2 (at most one rank per core)",
-             world.size(), accel::host_cores());
+  const auto topology = comm::gather_host_topology(world);
+  DOJO_CHECK(topology.max_ranks_per_host() <= accel::host_cores(), InvalidArgument,
+             "bench calibrate: {} ranks on a host of {} cores would share cores and measure each "
+             "other; run with mpirun -np 2 (at most one rank per core of each host)",
+             topology.max_ranks_per_host(), accel::host_cores());
   accel::HostMeasurements m;
   on_rank0(world, "measuring compute", [&] { m = accel::measure_host_compute(options); });
-  if (world.size() >= 2) {
-    std::vector<comm::Communicator*> transports = {&world};
-    if (gloo != nullptr) transports.push_back(gloo);
-    for (auto* c : transports) {
-      auto curve = accel::measure_link(link_endpoint(*c), options);
-      m.calibration.links.push_back(std::move(curve));
+  // The pairs: two ranks of the first host that has two (level 0), the first ranks of the
+  // first two hosts (level 1).
+  std::vector<std::array<int, 3>> pairs;  // rank a, rank b, level
+  for (int host = 0; host < topology.host_count(); ++host) {
+    if (const auto& on = topology.ranks_on(host); on.size() >= 2) {
+      pairs.push_back({on[0], on[1], 0});
+      break;
     }
+  }
+  if (topology.host_count() >= 2)
+    pairs.push_back({topology.ranks_on(0).front(), topology.ranks_on(1).front(), 1});
+  std::vector<comm::Communicator*> transports = {&world};
+  if (gloo != nullptr) transports.push_back(gloo);
+  for (const auto& [a, b, level] : pairs) {
+    for (auto* c : transports) {
+      auto endpoint = link_endpoint(*c, a, b, level, topology.local_size());
+      if (level == 1) add_stripe_streams(endpoint, *c, topology);
+      m.calibration.links.push_back(accel::measure_link(endpoint, options));
+    }
+  }
+  m.calibration.hosts = topology.host_count();
+  m.calibration.ranks_per_host = topology.min_ranks_per_host();
+  if (!pairs.empty()) {
     m.p2p_measured = true;
+    const auto& [a, b, level] = pairs.front();
     m.p2p_how = fmt::format(
-        "measured between ranks 0 and 1 ({} ranks) over {}: both directions at once, in cache "
+        "measured between ranks {} and {} ({}) over {}: both directions at once, in cache "
         "and from memory",
-        world.size(), gloo != nullptr ? "mpi and gloo" : "mpi");
+        a, b, topology.summary(), gloo != nullptr ? "mpi and gloo" : "mpi");
+    if (level == 1) m.p2p_how += "; no host has two ranks, so within a host it is ASSUMED";
   } else {
     m.p2p_how = "ASSUMED (one rank: run under mpirun -np 2 to measure)";
   }
@@ -296,6 +366,8 @@ ValidationReport validate_host(comm::Communicator& world, comm::Communicator* gl
     rows.push_back({group, name, timing, {}, {}, 0, 0, 0});
     return rows.back();
   };
+  const auto topology = comm::gather_host_topology(world);
+  const accel::HostLayout layout{topology.host_count(), topology.min_ranks_per_host()};
   for (int round = 0; round < o.rounds; ++round) {
     accel::HostMeasurements m;
     const auto spec = calibrate_host(world, gloo, cal, &m);
@@ -348,7 +420,7 @@ ValidationReport validate_host(comm::Communicator& world, comm::Communicator* gl
                       fmt::format("{} {}", comm::to_string(r.algorithm), size_name(r.bytes)), "wall");
       out.measured_s.push_back(r.time_us_median / 1e6);
       out.predicted_s.push_back(
-          accel::host_allreduce_s(*spec.host, algo, static_cast<double>(r.bytes), world.size()));
+          accel::host_allreduce_s(*spec.host, algo, static_cast<double>(r.bytes), layout));
     }
     // A training step on every rank.
     const auto t = measure_train_step(world, spec, o.train_config, o.quick ? 3 : 5);

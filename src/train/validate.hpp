@@ -32,11 +32,19 @@ namespace dojo::train {
 
 // Binds a LinkEndpoint to `comm` (ranks 0 and 1 exchange with each other).
 accel::LinkEndpoint link_endpoint(comm::Communicator& comm);
+// Ranks `a` and `b` of `comm` exchange, for the curve of `level`; `ranks_on_host` is how
+// many ranks share this rank's host.
+accel::LinkEndpoint link_endpoint(comm::Communicator& comm, int a, int b, int level,
+                                  int ranks_on_host);
 
 // Calibrates this machine: compute on rank 0 (the others wait without spinning), then
-// the link over `world` and, when given, `gloo`. Collective. Throws InvalidArgument for
-// a world larger than the machine's cores, Error when a figure cannot be measured.
-// Every rank returns the spec (rank 0's measurements).
+// the links over `world` and, when given, `gloo`: level 0 between the first two ranks of
+// the first host that has two, level 1 (ranks on several hosts) between the first ranks
+// of hosts 0 and 1 (comm/host_topology.hpp), the other ranks idle. The spec records the
+// layout (hosts, fewest ranks per host) and, across hosts, is two-level
+// (accel::host_spec). Collective. Throws InvalidArgument for more ranks on a host than it
+// has cores, Error when a figure cannot be measured. Every rank returns the spec (rank
+// 0's measurements).
 accel::MeshSpec calibrate_host(comm::Communicator& world, comm::Communicator* gloo,
                                const accel::CalibrateOptions& options,
                                accel::HostMeasurements* measurements = nullptr);
