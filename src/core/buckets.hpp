@@ -7,6 +7,7 @@
 // made in reverse layer order (backward produces the last layer's gradients first): a
 // bucket takes whole layers until it holds at least `bucket_bytes`, then the next one
 // starts. A layer larger than `bucket_bytes` is a bucket of its own; it is never split.
+#include <algorithm>
 #include <cstddef>
 #include <utility>
 #include <vector>
@@ -22,9 +23,7 @@ inline constexpr std::size_t kDefaultBucketBytes = std::size_t{25} << 20;
 // nothing to overlap; with four buckets only the last (the first layers, which backward
 // finishes last) waits for backward to end, and each collective still moves megabytes.
 inline std::size_t auto_bucket_bytes(std::size_t grad_bytes) {
-  constexpr std::size_t kMin = std::size_t{1} << 20;
-  const std::size_t quarter = grad_bytes / 4;
-  return quarter < kMin ? kMin : quarter > kDefaultBucketBytes ? kDefaultBucketBytes : quarter;
+  return std::clamp(grad_bytes / 4, std::size_t{1} << 20, kDefaultBucketBytes);
 }
 
 // comm.bucket_mb as bytes: `megabytes` > 0 as given, 0 (auto) by auto_bucket_bytes.
