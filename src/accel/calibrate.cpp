@@ -73,8 +73,13 @@ double time_call(const std::string& what, int threads, const CalibrateOptions& o
 struct GemmCase {
   std::int64_t m, n, k, batch;
   bool trans_a, trans_b;
+  float beta;
+  bool add_bias;
 };
 
+// The model's three calls of a linear layer (model/layers.cpp) of width d to 4d and of 4d
+// to d, at R rows: the forward Y = X W^T + b, the input gradient dX = dY W and the weight
+// gradient dW += dY^T X.
 std::vector<GemmCase> gemm_cases(bool quick) {
   std::vector<GemmCase> cases;
   const std::vector<std::int64_t> rows =
@@ -83,19 +88,11 @@ std::vector<GemmCase> gemm_cases(bool quick) {
       quick ? std::vector<std::int64_t>{16, 64} : std::vector<std::int64_t>{16, 64, 192, 384};
   for (const auto r : rows) {
     for (const auto d : widths) {
-      cases.push_back({r, 4 * d, d, 1, false, false});  // MLP up
-      cases.push_back({r, d, 4 * d, 1, false, false});  // MLP down
-      cases.push_back({r, d, 4 * d, 1, false, true});   // input gradient: dY W^T
-      cases.push_back({d, 4 * d, r, 1, true, false});   // weight gradient: X^T dY
-    }
-  }
-  // Attention: 48 heads' scores (T x T over head width h) and weighted values.
-  const std::vector<std::int64_t> tokens =
-      quick ? std::vector<std::int64_t>{32} : std::vector<std::int64_t>{32, 288};
-  for (const auto t : tokens) {
-    for (const std::int64_t h : {16, 64}) {
-      cases.push_back({t, t, h, 48, false, true});
-      cases.push_back({t, h, t, 48, false, false});
+      for (const auto& [in, out] : {std::pair{d, 4 * d}, std::pair{4 * d, d}}) {
+        cases.push_back({r, out, in, 1, false, true, 0.0f, true});  // forward
+        cases.push_back({r, in, out, 1, false, false, 0.0f, false});  // input gradient
+        cases.push_back({out, in, r, 1, true, false, 1.0f, false});  // weight gradient
+      }
     }
   }
   return cases;
@@ -114,21 +111,74 @@ std::vector<GemmPoint> measure_gemms(HostDevice& device, Precision precision, in
     s.batch = g.batch;
     s.trans_a = g.trans_a;
     s.trans_b = g.trans_b;
+    s.beta = g.beta;
+    s.add_bias = g.add_bias;
     s.stride_a = g.m * g.k;
     s.stride_b = g.k * g.n;
     s.stride_c = g.m * g.n;
     std::vector<float> a(static_cast<std::size_t>(g.batch * g.m * g.k), 0.5f);
     std::vector<float> b(static_cast<std::size_t>(g.batch * g.k * g.n), 0.25f);
     std::vector<float> c(static_cast<std::size_t>(g.batch * g.m * g.n), 0.0f);
+    std::vector<float> bias(static_cast<std::size_t>(g.n), 0.125f);
     const double flops = 2.0 * double(g.m) * double(g.n) * double(g.k) * double(g.batch);
     const auto what = fmt::format("gemm {} {}x{}x{}{}{} x{}", to_string(precision), g.m, g.n, g.k,
                                   g.trans_a ? " A^T" : "", g.trans_b ? " B^T" : "", g.batch);
     const double t = time_call(what, threads, o, [&] {
-      device.gemm<float>("calibrate.gemm", s, a.data(), b.data(), c.data());
+      device.gemm<float>("calibrate.gemm", s, a.data(), b.data(), c.data(),
+                         g.add_bias ? bias.data() : nullptr);
       // Any other kernel drops the bf16 operand copies, as between the model's GEMMs.
       device.fill<float>(1, 0.0f, scratch.data());
     });
     points.push_back({g.m, g.n, g.k, g.batch, g.trans_a, g.trans_b, flops / t});
+  }
+  device.set_precision(Precision::kFp32);
+  return points;
+}
+
+// The fused attention kernel, forward and backward, over a grid of sequence lengths and
+// head widths (the models' tokens 8..288, head widths 8..64), 32 sequences x heads.
+std::vector<AttentionPoint> measure_attention(HostDevice& device, Precision precision,
+                                              int threads, const CalibrateOptions& o) {
+  device.set_precision(precision);
+  std::vector<AttentionPoint> points;
+  const std::vector<std::int64_t> tokens =
+      o.quick ? std::vector<std::int64_t>{16, 64} : std::vector<std::int64_t>{16, 64, 256, 512};
+  const std::vector<std::int64_t> widths =
+      o.quick ? std::vector<std::int64_t>{16} : std::vector<std::int64_t>{16, 64};
+  constexpr std::int64_t kSequences = 8, kHeads = 4;
+  for (const auto t : tokens) {
+    for (const auto h : widths) {
+      AttentionDims d{kSequences, t, kHeads, h};
+      const auto rows = static_cast<std::size_t>(d.rows()), dim = static_cast<std::size_t>(d.dim());
+      std::vector<float> qkv(rows * 3 * dim), ctx(rows * dim), dctx(rows * dim, 0.01f),
+          dqkv(rows * 3 * dim), lse(static_cast<std::size_t>(kSequences * kHeads * t));
+      for (std::size_t i = 0; i < qkv.size(); ++i)
+        qkv[i] = static_cast<float>(i % 89) * 0.02f - 0.9f;
+      for (const bool backward : {false, true}) {
+        RecordingSink records;
+        device.set_sink(&records);
+        if (backward) {
+          device.attention_backward<float>(d, qkv.data(), ctx.data(), lse.data(), dctx.data(),
+                                           dqkv.data());
+        } else {
+          device.attention_forward<float>(d, qkv.data(), ctx.data(), lse.data());
+        }
+        device.set_sink(nullptr);
+        const double flops = records.kernels().front().record.flops;
+        const auto what = fmt::format("attention{} {} tokens {} x{} heads of {}",
+                                      backward ? ".backward" : "", to_string(precision), t,
+                                      kSequences * kHeads, h);
+        const double seconds = time_call(what, threads, o, [&] {
+          if (backward) {
+            device.attention_backward<float>(d, qkv.data(), ctx.data(), lse.data(), dctx.data(),
+                                             dqkv.data());
+          } else {
+            device.attention_forward<float>(d, qkv.data(), ctx.data(), lse.data());
+          }
+        });
+        points.push_back({t, h, kSequences * kHeads, backward, flops / seconds});
+      }
+    }
   }
   device.set_precision(Precision::kFp32);
   return points;
@@ -285,6 +335,8 @@ HostMeasurements measure_host_compute(const CalibrateOptions& o) {
     rates.threads = t;
     rates.gemm_fp32 = measure_gemms(device, Precision::kFp32, t, o);
     rates.gemm_bf16 = measure_gemms(device, Precision::kBf16, t, o);
+    rates.attention_fp32 = measure_attention(device, Precision::kFp32, t, o);
+    rates.attention_bf16 = measure_attention(device, Precision::kBf16, t, o);
     for (const auto c : {KernelClass::kElementwise, KernelClass::kTranscendental,
                          KernelClass::kLayerNorm, KernelClass::kSoftmax, KernelClass::kReduction,
                          KernelClass::kAdamW})

@@ -33,7 +33,8 @@ enum class KernelClass {
   kElementwise,     // adds, copies, permutes, scaling: by bytes
   kTranscendental,  // GELU (erf) and other per-element math: by bytes
   kLayerNorm,       // row statistics + normalisation: by bytes
-  kSoftmax,         // attention's row softmax: by bytes
+  kSoftmax,         // a separate row softmax: by bytes
+  kAttention,       // fused attention (q k^T, online softmax, p v): by its products' shape
   kReduction,       // losses, row sums, row standardisation: by bytes
   kAdamW,           // the optimizer over the parameter arena: by bytes
 };
@@ -49,7 +50,9 @@ struct KernelRecord {
   // Of `flops`, the part done as matrix products (a matrix unit's work): all of a kGemm's,
   // the q k^T / p v products inside a fused kAttention kernel, 0 for vector-only kernels.
   double matmul_flops = 0;
-  // GEMM shape: C(m, n) += A(m, k) * B(k, n), `batch` times. Zero for other kinds.
+  // GEMM shape: C(m, n) += A(m, k) * B(k, n), `batch` times. A fused kAttention kernel
+  // gives its per-head products' shape: m = n = tokens, k = head width, batch = clips x
+  // heads. Zero for other kinds.
   std::int64_t m = 0, n = 0, k = 0, batch = 0;
   bool trans_a = false, trans_b = false;  // GEMM operand transposes
   KernelClass kernel_class = KernelClass::kUnspecified;

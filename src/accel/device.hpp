@@ -56,6 +56,17 @@ struct AttentionDims {
   std::int64_t rows() const { return batch * tokens; }
 };
 
+// The shape a fused attention kernel reports (KernelRecord): its per-head score product
+// q k^T, (tokens x head_dim) times (head_dim x tokens), once per sequence and head.
+inline GemmShape attention_shape(const AttentionDims& d) {
+  GemmShape s;
+  s.trans_b = true;
+  s.m = s.n = d.tokens;
+  s.k = d.head_dim;
+  s.batch = d.batch * d.heads;
+  return s;
+}
+
 // Hyper-parameters of one AdamW update (bias corrections are computed from `step`).
 struct AdamWStep {
   float lr = 1e-3f;
@@ -327,6 +338,8 @@ inline void Device::report(std::string_view name, KernelKind kind, double flops,
     record.n = gemm->n;
     record.k = gemm->k;
     record.batch = gemm->batch;
+    record.trans_a = gemm->trans_a;
+    record.trans_b = gemm->trans_b;
   }
   sink_->on_kernel(record);
 }
@@ -433,9 +446,10 @@ void Device::attention_forward(const AttentionDims& d, const T* qkv, T* ctx, T* 
   const double matmul = 2.0 * 2.0 * bh * n * n * hd;  // q k^T and p v
   const double rows_dim = double(d.rows() * d.dim());
   const bool bf16 = std::is_same_v<T, float> && precision_ == Precision::kBf16;
+  const GemmShape shape = attention_shape(d);
   // Reads qkv, writes ctx and lse; the scores stay inside the kernel.
   report("attention", KernelKind::kAttention, matmul + 5.0 * bh * n * n,
-         double(sizeof(T)) * (4.0 * rows_dim + bh * n), nullptr,
+         double(sizeof(T)) * (4.0 * rows_dim + bh * n), &shape,
          bf16 ? Precision::kBf16 : Precision::kFp32, matmul);
 }
 
@@ -448,9 +462,10 @@ void Device::attention_backward(const AttentionDims& d, const T* qkv, const T* c
   const double matmul = 5.0 * 2.0 * bh * n * n * hd;
   const double rows_dim = double(d.rows() * d.dim());
   const bool bf16 = std::is_same_v<T, float> && precision_ == Precision::kBf16;
+  const GemmShape shape = attention_shape(d);
   // Reads qkv, ctx, dctx and lse, writes dqkv.
   report("attention.backward", KernelKind::kAttention, matmul + 8.0 * bh * n * n,
-         double(sizeof(T)) * (8.0 * rows_dim + bh * n), nullptr,
+         double(sizeof(T)) * (8.0 * rows_dim + bh * n), &shape,
          bf16 ? Precision::kBf16 : Precision::kFp32, matmul);
 }
 

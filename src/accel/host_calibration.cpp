@@ -17,7 +17,7 @@ using nlohmann::json;
 constexpr KernelClass kClasses[] = {
     KernelClass::kUnspecified, KernelClass::kGemm,      KernelClass::kElementwise,
     KernelClass::kTranscendental, KernelClass::kLayerNorm, KernelClass::kSoftmax,
-    KernelClass::kReduction,   KernelClass::kAdamW};
+    KernelClass::kAttention,   KernelClass::kReduction,   KernelClass::kAdamW};
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -38,28 +38,41 @@ double gemm_intensity(double m, double n, double k) {
   return m * n * k / (m * n + n * k + m * k);
 }
 
-// Inverse-distance weighted FLOP/s of the points nearest to the record's features.
+struct NearPoint {
+  double d2, rate;  // squared distance to the charged record, the point's rate
+};
+
+// The 3 nearest points, weight 1/d^2 (an exact match takes all the weight), averaged as
+// time per unit of work, not as rates.
+double inverse_distance_rate(std::vector<NearPoint> near) {
+  std::sort(near.begin(), near.end(),
+            [](const NearPoint& a, const NearPoint& b) { return a.d2 < b.d2; });
+  near.resize(std::min<std::size_t>(near.size(), 3));
+  if (near.front().d2 < 1e-12) return near.front().rate;
+  double weights = 0, inverse_rate = 0;
+  for (const auto& q : near) {
+    const double w = 1.0 / q.d2;
+    weights += w;
+    inverse_rate += w / q.rate;
+  }
+  return weights / inverse_rate;
+}
+
 double gemm_rate(const std::vector<GemmPoint>& points, const KernelRecord& r) {
   const double m = double(std::max<std::int64_t>(1, r.m)), n = double(std::max<std::int64_t>(1, r.n)),
                k = double(std::max<std::int64_t>(1, r.k));
   const bool batched = r.batch > 1;
-  const bool layout_known = r.kernel_class != KernelClass::kUnspecified;
   const auto eligible = [&](const GemmPoint& p, bool match_layout) {
     if ((p.batch > 1) != batched) return false;
     return !match_layout || (p.trans_a == r.trans_a && p.trans_b == r.trans_b);
   };
-  bool match_layout = layout_known && std::any_of(points.begin(), points.end(), [&](const auto& p) {
-                        return eligible(p, true);
-                      });
+  const bool match_layout = std::any_of(points.begin(), points.end(),
+                                        [&](const auto& p) { return eligible(p, true); });
   const bool any_batching = std::any_of(points.begin(), points.end(),
                                         [&](const auto& p) { return eligible(p, false); });
   const double x = std::log2(gemm_intensity(m, n, k));
   const double y = std::log2(std::max(1.0, r.flops));
-  // The 3 nearest, weight 1/d^2 (an exact match takes all the weight).
-  struct Near {
-    double d2, rate;
-  };
-  std::vector<Near> near;
+  std::vector<NearPoint> near;
   for (const auto& p : points) {
     if (any_batching ? !eligible(p, match_layout) : false) continue;
     const double pm = double(p.m), pn = double(p.n), pk = double(p.k);
@@ -69,16 +82,24 @@ double gemm_rate(const std::vector<GemmPoint>& points, const KernelRecord& r) {
   }
   DOJO_CHECK(!near.empty(), InvalidArgument, "host calibration has no GEMM rates for '{}'",
              r.name);
-  std::sort(near.begin(), near.end(), [](const Near& a, const Near& b) { return a.d2 < b.d2; });
-  near.resize(std::min<std::size_t>(near.size(), 3));
-  if (near.front().d2 < 1e-12) return near.front().rate;
-  double weights = 0, inverse_rate = 0;
-  for (const auto& q : near) {
-    const double w = 1.0 / q.d2;
-    weights += w;
-    inverse_rate += w / q.rate;  // average time per flop, not rate
+  return inverse_distance_rate(near);
+}
+
+double attention_rate(const std::vector<AttentionPoint>& points, const KernelRecord& r) {
+  const double x = std::log2(double(std::max<std::int64_t>(1, r.m)));
+  const double y = std::log2(double(std::max<std::int64_t>(1, r.k)));
+  std::vector<NearPoint> near;
+  const bool backward = r.name.ends_with(".backward");
+  for (const auto& p : points) {
+    if (p.backward != backward) continue;
+    const double px = std::log2(double(p.tokens)), py = std::log2(double(p.head_dim));
+    near.push_back({(px - x) * (px - x) + (py - y) * (py - y), p.flops_per_s});
   }
-  return weights / inverse_rate;
+  DOJO_CHECK(!near.empty(), InvalidArgument,
+             "the host preset has no fused attention rates ({}) for '{}'; it predates them: rerun "
+             "`mpirun -np 2 dojo bench calibrate`",
+             backward ? "backward" : "forward", r.name);
+  return inverse_distance_rate(near);
 }
 
 json curve_json(const Curve& c) {
@@ -117,6 +138,32 @@ json gemm_json(const std::vector<GemmPoint>& points) {
   json out = json::array();
   for (const auto& p : points)
     out.push_back({p.m, p.n, p.k, p.batch, int(p.trans_a), int(p.trans_b), p.flops_per_s});
+  return out;
+}
+
+json attention_json(const std::vector<AttentionPoint>& points) {
+  json out = json::array();
+  for (const auto& p : points)
+    out.push_back({p.tokens, p.head_dim, p.batch, int(p.backward), p.flops_per_s});
+  return out;
+}
+
+std::vector<AttentionPoint> attention_from_json(const json& j, const std::string& where,
+                                                const std::string& origin) {
+  DOJO_CHECK(j.is_array(), FormatError, "{}: '{}' must be a list", origin, where);
+  std::vector<AttentionPoint> out;
+  for (const auto& p : j) {
+    DOJO_CHECK(p.is_array() && p.size() == 5 &&
+                   std::all_of(p.begin(), p.end(), [](const json& v) { return v.is_number(); }),
+               FormatError,
+               "{}: '{}' has {}, expected [tokens, head_dim, batch, backward, flops_per_s]",
+               origin, where, p.dump());
+    AttentionPoint a{p[0].get<std::int64_t>(), p[1].get<std::int64_t>(),
+                     p[2].get<std::int64_t>(), p[3].get<int>() != 0, p[4].get<double>()};
+    DOJO_CHECK(a.tokens > 0 && a.head_dim > 0 && a.batch > 0 && a.flops_per_s > 0, FormatError,
+               "{}: '{}' has {}: sizes and rate must be positive", origin, where, p.dump());
+    out.push_back(a);
+  }
   return out;
 }
 
@@ -274,7 +321,7 @@ KernelClass kernel_class_of(const KernelRecord& r) {
     case KernelKind::kOptimizer:
       return KernelClass::kAdamW;
     case KernelKind::kAttention:
-      return KernelClass::kSoftmax;
+      return r.matmul_flops > 0 ? KernelClass::kAttention : KernelClass::kSoftmax;
     default:
       break;
   }
@@ -297,6 +344,8 @@ const char* to_string(KernelClass c) {
       return "layernorm";
     case KernelClass::kSoftmax:
       return "softmax";
+    case KernelClass::kAttention:
+      return "attention";
     case KernelClass::kReduction:
       return "reduction";
     case KernelClass::kAdamW:
@@ -310,7 +359,7 @@ KernelClass parse_kernel_class(std::string_view name) {
     if (name == to_string(c)) return c;
   throw InvalidArgument(fmt::format(
       "unknown kernel class '{}' (expected gemm, elementwise, transcendental, layernorm, softmax, "
-      "reduction or adamw)",
+      "attention, reduction or adamw)",
       name));
 }
 
@@ -372,6 +421,13 @@ double HostCalibration::kernel_s(const KernelRecord& record, int want_threads) c
                              ? rates->gemm_bf16
                              : rates->gemm_fp32;
     return scale * record.flops / gemm_rate(points, record);
+  }
+  if (c == KernelClass::kAttention) {
+    if (record.flops <= 0) return 0;
+    const auto& points = record.precision == Precision::kBf16 && !rates->attention_bf16.empty()
+                             ? rates->attention_bf16
+                             : rates->attention_fp32;
+    return scale * record.flops / attention_rate(points, record);
   }
   if (record.bytes <= 0) return 0;
   const StreamRates* stream = nullptr;
@@ -529,6 +585,8 @@ json to_json(const HostCalibration& h) {
     threads.push_back({{"threads", t.threads},
                        {"gemm_fp32", gemm_json(t.gemm_fp32)},
                        {"gemm_bf16", gemm_json(t.gemm_bf16)},
+                       {"attention_fp32", attention_json(t.attention_fp32)},
+                       {"attention_bf16", attention_json(t.attention_bf16)},
                        {"streams_bytes_per_s", streams}});
   }
   json links = json::array();
@@ -599,6 +657,13 @@ HostCalibration host_calibration_from_json(const json& j, const std::string& ori
     rates.gemm_bf16 = gemm_from_json(t.at("gemm_bf16"), where + ".gemm_bf16", origin);
     DOJO_CHECK(!rates.gemm_fp32.empty(), FormatError, "{}: '{}.gemm_fp32' is empty", origin,
                where);
+    // Absent in presets written before the fused attention class (charging one names it).
+    if (t.contains("attention_fp32"))
+      rates.attention_fp32 =
+          attention_from_json(t.at("attention_fp32"), where + ".attention_fp32", origin);
+    if (t.contains("attention_bf16"))
+      rates.attention_bf16 =
+          attention_from_json(t.at("attention_bf16"), where + ".attention_bf16", origin);
     for (const auto& [name, curve] : t.at("streams_bytes_per_s").items()) {
       KernelClass c;
       try {

@@ -19,7 +19,14 @@
 //              record is charged at the rate of the points nearest in (log2 of its
 //              intensity m n k / (m n + n k + m k), log2 of its FLOPs), weighted by inverse
 //              distance, among the points of the same precision, thread count, batching
-//              and transposes (any transposes if none match).
+//              and transposes (any transposes if none match). The transposes stand for
+//              the model's three calls: A B^T with a bias (a layer's forward), A B (its
+//              input gradient), A^T B accumulated into C (its weight gradient).
+//   attention point  the fused attention kernel (Device::attention_forward or _backward)
+//              measured at one shape: tokens T, head width h, sequences x heads B; its
+//              FLOP/s as the kernel reports them (products and softmax). An attention
+//              record (m = n = T, k = h, batch = B) is charged at the rate of the points
+//              of its direction nearest in (log2 T, log2 h), weighted by inverse distance.
 //   link       one transport between two ranks (MPI shared memory, gloo TCP, ...) at one
 //              level of the machine (0: two ranks on one host; 1: two ranks on different
 //              hosts, one pair alone on the hosts' link): the seconds to exchange `bytes`
@@ -48,8 +55,9 @@
 namespace dojo::accel {
 
 // The class a record is charged by: its own kernel_class, or else derived from its kind
-// (kGemm, kOptimizer -> kAdamW, kAttention -> kSoftmax) and name ("layernorm*",
-// "gelu*"); other reductions kReduction, the rest kElementwise.
+// (kGemm, kOptimizer -> kAdamW, kAttention -> kAttention when it has products
+// (matmul_flops > 0: the fused kernel), else kSoftmax) and name ("layernorm*", "gelu*");
+// other reductions kReduction, the rest kElementwise.
 KernelClass kernel_class_of(const KernelRecord& record);
 const char* to_string(KernelClass kernel_class);
 // Throws InvalidArgument naming the value for an unknown name.
@@ -74,6 +82,12 @@ struct GemmPoint {
   double flops_per_s = 0;
 };
 
+struct AttentionPoint {
+  std::int64_t tokens = 0, head_dim = 0, batch = 1;  // batch: sequences x heads
+  bool backward = false;
+  double flops_per_s = 0;
+};
+
 struct StreamRates {
   KernelClass kernel_class = KernelClass::kElementwise;
   Curve bytes_per_s;  // size: the record's bytes; value: bytes per second
@@ -83,6 +97,7 @@ struct StreamRates {
 struct ThreadRates {
   int threads = 1;
   std::vector<GemmPoint> gemm_fp32, gemm_bf16;
+  std::vector<AttentionPoint> attention_fp32, attention_bf16;
   std::vector<StreamRates> streams;
 };
 

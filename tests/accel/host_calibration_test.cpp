@@ -24,6 +24,13 @@ HostCalibration known_calibration() {
     r.gemm_fp32 = {{64, 64, 64, 1, false, false, rate}, {512, 512, 512, 1, false, false, rate},
                    {32, 32, 64, 48, false, true, rate / 2}};
     r.gemm_bf16 = {{64, 64, 64, 1, false, false, 2 * rate}};
+    // The fused attention: forward at 1e9 x t FLOP/s for 64 tokens, 4e9 x t for 256 (head
+    // width 16); backward half of that.
+    for (const bool backward : {false, true}) {
+      const double a = (backward ? 0.5e9 : 1e9) * t;
+      r.attention_fp32.push_back({64, 16, 32, backward, a});
+      r.attention_fp32.push_back({256, 16, 32, backward, 4 * a});
+    }
     for (const auto c : {KernelClass::kElementwise, KernelClass::kTranscendental,
                          KernelClass::kLayerNorm, KernelClass::kSoftmax, KernelClass::kReduction,
                          KernelClass::kAdamW})
@@ -66,15 +73,19 @@ TEST(HostKernelClass, DerivedFromKindAndNameUnlessTheRecordSaysIt) {
   EXPECT_EQ(kernel_class_of(r), KernelClass::kTranscendental);
   r.name = "axpy";
   EXPECT_EQ(kernel_class_of(r), KernelClass::kElementwise);
-  r.kind = KernelKind::kAttention;
+  r.kind = KernelKind::kAttention;  // a separate softmax
   EXPECT_EQ(kernel_class_of(r), KernelClass::kSoftmax);
+  r.matmul_flops = 1e6;  // the fused attention: products inside
+  EXPECT_EQ(kernel_class_of(r), KernelClass::kAttention);
+  r.matmul_flops = 0;
   r.kind = KernelKind::kOptimizer;
   EXPECT_EQ(kernel_class_of(r), KernelClass::kAdamW);
   r.kind = KernelKind::kElementwise;
   r.name = "fused.layernorm_gelu";
   r.kernel_class = KernelClass::kLayerNorm;  // a fused kernel says what it is
   EXPECT_EQ(kernel_class_of(r), KernelClass::kLayerNorm);
-  for (const auto c : {KernelClass::kGemm, KernelClass::kAdamW, KernelClass::kSoftmax})
+  for (const auto c :
+       {KernelClass::kGemm, KernelClass::kAdamW, KernelClass::kSoftmax, KernelClass::kAttention})
     EXPECT_EQ(parse_kernel_class(to_string(c)), c);
   EXPECT_THROW(parse_kernel_class("fft"), InvalidArgument);
 }
@@ -107,6 +118,48 @@ TEST(HostKernelCharge, MeasuredPointsAreChargedAtTheirRatePerPrecisionAndThreads
   EXPECT_NEAR(h.kernel_s(s, 1), 1e-4, 1e-15);
   s.bytes = 10;  // below the first point: the first point's time
   EXPECT_NEAR(h.kernel_s(s, 1), 1e-6, 1e-15);
+}
+
+TEST(HostKernelCharge, GemmsAreChargedFromPointsOfTheirTransposes) {
+  auto h = known_calibration();
+  // The weight gradient's layout (A^T B) measured slower than the plain one.
+  h.threads[0].gemm_fp32.push_back({512, 512, 512, 1, true, false, 2.5e9});
+  KernelRecord g;
+  g.name = "linear.dweight";
+  g.kind = KernelKind::kGemm;
+  g.m = g.n = g.k = 512;
+  g.batch = 1;
+  g.flops = 2.0 * 512 * 512 * 512;
+  g.trans_a = true;
+  EXPECT_NEAR(h.kernel_s(g, 1), g.flops / 2.5e9, 1e-15);
+  g.trans_a = false;
+  EXPECT_NEAR(h.kernel_s(g, 1), g.flops / 1e10, 1e-15);
+  g.trans_b = true;  // no point of this layout: charged from any
+  EXPECT_NEAR(h.kernel_s(g, 1), g.flops / 1e10, 1e-15);
+}
+
+TEST(HostKernelCharge, FusedAttentionIsChargedFromItsOwnPointsByDirection) {
+  const auto h = known_calibration();
+  KernelRecord a;
+  a.name = "attention";
+  a.kind = KernelKind::kAttention;
+  a.m = a.n = 64;
+  a.k = 16;
+  a.batch = 48;
+  a.flops = 1e8;
+  a.matmul_flops = 0.9e8;
+  EXPECT_NEAR(h.kernel_s(a, 1), 1e8 / 1e9, 1e-12);
+  EXPECT_NEAR(h.kernel_s(a, 2), 1e8 / 2e9, 1e-12);
+  a.name = "attention.backward";
+  EXPECT_NEAR(h.kernel_s(a, 1), 1e8 / 0.5e9, 1e-12);
+  // 128 tokens: halfway in log2 between the two points, equal weights on time per FLOP.
+  a.m = a.n = 128;
+  EXPECT_NEAR(h.kernel_s(a, 1), 1e8 * 0.5 * (1 / 0.5e9 + 1 / 2e9), 1e-12);
+  a.precision = Precision::kBf16;  // no bf16 points: the fp32 ones
+  EXPECT_NEAR(h.kernel_s(a, 1), 1e8 * 0.5 * (1 / 0.5e9 + 1 / 2e9), 1e-12);
+  auto old = h;  // a preset from before the attention class names what is missing
+  for (auto& t : old.threads) t.attention_fp32.clear();
+  EXPECT_THROW(old.kernel_s(a, 1), InvalidArgument);
 }
 
 TEST(HostAllreduce, FormulasMatchTheLinkCurveByHand) {
@@ -155,6 +208,9 @@ TEST(HostSpec, CalibrationRoundTripsThroughTheFileFormat) {
   EXPECT_EQ(to_json(back), to_json(spec));
   auto bad = to_json(spec);
   bad["host_calibration"]["threads"][0]["streams_bytes_per_s"]["fft"] = {{1, 1}};
+  EXPECT_THROW(mesh_spec_from_json(bad, "<test>"), FormatError);
+  bad = to_json(spec);
+  bad["host_calibration"]["threads"][0]["attention_fp32"][0] = {64, 16, 32, 0};  // no rate
   EXPECT_THROW(mesh_spec_from_json(bad, "<test>"), FormatError);
   bad = to_json(spec);
   bad["host_calibration"]["links"][0]["hot_s"] = {{8, 1e-6}, {4, 1e-6}};  // sizes must increase

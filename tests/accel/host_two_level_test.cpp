@@ -207,12 +207,12 @@ TEST(TwoLevelSpec, ACalibrationAcrossHostsIsAClusterMeshWhoseReplicasKnowTheirHo
   EXPECT_THROW(mesh_spec_from_json(bad, "<test>"), FormatError);
 }
 
-TEST(OneLevelPreset, TheCheckedInHostFileLoadsAndPredictsAsBefore) {
+TEST(OneLevelPreset, AnOlderHostFileLoadsAndPredictsAsBefore) {
   const char* source = std::getenv("DOJO_SOURCE_DIR");
   ASSERT_NE(source, nullptr) << "DOJO_SOURCE_DIR is set by CTest";
-  // Written by `dojo bench calibrate` before presets had a second level: no hosts,
-  // ranks_per_host or shm_slot_bytes keys.
-  const auto spec = load_mesh_spec(std::string(source) + "/configs/mesh/host.yaml");
+  // Written by `dojo bench calibrate` on 2026-12-01, before presets had a second level (no
+  // hosts, ranks_per_host or shm_slot_bytes keys) or fused attention rates.
+  const auto spec = load_mesh_spec(std::string(source) + "/tests/accel/data/host-one-level.yaml");
   ASSERT_TRUE(spec.host.has_value());
   ASSERT_EQ(spec.levels.size(), 1u);
   EXPECT_EQ(spec.host->hosts, 1);
