@@ -294,13 +294,26 @@ double edge_s(const HostCalibration& h, std::string_view transport, HostLayout l
   return t;
 }
 
+// Seconds for one thread to stream `bytes` from memory: the elementwise class at its largest
+// measured size (buffers far beyond the last-level cache).
+double from_memory_s(const HostCalibration& h, double bytes) {
+  for (const auto& s : h.threads.front().streams)
+    if (s.kernel_class == KernelClass::kElementwise)
+      return bytes / s.bytes_per_s.points.back().value;
+  throw InvalidArgument("host calibration has no elementwise rates");
+}
+
 // comm's shared-memory phases on one host for a piece of `bytes`: copy in, the sum of this
 // rank's chunk over the L slots, and (after `between`) the copy out, with three barriers.
-double shm_piece_s(const HostCalibration& h, double bytes, double local, double between) {
+// A copy reads or writes the rank's buffer, from memory when it is `cold`, and the slot,
+// which the piece before left in cache.
+double shm_piece_s(const HostCalibration& h, double bytes, double local, double between,
+                   bool cold) {
   const double barrier = h.exchange_s(0, "mpi", 8, false);
-  return stream_s(h, "shm.copy_in", 2 * bytes) +
+  const double buffer = cold ? from_memory_s(h, bytes) : stream_s(h, "shm.buffer", bytes);
+  return stream_s(h, "shm.copy_in", bytes) + buffer +
          stream_s(h, "shm.sum", (local + 1) * bytes / local) + between +
-         stream_s(h, "shm.copy_out", 2 * bytes) + 3 * barrier;
+         stream_s(h, "shm.copy_out", bytes) + buffer + 3 * barrier;
 }
 
 // `bytes` cut into slot-sized pieces, each taking piece_s(its bytes).
@@ -486,7 +499,15 @@ double host_allreduce_s(const HostCalibration& h, HostAllreduce algo, double byt
   const bool cold = bytes > h.cache_bytes;
   const double reduce_s_per_byte = dojo::accel::reduce_s_per_byte(h, bytes);
   const double n = double(ranks);
-  if (algo == HostAllreduce::kAuto) algo = bytes < h.auto_small_bytes ? HostAllreduce::kMpi : HostAllreduce::kRing;
+  // comm's choose_algorithm on one host: recursive doubling below the threshold, shared
+  // memory above it.
+  if (algo == HostAllreduce::kAuto) {
+    if (bytes >= h.auto_small_bytes) return host_allreduce_s(h, HostAllreduce::kShm, bytes, HostLayout{1, ranks});
+    algo = HostAllreduce::kRecursiveDoubling;
+  }
+  if (algo == HostAllreduce::kMpi && !h.mpi_allreduce_s.points.empty() &&
+      h.hosts == 1 && h.ranks_per_host == ranks)
+    return h.mpi_allreduce_s.time_at(bytes);
   switch (algo) {
     case HostAllreduce::kRing:
       return ring_s(h, "mpi", bytes, n, cold, reduce_s_per_byte);
@@ -528,6 +549,9 @@ double host_allreduce_s(const HostCalibration& h, HostAllreduce algo, double byt
   const double hosts = double(layout.hosts), local = double(layout.ranks_per_host);
   const double n = double(layout.ranks());
   if (algo == HostAllreduce::kAuto) algo = HostAllreduce::kHierarchical;  // several hosts here
+  if (algo == HostAllreduce::kMpi && !h.mpi_allreduce_s.points.empty() &&
+      h.hosts == layout.hosts && h.ranks_per_host == layout.ranks_per_host)
+    return h.mpi_allreduce_s.time_at(bytes);
   switch (algo) {
     case HostAllreduce::kRing:
       return ring_steps_s(
@@ -547,7 +571,7 @@ double host_allreduce_s(const HostCalibration& h, HostAllreduce algo, double byt
     }
     case HostAllreduce::kShm:
       return by_pieces_s(bytes, h.shm_slot_bytes,
-                         [&](double piece) { return shm_piece_s(h, piece, local, 0.0); });
+                         [&](double piece) { return shm_piece_s(h, piece, local, 0.0, cold); });
     case HostAllreduce::kHierarchical: {
       // The stripe rings across hosts, all L at once on the hosts' links.
       const auto across = [&](double chunk) {
@@ -565,9 +589,9 @@ double host_allreduce_s(const HostCalibration& h, HostAllreduce algo, double byt
       // barriers); the first gather and the last crossing stand alone.
       const auto size_of = [&](double k) { return std::min(piece, bytes - k * piece); };
       const double pieces = std::ceil(bytes / piece);
-      double t = shm_piece_s(h, size_of(0), local, 0.0);
+      double t = shm_piece_s(h, size_of(0), local, 0.0, cold);
       for (double k = 0; k + 1 < pieces; ++k) {
-        t += std::max(across(size_of(k) / local), shm_piece_s(h, size_of(k + 1), local, 0.0));
+        t += std::max(across(size_of(k) / local), shm_piece_s(h, size_of(k + 1), local, 0.0, cold));
       }
       return t + across(size_of(pieces - 1) / local);
     }
@@ -598,7 +622,7 @@ json to_json(const HostCalibration& h) {
     if (!l.streamed_s.points.empty()) link["streamed_s"] = curve_json(l.streamed_s);
     links.push_back(std::move(link));
   }
-  return {{"threads", threads},
+  json out = {{"threads", threads},
           {"links", links},
           {"cache_bytes", h.cache_bytes},
           {"ring_segment_bytes", h.ring_segment_bytes},
@@ -607,6 +631,8 @@ json to_json(const HostCalibration& h) {
           {"hierarchical_piece_bytes", h.hierarchical_piece_bytes},
           {"hosts", h.hosts},
           {"ranks_per_host", h.ranks_per_host}};
+  if (!h.mpi_allreduce_s.points.empty()) out["mpi_allreduce_s"] = curve_json(h.mpi_allreduce_s);
+  return out;
 }
 
 HostCalibration host_calibration_from_json(const json& j, const std::string& origin) {
@@ -615,7 +641,7 @@ HostCalibration host_calibration_from_json(const json& j, const std::string& ori
     DOJO_CHECK(key == "threads" || key == "links" || key == "cache_bytes" ||
                    key == "ring_segment_bytes" || key == "auto_small_bytes" ||
                    key == "shm_slot_bytes" || key == "hierarchical_piece_bytes" ||
-                   key == "hosts" || key == "ranks_per_host",
+                   key == "hosts" || key == "ranks_per_host" || key == "mpi_allreduce_s",
                FormatError, "{}: unknown key 'host_calibration.{}'", origin, key);
   }
   HostCalibration h;
@@ -639,6 +665,9 @@ HostCalibration host_calibration_from_json(const json& j, const std::string& ori
              "{}: 'host_calibration' needs shm_slot_bytes > 0, hierarchical_piece_bytes > 0, "
              "hosts >= 1 and ranks_per_host >= 0, got {}, {}, {}, {}",
              origin, h.shm_slot_bytes, h.hierarchical_piece_bytes, h.hosts, h.ranks_per_host);
+  if (j.contains("mpi_allreduce_s"))
+    h.mpi_allreduce_s =
+        curve_from_json(j.at("mpi_allreduce_s"), "host_calibration.mpi_allreduce_s", origin);
   DOJO_CHECK(j.contains("threads") && j.at("threads").is_array() && !j.at("threads").empty(),
              FormatError, "{}: 'host_calibration.threads' must be a non-empty list", origin);
   for (std::size_t i = 0; i < j.at("threads").size(); ++i) {

@@ -136,6 +136,11 @@ struct HostCalibration {
   // The layout the links were measured on (one host unless calibrated across hosts).
   std::int64_t hosts = 1;
   std::int64_t ranks_per_host = 0;  // 0: not recorded (files written before it was)
+  // Open MPI's own MPI_Allreduce (comm's `mpi` algorithm) measured on the calibrated
+  // layout (hosts x ranks_per_host), size: bytes per rank, value: seconds. Which algorithm
+  // Open MPI's tuned component runs is its own choice, so the library is measured as a
+  // black box at sizes 2^13, 2^15, ... and interpolated (may be empty).
+  Curve mpi_allreduce_s;
 
   // Seconds the host takes for `record` on `threads` threads (the nearest measured count
   // at or below, scaled by the ratio for counts beyond the last).
@@ -156,9 +161,11 @@ struct HostCalibration {
 // summing with one thread. ring: 2(n-1) steps of chunk c = bytes/n moved in segments, the
 // sum of each reduce-scatter segment overlapped with the next segment's exchange;
 // recursive doubling: log2(p) exchanges of the whole buffer, each followed by its sum (plus
-// a send and a return when n is not a power of two); mpi: the cheaper of the two over MPI
-// (what Open MPI's tuned all-reduce chooses between); gloo: the ring over the gloo
-// transport; auto: what comm's choose_algorithm picks. Buffers larger than cache_bytes use
+// a send and a return when n is not a power of two); mpi: the measured mpi_allreduce_s
+// curve where the calibration has one for this layout, else the cheaper of the two over
+// MPI (what Open MPI's tuned all-reduce chooses between); gloo: the ring over the gloo
+// transport; auto: what comm's choose_algorithm picks (recursive doubling below
+// auto_small_bytes, shm above). Buffers larger than cache_bytes use
 // the links' cold curves. Throws InvalidArgument if the transport was not calibrated.
 // shm and hierarchical (one host: the same thing) are host_allreduce_s of the layout
 // {1, ranks} below.
@@ -173,7 +180,8 @@ double host_allreduce_s(const HostCalibration& host, HostAllreduce algo, double 
 //           streamed one;
 //   recursive_doubling  rounds whose partners are on one host exchange at level 0, the
 //           others at level 1 with every rank of the host crossing at once;
-//   mpi     the cheaper of those two, unsegmented (as on one host);
+//   mpi     the measured curve on its layout, else the cheaper of those two, unsegmented
+//           (as on one host);
 //   gloo    the ring over the gloo transport at level 1;
 //   shm     one host only: per slot-sized piece P, every rank copies P in (2P bytes at the
 //           elementwise rate), sums its chunk P/L of the L slots ((L+1) P/L bytes), copies

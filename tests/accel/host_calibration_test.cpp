@@ -179,13 +179,31 @@ TEST(HostAllreduce, FormulasMatchTheLinkCurveByHand) {
   const double xc = 1e-6 + seg / 5e8, addc = seg * add_s_per_byte;
   EXPECT_NEAR(host_allreduce_s(h, HostAllreduce::kRing, big, 2),
               8 * std::max(xc, addc) + addc + 8 * xc, 1e-12);
-  // auto: small messages as MPI, large as the ring; one rank costs nothing.
+  // auto, as comm chooses on one host: small messages by recursive doubling, large through
+  // shared memory; one rank costs nothing.
   EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kAuto, b, 2),
-                   host_allreduce_s(h, HostAllreduce::kRing, b, 2));
+                   host_allreduce_s(h, HostAllreduce::kShm, b, 2));
   EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kAuto, s, 2),
-                   host_allreduce_s(h, HostAllreduce::kMpi, s, 2));
+                   host_allreduce_s(h, HostAllreduce::kRecursiveDoubling, s, 2));
   EXPECT_EQ(host_allreduce_s(h, HostAllreduce::kRing, b, 1), 0);
   EXPECT_THROW(host_allreduce_s(h, HostAllreduce::kGloo, b, 2), InvalidArgument);
+}
+
+TEST(HostAllreduce, MpiIsTheMeasuredCurveOnItsOwnLayoutOnly) {
+  auto h = known_calibration();
+  const double formula = host_allreduce_s(h, HostAllreduce::kMpi, 1 << 20, 2);
+  h.hosts = 1;
+  h.ranks_per_host = 2;
+  h.mpi_allreduce_s.points = {{8192, 1e-5}, {32768, 4e-5}, {2 << 20, 3e-3}};
+  EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kMpi, 32768, 2), 4e-5);
+  // Between points log-log: halfway in log size between 32 KiB and 2 MiB.
+  EXPECT_NEAR(host_allreduce_s(h, HostAllreduce::kMpi, 262144, 2), std::sqrt(4e-5 * 3e-3), 1e-12);
+  EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kMpi, 8 << 20, 2), 4 * 3e-3);
+  EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kMpi, 8 << 20, HostLayout{1, 2}), 4 * 3e-3);
+  // Another layout than the calibrated one: the formula.
+  EXPECT_NE(host_allreduce_s(h, HostAllreduce::kMpi, 1 << 20, 3), 0);
+  h.ranks_per_host = 3;
+  EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kMpi, 1 << 20, 2), formula);
 }
 
 MeshSpec known_host_spec() {
