@@ -101,6 +101,7 @@ std::vector<GemmCase> gemm_cases(bool quick) {
 std::vector<GemmPoint> measure_gemms(HostDevice& device, Precision precision, int threads,
                                      const CalibrateOptions& o) {
   device.set_precision(precision);
+  const double cache_bytes = host_cache_bytes();
   std::vector<GemmPoint> points;
   std::vector<float> scratch(1);
   for (const auto& g : gemm_cases(o.quick)) {
@@ -117,15 +118,26 @@ std::vector<GemmPoint> measure_gemms(HostDevice& device, Precision precision, in
     s.stride_b = g.k * g.n;
     s.stride_c = g.m * g.n;
     std::vector<float> a(static_cast<std::size_t>(g.batch * g.m * g.k), 0.5f);
-    std::vector<float> b(static_cast<std::size_t>(g.batch * g.k * g.n), 0.25f);
+    const auto b_elems = static_cast<std::size_t>(g.batch * g.k * g.n);
+    // The weight gradient's B is the layer's forward input, saved since the forward pass:
+    // it comes from memory, so each call reads another copy, from enough copies to cover
+    // twice the last-level cache. The other operands were just written or are small.
+    const std::size_t copies =
+        g.trans_a ? std::clamp<std::size_t>(static_cast<std::size_t>(std::ceil(
+                                                2 * cache_bytes / (4.0 * double(b_elems)))),
+                                            1, 4096)
+                  : 1;
+    std::vector<float> b(copies * b_elems, 0.25f);
+    std::size_t next = 0;
     std::vector<float> c(static_cast<std::size_t>(g.batch * g.m * g.n), 0.0f);
     std::vector<float> bias(static_cast<std::size_t>(g.n), 0.125f);
     const double flops = 2.0 * double(g.m) * double(g.n) * double(g.k) * double(g.batch);
     const auto what = fmt::format("gemm {} {}x{}x{}{}{} x{}", to_string(precision), g.m, g.n, g.k,
                                   g.trans_a ? " A^T" : "", g.trans_b ? " B^T" : "", g.batch);
     const double t = time_call(what, threads, o, [&] {
-      device.gemm<float>("calibrate.gemm", s, a.data(), b.data(), c.data(),
+      device.gemm<float>("calibrate.gemm", s, a.data(), b.data() + next * b_elems, c.data(),
                          g.add_bias ? bias.data() : nullptr);
+      next = (next + 1) % copies;
       // Any other kernel drops the bf16 operand copies, as between the model's GEMMs.
       device.fill<float>(1, 0.0f, scratch.data());
     });
@@ -136,15 +148,16 @@ std::vector<GemmPoint> measure_gemms(HostDevice& device, Precision precision, in
 }
 
 // The fused attention kernel, forward and backward, over a grid of sequence lengths and
-// head widths (the models' tokens 8..288, head widths 8..64), 32 sequences x heads.
+// head widths (powers of two over the models' tokens 8..288 and head widths 8..64), 32
+// sequences x heads.
 std::vector<AttentionPoint> measure_attention(HostDevice& device, Precision precision,
                                               int threads, const CalibrateOptions& o) {
   device.set_precision(precision);
   std::vector<AttentionPoint> points;
   const std::vector<std::int64_t> tokens =
-      o.quick ? std::vector<std::int64_t>{16, 64} : std::vector<std::int64_t>{16, 64, 256, 512};
+      o.quick ? std::vector<std::int64_t>{8, 32} : std::vector<std::int64_t>{8, 32, 128, 512};
   const std::vector<std::int64_t> widths =
-      o.quick ? std::vector<std::int64_t>{16} : std::vector<std::int64_t>{16, 64};
+      o.quick ? std::vector<std::int64_t>{16} : std::vector<std::int64_t>{8, 16, 32, 64};
   constexpr std::int64_t kSequences = 8, kHeads = 4;
   for (const auto t : tokens) {
     for (const auto h : widths) {
@@ -184,10 +197,16 @@ std::vector<AttentionPoint> measure_attention(HostDevice& device, Precision prec
   return points;
 }
 
-// One streaming class: its Device kernels over n elements, bytes as the Device reports.
+// One streaming class: the Device kernels the model runs for it (model/layers.cpp,
+// model/videomae.cpp, model/optim.cpp) over n elements, bytes as the Device reports.
 struct StreamBuffers {
   std::int64_t n, rows, cols;
   std::vector<float> x, y, dy, dx, p, m, v, gamma, beta, dgamma, dbeta, mean, rstd;
+  std::vector<std::uint16_t> half;
+  // Clips of tubelets of 2 x 16 x 16 x 3, about n elements, and their every tubelet.
+  TubeletDims tubelets{};
+  std::vector<float> clips, pred, dpred;
+  std::vector<std::int64_t> tubelet_rows;
   explicit StreamBuffers(std::int64_t elems, std::int64_t row_len)
       : n(elems), rows(std::max<std::int64_t>(1, elems / row_len)), cols(row_len) {
     const auto sz = static_cast<std::size_t>(rows * cols);
@@ -199,37 +218,46 @@ struct StreamBuffers {
     p.assign(sz, 0.1f);
     m.assign(sz, 0.0f);
     v.assign(sz, 0.0f);
+    half.assign(sz, 0);
     gamma.assign(static_cast<std::size_t>(cols), 1.0f);
     beta.assign(static_cast<std::size_t>(cols), 0.0f);
     dgamma.assign(static_cast<std::size_t>(cols), 0.0f);
     dbeta.assign(static_cast<std::size_t>(cols), 0.0f);
     mean.assign(static_cast<std::size_t>(rows), 0.0f);
     rstd.assign(static_cast<std::size_t>(rows), 1.0f);
+    tubelets = {.batch = 1, .frames = 2, .height = 16, .width = 16 * std::max<std::int64_t>(1, elems / 1536),
+                .channels = 3, .tubelet_frames = 2, .patch = 16};
+    const auto clip_elems = static_cast<std::size_t>(tubelets.tokens() * tubelets.row_elems());
+    clips.resize(clip_elems);
+    for (std::size_t i = 0; i < clip_elems; ++i) clips[i] = static_cast<float>(i % 251) / 251.0f;
+    pred.assign(clip_elems, 0.1f);
+    dpred.assign(clip_elems, 0.0f);
+    for (std::int64_t t = 0; t < tubelets.tokens(); ++t) tubelet_rows.push_back(t);
   }
 };
 
 void run_stream(Device& d, KernelClass c, StreamBuffers& b) {
   const std::int64_t n = b.rows * b.cols;
   switch (c) {
-    case KernelClass::kElementwise: {
+    case KernelClass::kElementwise:
       d.axpy<float>(n, 0.5f, b.x.data(), b.y.data());
       d.add_rows<float>(b.rows, 1, b.cols, b.gamma.data(), b.y.data());
-      const std::int64_t dims[3] = {b.rows, 2, b.cols / 2};
-      const int perm[3] = {1, 0, 2};
-      d.permute<float>(dims, perm, b.x.data(), b.dx.data());
       d.copy_rows<float>(b.rows, b.cols, b.x.data(), {}, b.y.data(), {}, false);
+      d.fill<float>(n, 0.0f, b.dx.data());
+      d.to_bf16(n, b.p.data(), b.half.data());
+      d.gather_tubelets<float>(b.tubelets, b.clips.data(), b.tubelet_rows, b.dpred.data());
       break;
-    }
     case KernelClass::kTranscendental:
       d.gelu_forward<float>(n, b.x.data(), b.y.data());
-      d.gelu_backward<float>(n, b.x.data(), b.dy.data(), b.dx.data());
+      d.gelu_backward_bias<float>(b.rows, b.cols, b.x.data(), b.dy.data(), b.dx.data(),
+                                  b.dgamma.data());
       break;
     case KernelClass::kLayerNorm:
       d.layernorm_forward<float>(b.rows, b.cols, 1e-6f, b.x.data(), b.gamma.data(), b.beta.data(),
                                  b.y.data(), b.mean.data(), b.rstd.data());
-      d.layernorm_backward<float>(b.rows, b.cols, b.dy.data(), b.x.data(), b.mean.data(),
-                                  b.rstd.data(), b.gamma.data(), b.dx.data(), b.dgamma.data(),
-                                  b.dbeta.data());
+      d.layernorm_backward_residual<float>(b.rows, b.cols, b.dy.data(), b.x.data(), b.mean.data(),
+                                           b.rstd.data(), b.gamma.data(), b.p.data(), b.dx.data(),
+                                           b.dgamma.data(), b.dbeta.data());
       break;
     case KernelClass::kSoftmax:
       std::copy(b.x.begin(), b.x.end(), b.y.begin());
@@ -237,8 +265,8 @@ void run_stream(Device& d, KernelClass c, StreamBuffers& b) {
       d.softmax_backward<float>(b.rows, b.cols, b.y.data(), b.dy.data(), b.dx.data());
       break;
     case KernelClass::kReduction:
-      d.row_normalize<float>(b.rows, b.cols, 1e-6f, b.x.data(), {}, b.y.data());
-      d.mse_loss_and_grad<float>(n, b.y.data(), b.x.data(), b.dx.data());
+      d.tubelet_mse_loss_and_grad<float>(b.tubelets, 1e-6f, b.pred.data(), b.clips.data(),
+                                         b.tubelet_rows, b.dpred.data());
       d.sum_rows<float>(b.rows, 1, b.cols, b.dy.data(), b.dgamma.data());
       break;
     case KernelClass::kAdamW: {
