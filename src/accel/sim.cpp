@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "core/buckets.hpp"
 #include "core/error.hpp"
@@ -31,10 +32,21 @@ ReplicaFootprint estimate_footprint(const RecordingSink& step, double param_byte
 void replay_step(const RecordingSink& step, const SimModel& model, double bucket_bytes,
                  std::int64_t replicas, MeshCostModel& mesh) {
   const auto& kernels = step.kernels();
-  // Last backward kernel of every layer: its gradients are final after it.
+  // Last backward kernel of every layer: its gradients are final after it. A kernel's
+  // layer is its innermost scope ("decoder.1.mlp"); it counts for the gradient layer whose
+  // name is that scope or a dotted prefix of it ("decoder.1").
+  std::set<std::string> grad_layers;
+  for (const auto& [layer, bytes] : model.layer_grad_bytes) grad_layers.insert(layer);
   std::map<std::string, std::size_t> last_backward;
-  for (std::size_t i = 0; i < kernels.size(); ++i)
-    if (kernels[i].record.backward) last_backward[kernels[i].layer] = i;
+  for (std::size_t i = 0; i < kernels.size(); ++i) {
+    if (!kernels[i].record.backward) continue;
+    std::string scope = kernels[i].layer;
+    while (!scope.empty() && !grad_layers.contains(scope)) {
+      const auto dot = scope.rfind('.');
+      scope = dot == std::string::npos ? std::string() : scope.substr(0, dot);
+    }
+    if (!scope.empty()) last_backward[scope] = i;
+  }
   // The arena's float elements per layer, as GradSync sees them.
   std::vector<LayerRange> ranges;
   std::size_t total = 0;

@@ -71,6 +71,40 @@ TEST(Replay, EachLayerBucketIsIssuedAfterItsLastBackwardKernelAndTheOptimizerWai
   EXPECT_DOUBLE_EQ(r.comm_total_s, 2 * mesh.allreduce_s(3e5));
 }
 
+TEST(Replay, AKernelInASubScopeCountsForItsLayer) {
+  // The model's kernels carry their innermost scope ("decoder.1.mlp"); GradSync's layer is
+  // "decoder.1". Here l1's backward runs in "l1.mlp": bucket 0 still goes out after it,
+  // not when backward ends.
+  RecordingSink step;
+  KernelRecord r;
+  r.kind = KernelKind::kGemm;
+  r.m = r.n = r.k = 64;
+  r.batch = 1;
+  r.flops = 2.0 * 64 * 64 * 64;
+  r.bytes = 3 * 4 * 64 * 64;
+  const auto emit = [&](std::string_view layer, bool backward) {
+    r.layer = layer;
+    r.backward = backward;
+    step.on_kernel(r);
+  };
+  emit("l0", false);
+  emit("l1.mlp", false);
+  emit("l1.mlp", true);
+  emit("l0", true);
+  KernelRecord opt;
+  opt.kind = KernelKind::kOptimizer;
+  step.on_kernel(opt);
+  MeshCostModel mesh(builtin_preset("test4x4"), Rect{0, 0, 1, 1}, 4);
+  mesh.begin_step();
+  replay_step(step, toy_model(3e5), /*bucket_bytes=*/1e5, 4, mesh);
+  mesh.end_step();
+  std::vector<const TimelineEvent*> kernels, buckets;
+  for (const auto& e : mesh.last_step().events()) (e.compute ? kernels : buckets).push_back(&e);
+  ASSERT_EQ(kernels.size(), 5u);
+  ASSERT_GE(buckets.size(), 2u);
+  EXPECT_DOUBLE_EQ(buckets[0]->start_s, kernels[2]->start_s + kernels[2]->duration_s);
+}
+
 TEST(Replay, SmallLayersShareOneBucketFlushedBeforeTheOptimizer) {
   RecordingSink step;
   toy_step(1, Precision::kFp32, step);
