@@ -123,12 +123,18 @@ std::vector<GemmPoint> measure_gemms(HostDevice& device, Precision precision, in
     // it comes from memory, so each call reads another copy, from enough copies to cover
     // twice the last-level cache. The other operands were just written or are small.
     const std::size_t copies =
-        g.trans_a ? std::clamp<std::size_t>(static_cast<std::size_t>(std::ceil(
-                                                2 * cache_bytes / (4.0 * double(b_elems)))),
-                                            1, 4096)
+        g.trans_a ? std::max<std::size_t>(
+                        1, static_cast<std::size_t>(std::ceil(2 * cache_bytes / (4.0 * double(b_elems)))))
                   : 1;
     std::vector<float> b(copies * b_elems, 0.25f);
     std::size_t next = 0;
+    // In bf16 the model converts its weights once a step and hands the GEMMs of the forward
+    // and the input gradient that copy (model/layers.cpp): so does this.
+    std::vector<std::uint16_t> b_bf16;
+    if (precision == Precision::kBf16 && !g.trans_a) {
+      b_bf16.resize(b_elems);
+      device.to_bf16(static_cast<std::int64_t>(b_elems), b.data(), b_bf16.data());
+    }
     std::vector<float> c(static_cast<std::size_t>(g.batch * g.m * g.n), 0.0f);
     std::vector<float> bias(static_cast<std::size_t>(g.n), 0.125f);
     const double flops = 2.0 * double(g.m) * double(g.n) * double(g.k) * double(g.batch);
@@ -136,7 +142,8 @@ std::vector<GemmPoint> measure_gemms(HostDevice& device, Precision precision, in
                                   g.trans_a ? " A^T" : "", g.trans_b ? " B^T" : "", g.batch);
     const double t = time_call(what, threads, o, [&] {
       device.gemm<float>("calibrate.gemm", s, a.data(), b.data() + next * b_elems, c.data(),
-                         g.add_bias ? bias.data() : nullptr);
+                         g.add_bias ? bias.data() : nullptr,
+                         b_bf16.empty() ? nullptr : b_bf16.data());
       next = (next + 1) % copies;
       // Any other kernel drops the bf16 operand copies, as between the model's GEMMs.
       device.fill<float>(1, 0.0f, scratch.data());
@@ -300,8 +307,8 @@ StreamRates measure_stream(HostDevice& device, KernelClass c, int threads,
     // step's activations went through the cache: its data comes from memory. Each call
     // takes another set of buffers, from sets covering twice the last-level cache.
     if (c == KernelClass::kAdamW) {
-      const auto want = static_cast<std::size_t>(
-          std::clamp(std::ceil(2 * host_cache_bytes() / bytes), 1.0, 4096.0));
+      const auto want =
+          static_cast<std::size_t>(std::max(1.0, std::ceil(2 * host_cache_bytes() / bytes)));
       while (sets.size() < want) sets.emplace_back(std::int64_t{1} << l, row_len);
     }
     std::size_t next = 0;

@@ -45,8 +45,9 @@ struct NearPoint {
 // The 3 nearest points, weight 1/d^2 (an exact match takes all the weight), averaged as
 // time per unit of work, not as rates.
 double inverse_distance_rate(std::vector<NearPoint> near) {
-  std::sort(near.begin(), near.end(),
-            [](const NearPoint& a, const NearPoint& b) { return a.d2 < b.d2; });
+  // Stable: of equally near points the first measured wins.
+  std::stable_sort(near.begin(), near.end(),
+                   [](const NearPoint& a, const NearPoint& b) { return a.d2 < b.d2; });
   near.resize(std::min<std::size_t>(near.size(), 3));
   if (near.front().d2 < 1e-12) return near.front().rate;
   double weights = 0, inverse_rate = 0;
@@ -300,7 +301,9 @@ double from_memory_s(const HostCalibration& h, double bytes) {
   for (const auto& s : h.threads.front().streams)
     if (s.kernel_class == KernelClass::kElementwise)
       return bytes / s.bytes_per_s.points.back().value;
-  throw InvalidArgument("host calibration has no elementwise rates");
+  throw InvalidArgument(
+      "host calibration has no one-thread elementwise rates, which the shm all-reduce's copies "
+      "are charged by; rerun `mpirun -np 2 dojo bench calibrate`");
 }
 
 // comm's shared-memory phases on one host for a piece of `bytes`: copy in, the sum of this

@@ -83,7 +83,8 @@ struct GemmPoint {
 };
 
 struct AttentionPoint {
-  std::int64_t tokens = 0, head_dim = 0, batch = 1;  // batch: sequences x heads
+  // batch: sequences x heads, as measured (a record's batch does not pick the point).
+  std::int64_t tokens = 0, head_dim = 0, batch = 1;
   bool backward = false;
   double flops_per_s = 0;
 };
@@ -183,9 +184,11 @@ double host_allreduce_s(const HostCalibration& host, HostAllreduce algo, double 
 //   mpi     the measured curve on its layout, else the cheaper of those two, unsegmented
 //           (as on one host);
 //   gloo    the ring over the gloo transport at level 1;
-//   shm     one host only: per slot-sized piece P, every rank copies P in (2P bytes at the
-//           elementwise rate), sums its chunk P/L of the L slots ((L+1) P/L bytes), copies
-//           P out, and three shared-memory barriers (a level-0 8-byte exchange each);
+//   shm     one host only: per slot-sized piece P, every rank copies P in (P into the
+//           slot at the elementwise rate, P of its buffer at the from-memory rate when the
+//           buffer exceeds cache_bytes), sums its chunk P/L of the L slots ((L+1) P/L
+//           bytes), copies P out (the same two sides), and three shared-memory barriers (a
+//           level-0 8-byte exchange each);
 //   hierarchical  per piece: the shm copy in and chunk sum, then the L stripe rings across
 //           H hosts at once (comm's ring on chunk P/L, each segment exchange the level-1
 //           streamed time of L segments), then the copy out and the barriers; with one rank

@@ -134,7 +134,10 @@ TEST(HostKernelCharge, GemmsAreChargedFromPointsOfTheirTransposes) {
   EXPECT_NEAR(h.kernel_s(g, 1), g.flops / 2.5e9, 1e-15);
   g.trans_a = false;
   EXPECT_NEAR(h.kernel_s(g, 1), g.flops / 1e10, 1e-15);
-  g.trans_b = true;  // no point of this layout: charged from any
+  // No point of this layout: charged from any (here the one exact match, 64^3 A B).
+  g.trans_b = true;
+  g.m = g.n = g.k = 64;
+  g.flops = 2.0 * 64 * 64 * 64;
   EXPECT_NEAR(h.kernel_s(g, 1), g.flops / 1e10, 1e-15);
 }
 
@@ -192,6 +195,7 @@ TEST(HostAllreduce, FormulasMatchTheLinkCurveByHand) {
 TEST(HostAllreduce, MpiIsTheMeasuredCurveOnItsOwnLayoutOnly) {
   auto h = known_calibration();
   const double formula = host_allreduce_s(h, HostAllreduce::kMpi, 1 << 20, 2);
+  const double formula3 = host_allreduce_s(h, HostAllreduce::kMpi, 1 << 20, 3);
   h.hosts = 1;
   h.ranks_per_host = 2;
   h.mpi_allreduce_s.points = {{8192, 1e-5}, {32768, 4e-5}, {2 << 20, 3e-3}};
@@ -201,7 +205,7 @@ TEST(HostAllreduce, MpiIsTheMeasuredCurveOnItsOwnLayoutOnly) {
   EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kMpi, 8 << 20, 2), 4 * 3e-3);
   EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kMpi, 8 << 20, HostLayout{1, 2}), 4 * 3e-3);
   // Another layout than the calibrated one: the formula.
-  EXPECT_NE(host_allreduce_s(h, HostAllreduce::kMpi, 1 << 20, 3), 0);
+  EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kMpi, 1 << 20, 3), formula3);
   h.ranks_per_host = 3;
   EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kMpi, 1 << 20, 2), formula);
 }
@@ -214,6 +218,9 @@ MeshSpec known_host_spec() {
   m.p2p_measured = true;
   m.p2p_how = "test";
   m.calibration = known_calibration();
+  // Every optional part of the file format, so the round trip below covers them.
+  m.calibration.mpi_allreduce_s.points = {{8192, 1e-5}, {32768, 4e-5}};
+  m.calibration.threads[0].attention_bf16 = {{64, 16, 32, false, 3e9}};
   return host_spec(m);
 }
 

@@ -170,6 +170,21 @@ TEST(TwoLevelAllreduce, AutoIsHierarchicalAcrossHostsAndTheLimitsAreErrors) {
               1e-12);
 }
 
+TEST(TwoLevelAllreduce, ShmCopiesTheBufferSideFromMemoryWhenItExceedsTheCache) {
+  auto h = two_level_calibration();
+  // Streams from memory (the curve's largest size) at a quarter of the in-cache rate.
+  h.threads[0].streams[0].bytes_per_s = Curve{{{1e3, 1e10}, {1e8, 1e10}, {1e9, 2.5e9}}};
+  const double piece = 8 * kMiB;  // comm's slot: 16 MiB is two pieces
+  const double per_piece = piece / 1e10 + piece / 2.5e9    // copy in: slot, then buffer
+                           + 1.5 * piece / 1e10            // the chunk's sum over 2 slots
+                           + piece / 1e10 + piece / 2.5e9  // copy out
+                           + 3 * within(8);
+  EXPECT_NEAR(host_allreduce_s(h, HostAllreduce::kShm, 16 * kMiB, 2), 2 * per_piece, 1e-12);
+  // 1 MiB is below the cache (8 MB here): both sides in cache.
+  const double small = 4 * kMiB / 1e10 + 1.5 * kMiB / 1e10 + 3 * within(8);
+  EXPECT_NEAR(host_allreduce_s(h, HostAllreduce::kShm, kMiB, 2), small, 1e-12);
+}
+
 MeshSpec cluster_spec() {
   HostMeasurements m;
   m.cores = 2;
@@ -207,7 +222,7 @@ TEST(TwoLevelSpec, ACalibrationAcrossHostsIsAClusterMeshWhoseReplicasKnowTheirHo
   EXPECT_THROW(mesh_spec_from_json(bad, "<test>"), FormatError);
 }
 
-TEST(OneLevelPreset, AnOlderHostFileLoadsAndPredictsAsBefore) {
+TEST(OneLevelPreset, AnOlderHostFileLoadsAsOneHostAndItsTwoFormsAgree) {
   const char* source = std::getenv("DOJO_SOURCE_DIR");
   ASSERT_NE(source, nullptr) << "DOJO_SOURCE_DIR is set by CTest";
   // Written by `dojo bench calibrate` on 2026-12-01, before presets had a second level (no
