@@ -319,6 +319,12 @@ double shm_piece_s(const HostCalibration& h, double bytes, double local, double 
          stream_s(h, "shm.copy_out", bytes) + buffer + 3 * barrier;
 }
 
+// Whether MPI_Allreduce was measured on `layout` (mpi_allreduce_s is for its layout only).
+bool measured_mpi_layout(const HostCalibration& h, HostLayout layout) {
+  return !h.mpi_allreduce_s.points.empty() && h.hosts == layout.hosts &&
+         h.ranks_per_host == layout.ranks_per_host;
+}
+
 // `bytes` cut into slot-sized pieces, each taking piece_s(its bytes).
 template <typename Piece>
 double by_pieces_s(double bytes, double slot_bytes, Piece piece_s) {
@@ -508,8 +514,7 @@ double host_allreduce_s(const HostCalibration& h, HostAllreduce algo, double byt
     if (bytes >= h.auto_small_bytes) return host_allreduce_s(h, HostAllreduce::kShm, bytes, HostLayout{1, ranks});
     algo = HostAllreduce::kRecursiveDoubling;
   }
-  if (algo == HostAllreduce::kMpi && !h.mpi_allreduce_s.points.empty() &&
-      h.hosts == 1 && h.ranks_per_host == ranks)
+  if (algo == HostAllreduce::kMpi && measured_mpi_layout(h, HostLayout{1, ranks}))
     return h.mpi_allreduce_s.time_at(bytes);
   switch (algo) {
     case HostAllreduce::kRing:
@@ -552,8 +557,7 @@ double host_allreduce_s(const HostCalibration& h, HostAllreduce algo, double byt
   const double hosts = double(layout.hosts), local = double(layout.ranks_per_host);
   const double n = double(layout.ranks());
   if (algo == HostAllreduce::kAuto) algo = HostAllreduce::kHierarchical;  // several hosts here
-  if (algo == HostAllreduce::kMpi && !h.mpi_allreduce_s.points.empty() &&
-      h.hosts == layout.hosts && h.ranks_per_host == layout.ranks_per_host)
+  if (algo == HostAllreduce::kMpi && measured_mpi_layout(h, layout))
     return h.mpi_allreduce_s.time_at(bytes);
   switch (algo) {
     case HostAllreduce::kRing:
