@@ -7,7 +7,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "accel/host_vector.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
 
 namespace dojo::accel {
 
@@ -23,6 +25,12 @@ struct GemmPlan {
   bool a_dense = false, b_dense = false;  // operand has no gaps (its bf16 copy is cacheable)
   memory::desc a_bf16, b_bf16;            // packed bf16 copies (bf16 plans only)
   dnnl::reorder to_bf16_a, to_bf16_b;
+  // A bf16 plan on a CPU where oneDNN has no bf16 matmul (it needs AVX-512, AVX-512 BF16 or
+  // AMX): the packed bf16 operands are widened back to float (exactly) and multiplied by an
+  // fp32 matmul in these layouts. The products of bf16 values are exact in float and the
+  // sums are float either way, so the result is a bf16 GEMM's, at fp32 speed.
+  bool widen_bf16 = false;
+  memory::desc a_wide, b_wide;
 };
 
 struct EltwisePlan {
@@ -44,6 +52,11 @@ memory::desc matrix_desc(std::int64_t batch, std::int64_t rows, std::int64_t col
   const std::int64_t stride = batch > 1 ? batch_stride : rows * cols;
   if (transposed) return memory::desc({batch, rows, cols}, type, {stride, 1, ld});
   return memory::desc({batch, rows, cols}, type, {stride, ld, 1});
+}
+
+// bf16 bit patterns to float, exactly (the low 16 bits of the float are zero).
+DOJO_VECTOR_CLONES void widen_bf16(const std::uint16_t* in, std::size_t n, float* out) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = std::bit_cast<float>(std::uint32_t(in[i]) << 16);
 }
 
 std::string gemm_key(const GemmShape& s, bool bias, bool bf16) {
@@ -72,6 +85,7 @@ struct DnnlKernels::State {
   };
   std::array<Bf16Copy, 4> copies;
   std::uint64_t uses = 0;
+  std::vector<float> wide_a, wide_b;  // widened operands of plans with widen_bf16
 
   // The bf16 version of operand `src` (float layout `from`, bf16 layout `to`).
   std::uint16_t* bf16_operand(const float* src, std::size_t count, bool dense,
@@ -156,15 +170,53 @@ struct DnnlKernels::State {
       a = plan.a_bf16;
       b = plan.b_bf16;
     }
-    if (bias) {
-      plan.bias = memory::desc({1, 1, s.n}, dt::f32, memory::format_tag::abc);
-      const dnnl::matmul::desc desc(a, b, plan.bias, plan.c);
-      plan.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine));
-    } else {
-      const dnnl::matmul::desc desc(a, b, plan.c);
-      plan.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine));
+    if (bias) plan.bias = memory::desc({1, 1, s.n}, dt::f32, memory::format_tag::abc);
+    const auto make = [&](const memory::desc& ma, const memory::desc& mb) {
+      if (bias) {
+        const dnnl::matmul::desc desc(ma, mb, plan.bias, plan.c);
+        return dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine));
+      }
+      const dnnl::matmul::desc desc(ma, mb, plan.c);
+      return dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine));
+    };
+    try {
+      plan.matmul = make(a, b);
+    } catch (const dnnl::error& e) {
+      if (!bf16 || e.status != dnnl_unimplemented) throw;
+      plan.widen_bf16 = true;
+      plan.a_wide =
+          matrix_desc(s.batch, s.m, s.k, s.trans_a ? s.m : s.k, s.m * s.k, s.trans_a, dt::f32);
+      plan.b_wide =
+          matrix_desc(s.batch, s.k, s.n, s.trans_b ? s.k : s.n, s.k * s.n, s.trans_b, dt::f32);
+      plan.matmul = make(plan.a_wide, plan.b_wide);
+      static const bool said = [] {
+        log::warn("oneDNN has no bf16 matmul on this CPU (it needs AVX-512, AVX-512 BF16 or "
+                 "AMX): bf16 GEMMs run as fp32 GEMMs of the bf16-rounded operands (the same "
+                 "results, no bf16 speed-up)");
+        return true;
+      }();
+      (void)said;
     }
     return plan;
+  }
+
+  // Runs `plan` on packed bf16 operands, widening them first when the plan needs it.
+  void run_bf16(GemmPlan& plan, const std::uint16_t* a16, const std::uint16_t* b16,
+                std::unordered_map<int, memory>& args) {
+    if (!plan.widen_bf16) {
+      args[DNNL_ARG_SRC] = memory(plan.a_bf16, engine, const_cast<std::uint16_t*>(a16));
+      args[DNNL_ARG_WEIGHTS] = memory(plan.b_bf16, engine, const_cast<std::uint16_t*>(b16));
+    } else {
+      const std::size_t na = plan.a_wide.get_size() / sizeof(float);
+      const std::size_t nb = plan.b_wide.get_size() / sizeof(float);
+      wide_a.resize(na);
+      wide_b.resize(nb);
+      widen_bf16(a16, na, wide_a.data());
+      widen_bf16(b16, nb, wide_b.data());
+      args[DNNL_ARG_SRC] = memory(plan.a_wide, engine, wide_a.data());
+      args[DNNL_ARG_WEIGHTS] = memory(plan.b_wide, engine, wide_b.data());
+    }
+    plan.matmul.execute(stream, args);
   }
 };
 
@@ -204,10 +256,10 @@ void DnnlKernels::gemm(const GemmShape& s, const float* a, const float* b, float
         b_bf16 != nullptr && plan.b_dense
             ? b_bf16
             : st.bf16_operand(b, b_count, plan.b_dense, plan.to_bf16_b, plan.b, plan.b_bf16);
-    args[DNNL_ARG_SRC] = memory(plan.a_bf16, st.engine, a16);
-    args[DNNL_ARG_WEIGHTS] = memory(plan.b_bf16, st.engine, const_cast<std::uint16_t*>(b16));
+    st.run_bf16(plan, a16, b16, args);
+  } else {
+    plan.matmul.execute(st.stream, args);
   }
-  plan.matmul.execute(st.stream, args);
   st.stream.wait();
   const std::int64_t ldc = s.ldc ? s.ldc : s.n;
   st.forget_overlapping(c, c + (s.batch - 1) * s.stride_c + (s.m - 1) * ldc + s.n);
@@ -218,10 +270,15 @@ void DnnlKernels::packed_gemm(const GemmShape& s, const void* a, const void* b, 
   DOJO_ASSERT(s.lda == 0 && s.ldb == 0 && s.ldc == 0, "packed_gemm with leading dimensions");
   State& st = *state_;
   GemmPlan& plan = st.gemm_plan(s, false, bf16);
-  memory ma(bf16 ? plan.a_bf16 : plan.a, st.engine, const_cast<void*>(a));
-  memory mb(bf16 ? plan.b_bf16 : plan.b, st.engine, const_cast<void*>(b));
-  memory mc(plan.c, st.engine, c);
-  plan.matmul.execute(st.stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+  std::unordered_map<int, memory> args = {{DNNL_ARG_DST, memory(plan.c, st.engine, c)}};
+  if (bf16) {
+    st.run_bf16(plan, static_cast<const std::uint16_t*>(a), static_cast<const std::uint16_t*>(b),
+                args);
+  } else {
+    args.emplace(DNNL_ARG_SRC, memory(plan.a, st.engine, const_cast<void*>(a)));
+    args.emplace(DNNL_ARG_WEIGHTS, memory(plan.b, st.engine, const_cast<void*>(b)));
+    plan.matmul.execute(st.stream, args);
+  }
   st.stream.wait();
 }
 
