@@ -2,6 +2,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <unordered_map>
@@ -18,6 +19,13 @@ using dt = dnnl::memory::data_type;
 
 namespace {
 
+// How a GEMM operand lies in memory: `batch` blocks `batch_stride` apart, each `outer`
+// runs of `inner` contiguous values `ld` apart (a row-major matrix: outer = rows; a
+// transposed one: outer = columns).
+struct StoredMatrix {
+  std::int64_t batch = 0, outer = 0, inner = 0, ld = 0, batch_stride = 0;
+};
+
 struct GemmPlan {
   dnnl::matmul matmul;
   memory::desc a, b, c;                   // the caller's float layouts
@@ -29,8 +37,11 @@ struct GemmPlan {
   // AMX): the packed bf16 operands are widened back to float (exactly) and multiplied by an
   // fp32 matmul in these layouts. The products of bf16 values are exact in float and the
   // sums are float either way, so the result is a bf16 GEMM's, at fp32 speed.
+  // Such plans also make their bf16 copies themselves: oneDNN's f32 -> bf16 reorder there
+  // is its reference loop, which made these GEMMs 10-30x slower than the multiply.
   bool widen_bf16 = false;
   memory::desc a_wide, b_wide;
+  StoredMatrix a_stored, b_stored;
 };
 
 struct EltwisePlan {
@@ -55,8 +66,31 @@ memory::desc matrix_desc(std::int64_t batch, std::int64_t rows, std::int64_t col
 }
 
 // bf16 bit patterns to float, exactly (the low 16 bits of the float are zero).
-DOJO_VECTOR_CLONES void widen_bf16(const std::uint16_t* in, std::size_t n, float* out) {
-  for (std::size_t i = 0; i < n; ++i) out[i] = std::bit_cast<float>(std::uint32_t(in[i]) << 16);
+DOJO_VECTOR_CLONES void widen_bf16_range(const std::uint16_t* in, std::int64_t n, float* out) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) out[i] = std::bit_cast<float>(std::uint32_t(in[i]) << 16);
+}
+
+void widen_bf16(const std::uint16_t* in, std::size_t count, float* out) {
+  constexpr std::int64_t kBlock = 1 << 15;
+  const auto n = static_cast<std::int64_t>(count);
+#pragma omp parallel for if (n >= 4 * kBlock)
+  for (std::int64_t b = 0; b < n; b += kBlock) widen_bf16_range(in + b, std::min(kBlock, n - b), out + b);
+}
+
+DOJO_VECTOR_CLONES void round_to_bf16(const float* in, std::int64_t n, std::uint16_t* out) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) out[i] = host::bf16_bits(in[i]);
+}
+
+// The operand `m` at `src` into packed bf16 (outer x inner per block, blocks back to back).
+void pack_bf16(const StoredMatrix& m, const float* src, std::uint16_t* dst) {
+  const std::int64_t runs = m.batch * m.outer;
+#pragma omp parallel for if (runs * m.inner >= (1 << 16))
+  for (std::int64_t r = 0; r < runs; ++r) {
+    const std::int64_t b = r / m.outer, o = r % m.outer;
+    round_to_bf16(src + b * m.batch_stride + o * m.ld, m.inner, dst + r * m.inner);
+  }
 }
 
 std::string gemm_key(const GemmShape& s, bool bias, bool bf16) {
@@ -90,7 +124,7 @@ struct DnnlKernels::State {
   // The bf16 version of operand `src` (float layout `from`, bf16 layout `to`).
   std::uint16_t* bf16_operand(const float* src, std::size_t count, bool dense,
                               const dnnl::reorder& reorder, const memory::desc& from,
-                              const memory::desc& to) {
+                              const memory::desc& to, const StoredMatrix* ours) {
     ++uses;
     if (dense) {
       for (Bf16Copy& c : copies) {
@@ -110,9 +144,13 @@ struct DnnlKernels::State {
     slot->src = dense ? src : nullptr;
     slot->count = count;
     slot->last_use = uses;
-    memory msrc(from, engine, const_cast<float*>(src));
-    memory mdst(to, engine, slot->data.data());
-    reorder.execute(stream, msrc, mdst);
+    if (ours != nullptr) {
+      pack_bf16(*ours, src, slot->data.data());
+    } else {
+      memory msrc(from, engine, const_cast<float*>(src));
+      memory mdst(to, engine, slot->data.data());
+      reorder.execute(stream, msrc, mdst);
+    }
     return slot->data.data();
   }
 
@@ -184,6 +222,10 @@ struct DnnlKernels::State {
     } catch (const dnnl::error& e) {
       if (!bf16 || e.status != dnnl_unimplemented) throw;
       plan.widen_bf16 = true;
+      plan.a_stored = {s.batch, s.trans_a ? s.k : s.m, s.trans_a ? s.m : s.k, lda,
+                       s.batch > 1 ? s.stride_a : 0};
+      plan.b_stored = {s.batch, s.trans_b ? s.n : s.k, s.trans_b ? s.k : s.n, ldb,
+                       s.batch > 1 ? s.stride_b : 0};
       plan.a_wide =
           matrix_desc(s.batch, s.m, s.k, s.trans_a ? s.m : s.k, s.m * s.k, s.trans_a, dt::f32);
       plan.b_wide =
@@ -250,12 +292,13 @@ void DnnlKernels::gemm(const GemmShape& s, const float* a, const float* b, float
   if (bf16) {
     const std::size_t a_count = std::size_t(s.batch * s.m * s.k);
     const std::size_t b_count = std::size_t(s.batch * s.k * s.n);
-    std::uint16_t* a16 =
-        st.bf16_operand(a, a_count, plan.a_dense, plan.to_bf16_a, plan.a, plan.a_bf16);
+    std::uint16_t* a16 = st.bf16_operand(a, a_count, plan.a_dense, plan.to_bf16_a, plan.a,
+                                         plan.a_bf16, plan.widen_bf16 ? &plan.a_stored : nullptr);
     const std::uint16_t* b16 =
         b_bf16 != nullptr && plan.b_dense
             ? b_bf16
-            : st.bf16_operand(b, b_count, plan.b_dense, plan.to_bf16_b, plan.b, plan.b_bf16);
+            : st.bf16_operand(b, b_count, plan.b_dense, plan.to_bf16_b, plan.b, plan.b_bf16,
+                              plan.widen_bf16 ? &plan.b_stored : nullptr);
     st.run_bf16(plan, a16, b16, args);
   } else {
     plan.matmul.execute(st.stream, args);
