@@ -231,10 +231,15 @@ double shm_piece_s(const HostCalibration& h, double bytes, double local, double 
          stream_s(h, "shm.copy_out", bytes) + buffer + 3 * barrier;
 }
 
-// Whether MPI_Allreduce was measured on `layout` (mpi_allreduce_s is for its layout only).
-bool measured_mpi_layout(const HostCalibration& h, HostLayout layout) {
-  return !h.mpi_allreduce_s.points.empty() && h.hosts == layout.hosts &&
-         h.ranks_per_host == layout.ranks_per_host;
+// The measured curve of a library's own all-reduce (MPI_Allreduce for mpi, gloo::allreduce
+// for gloo) when it was measured on `layout` (each curve is for its layout only), else null.
+const Curve* measured_library_curve(const HostCalibration& h, HostAllreduce algo,
+                                    HostLayout layout) {
+  const Curve* c = algo == HostAllreduce::kMpi    ? &h.mpi_allreduce_s
+                   : algo == HostAllreduce::kGloo ? &h.gloo_allreduce_s
+                                                  : nullptr;
+  const bool on_layout = h.hosts == layout.hosts && h.ranks_per_host == layout.ranks_per_host;
+  return c != nullptr && !c->points.empty() && on_layout ? c : nullptr;
 }
 
 // `bytes` cut into slot-sized pieces, each taking piece_s(its bytes).
@@ -426,8 +431,8 @@ double host_allreduce_s(const HostCalibration& h, HostAllreduce algo, double byt
     if (bytes >= h.auto_small_bytes) return host_allreduce_s(h, HostAllreduce::kShm, bytes, HostLayout{1, ranks});
     algo = HostAllreduce::kRecursiveDoubling;
   }
-  if (algo == HostAllreduce::kMpi && measured_mpi_layout(h, HostLayout{1, ranks}))
-    return h.mpi_allreduce_s.time_at(bytes);
+  if (const Curve* c = measured_library_curve(h, algo, HostLayout{1, ranks}))
+    return c->time_at(bytes);
   switch (algo) {
     case HostAllreduce::kRing:
       return ring_s(h, "mpi", bytes, n, cold, reduce_s_per_byte);
@@ -469,8 +474,7 @@ double host_allreduce_s(const HostCalibration& h, HostAllreduce algo, double byt
   const double hosts = double(layout.hosts), local = double(layout.ranks_per_host);
   const double n = double(layout.ranks());
   if (algo == HostAllreduce::kAuto) algo = HostAllreduce::kHierarchical;  // several hosts here
-  if (algo == HostAllreduce::kMpi && measured_mpi_layout(h, layout))
-    return h.mpi_allreduce_s.time_at(bytes);
+  if (const Curve* c = measured_library_curve(h, algo, layout)) return c->time_at(bytes);
   switch (algo) {
     case HostAllreduce::kRing:
       return ring_steps_s(

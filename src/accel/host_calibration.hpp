@@ -142,6 +142,11 @@ struct HostCalibration {
   // Open MPI's tuned component runs is its own choice, so the library is measured as a
   // black box at sizes 2^13, 2^15, ... and interpolated (may be empty).
   Curve mpi_allreduce_s;
+  // gloo's own all-reduce (comm's `gloo` algorithm, gloo::allreduce's ring) measured the
+  // same way, when calibrate ran with a gloo communicator (may be empty). Its time is not
+  // its point-to-point curve's: on a 2-core VM it has a floor of about 4 ms, a timed
+  // wake-up of gloo's TCP loop (docs/mesh-model.md).
+  Curve gloo_allreduce_s;
 
   // Seconds the host takes for `record` on `threads` threads (the nearest measured count
   // at or below, scaled by the ratio for counts beyond the last).
@@ -164,8 +169,8 @@ struct HostCalibration {
 // recursive doubling: log2(p) exchanges of the whole buffer, each followed by its sum (plus
 // a send and a return when n is not a power of two); mpi: the measured mpi_allreduce_s
 // curve where the calibration has one for this layout, else the cheaper of the two over
-// MPI (what Open MPI's tuned all-reduce chooses between); gloo: the ring over the gloo
-// transport; auto: what comm's choose_algorithm picks (recursive doubling below
+// MPI (what Open MPI's tuned all-reduce chooses between); gloo: likewise its measured
+// gloo_allreduce_s curve, else the ring over the gloo transport; auto: what comm's choose_algorithm picks (recursive doubling below
 // auto_small_bytes, shm above). Buffers larger than cache_bytes use
 // the links' cold curves. Throws InvalidArgument if the transport was not calibrated.
 // shm and hierarchical (one host: the same thing) are host_allreduce_s of the layout

@@ -133,6 +133,8 @@ json to_json(const HostCalibration& h) {
           {"hosts", h.hosts},
           {"ranks_per_host", h.ranks_per_host}};
   if (!h.mpi_allreduce_s.points.empty()) out["mpi_allreduce_s"] = curve_json(h.mpi_allreduce_s);
+  if (!h.gloo_allreduce_s.points.empty())
+    out["gloo_allreduce_s"] = curve_json(h.gloo_allreduce_s);
   return out;
 }
 
@@ -142,7 +144,8 @@ HostCalibration host_calibration_from_json(const json& j, const std::string& ori
     DOJO_CHECK(key == "threads" || key == "links" || key == "cache_bytes" ||
                    key == "ring_segment_bytes" || key == "auto_small_bytes" ||
                    key == "shm_slot_bytes" || key == "hierarchical_piece_bytes" ||
-                   key == "hosts" || key == "ranks_per_host" || key == "mpi_allreduce_s",
+                   key == "hosts" || key == "ranks_per_host" || key == "mpi_allreduce_s" ||
+                   key == "gloo_allreduce_s",
                FormatError, "{}: unknown key 'host_calibration.{}'", origin, key);
   }
   HostCalibration h;
@@ -169,6 +172,9 @@ HostCalibration host_calibration_from_json(const json& j, const std::string& ori
   if (j.contains("mpi_allreduce_s"))
     h.mpi_allreduce_s =
         curve_from_json(j.at("mpi_allreduce_s"), "host_calibration.mpi_allreduce_s", origin);
+  if (j.contains("gloo_allreduce_s"))
+    h.gloo_allreduce_s =
+        curve_from_json(j.at("gloo_allreduce_s"), "host_calibration.gloo_allreduce_s", origin);
   DOJO_CHECK(j.contains("threads") && j.at("threads").is_array() && !j.at("threads").empty(),
              FormatError, "{}: 'host_calibration.threads' must be a non-empty list", origin);
   for (std::size_t i = 0; i < j.at("threads").size(); ++i) {

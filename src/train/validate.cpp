@@ -327,19 +327,22 @@ accel::MeshSpec calibrate_host(comm::Communicator& world, comm::Communicator* gl
   }
   m.calibration.hosts = topology.host_count();
   m.calibration.ranks_per_host = topology.min_ranks_per_host();
-  // Open MPI's MPI_Allreduce as a black box on this layout (every host alike), at odd
-  // powers of two up to 128 MiB on one host (beyond the last-level cache), 32 MiB across
-  // hosts (their links are slow; beyond, time grows in proportion).
+  // Open MPI's MPI_Allreduce (and gloo's all-reduce, with a gloo communicator) as black
+  // boxes on this layout (every host alike), at odd powers of two up to 128 MiB on one host
+  // (beyond the last-level cache), 32 MiB across hosts (their links are slow; beyond, time
+  // grows in proportion).
   if (world.size() >= 2 && topology.min_ranks_per_host() == topology.max_ranks_per_host()) {
     comm::AllreduceBenchOptions bench;
     bench.algorithms = {comm::Algorithm::kMpi};
+    if (gloo != nullptr) bench.algorithms.push_back(comm::Algorithm::kGloo);
     const int last = options.quick ? 21 : topology.host_count() > 1 ? 25 : 27;
     for (int l = 13; l <= last; l += options.quick ? 4 : 2)
       bench.sizes_bytes.push_back(std::size_t{1} << l);
     if (topology.host_count() > 1) bench.iters = 3;
-    for (const auto& r : comm::bench_allreduce(world, nullptr, bench))
-      m.calibration.mpi_allreduce_s.points.push_back(
-          {static_cast<double>(r.bytes), r.time_us_median * 1e-6});
+    for (const auto& r : comm::bench_allreduce(world, gloo, bench))
+      (r.algorithm == comm::Algorithm::kGloo ? m.calibration.gloo_allreduce_s
+                                             : m.calibration.mpi_allreduce_s)
+          .points.push_back({static_cast<double>(r.bytes), r.time_us_median * 1e-6});
   }
   if (!pairs.empty()) {
     m.p2p_measured = true;

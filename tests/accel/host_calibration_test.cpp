@@ -210,6 +210,24 @@ TEST(HostAllreduce, MpiIsTheMeasuredCurveOnItsOwnLayoutOnly) {
   EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kMpi, 1 << 20, 2), formula);
 }
 
+TEST(HostAllreduce, GlooIsItsMeasuredCurveOnItsOwnLayoutOnly) {
+  auto h = known_calibration();
+  h.links.push_back(h.links.front());
+  h.links.back().transport = "gloo";
+  const double formula = host_allreduce_s(h, HostAllreduce::kGloo, 1 << 20, 2);
+  h.hosts = 1;
+  h.ranks_per_host = 2;
+  h.gloo_allreduce_s.points = {{8192, 4e-3}, {2 << 20, 5e-3}};
+  EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kGloo, 8192, 2), 4e-3);
+  EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kGloo, 8192, HostLayout{1, 2}), 4e-3);
+  EXPECT_NE(host_allreduce_s(h, HostAllreduce::kGloo, 1 << 20, 2), formula);
+  // MPI keeps its own (here: none measured, the formula) and another layout gloo's formula.
+  h.mpi_allreduce_s.points.clear();
+  EXPECT_LT(host_allreduce_s(h, HostAllreduce::kMpi, 8192, 2), 4e-3);
+  h.ranks_per_host = 3;
+  EXPECT_DOUBLE_EQ(host_allreduce_s(h, HostAllreduce::kGloo, 1 << 20, 2), formula);
+}
+
 MeshSpec known_host_spec() {
   HostMeasurements m;
   m.cores = 2;
@@ -220,6 +238,7 @@ MeshSpec known_host_spec() {
   m.calibration = known_calibration();
   // Every optional part of the file format, so the round trip below covers them.
   m.calibration.mpi_allreduce_s.points = {{8192, 1e-5}, {32768, 4e-5}};
+  m.calibration.gloo_allreduce_s.points = {{8192, 4e-3}, {32768, 4.1e-3}};
   m.calibration.threads[0].attention_bf16 = {{64, 16, 32, false, 3e9}};
   return host_spec(m);
 }
