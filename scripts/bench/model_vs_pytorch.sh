@@ -30,6 +30,8 @@ while [[ $# -gt 0 ]]; do
 done
 dojo=${DOJO_BIN:-build/bin/dojo}
 [[ -x "$dojo" ]] || { echo "no dojo executable at $dojo (build it or set DOJO_BIN)" >&2; exit 1; }
+/usr/bin/python3 -c "import torch" 2>/dev/null ||
+  { echo "/usr/bin/python3 has no torch: apt-get install python3-torch (Debian's PyTorch)" >&2; exit 1; }
 if [[ -n "$raw" ]]; then
   results=$raw
   : >"$results"
