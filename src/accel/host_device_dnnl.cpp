@@ -75,7 +75,8 @@ void widen_bf16(const std::uint16_t* in, std::size_t count, float* out) {
   constexpr std::int64_t kBlock = 1 << 15;
   const auto n = static_cast<std::int64_t>(count);
 #pragma omp parallel for if (n >= 4 * kBlock)
-  for (std::int64_t b = 0; b < n; b += kBlock) widen_bf16_range(in + b, std::min(kBlock, n - b), out + b);
+  for (std::int64_t b = 0; b < n; b += kBlock)
+    widen_bf16_range(in + b, std::min(kBlock, n - b), out + b);
 }
 
 DOJO_VECTOR_CLONES void round_to_bf16(const float* in, std::int64_t n, std::uint16_t* out) {
