@@ -170,9 +170,10 @@ struct HostCalibration {
 // a send and a return when n is not a power of two); mpi: the measured mpi_allreduce_s
 // curve where the calibration has one for this layout, else the cheaper of the two over
 // MPI (what Open MPI's tuned all-reduce chooses between); gloo: likewise its measured
-// gloo_allreduce_s curve, else the ring over the gloo transport; auto: what comm's choose_algorithm picks (recursive doubling below
-// auto_small_bytes, shm above). Buffers larger than cache_bytes use
-// the links' cold curves. Throws InvalidArgument if the transport was not calibrated.
+// gloo_allreduce_s curve, else the ring over the gloo transport; auto: what comm's
+// choose_algorithm picks (recursive doubling below auto_small_bytes, shm above). Buffers
+// larger than cache_bytes use the links' cold curves. Throws InvalidArgument if the
+// transport was not calibrated.
 // shm and hierarchical (one host: the same thing) are host_allreduce_s of the layout
 // {1, ranks} below.
 double host_allreduce_s(const HostCalibration& host, HostAllreduce algo, double bytes,

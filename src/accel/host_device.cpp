@@ -13,6 +13,12 @@
 #include "core/error.hpp"
 
 namespace dojo::accel {
+
+DOJO_VECTOR_CLONES
+void host::to_bf16_range(std::int64_t n, const float* x, std::uint16_t* y) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) y[i] = bf16_bits(x[i]);
+}
 // The kernels, templated on the element type. (A named namespace: inside HostDevice the
 // unqualified names would find Device's member functions of the same names.)
 namespace kernels {
@@ -165,14 +171,8 @@ void fill(std::int64_t n, T value, T* x) {
   for_blocks(n, [&](std::int64_t b, std::int64_t e) { std::fill(x + b, x + e, value); });
 }
 
-DOJO_VECTOR_CLONES
-void to_bf16_range(std::int64_t n, const float* x, std::uint16_t* y) {
-#pragma omp simd
-  for (std::int64_t i = 0; i < n; ++i) y[i] = host::bf16_bits(x[i]);
-}
-
 void to_bf16(std::int64_t n, const float* x, std::uint16_t* y) {
-  for_blocks(n, [&](std::int64_t b, std::int64_t e) { to_bf16_range(e - b, x + b, y + b); });
+  for_blocks(n, [&](std::int64_t b, std::int64_t e) { host::to_bf16_range(e - b, x + b, y + b); });
 }
 
 // gelu'(x) = Phi(x) + x phi(x) for the exact (erf) GELU.

@@ -79,18 +79,13 @@ void widen_bf16(const std::uint16_t* in, std::size_t count, float* out) {
     widen_bf16_range(in + b, std::min(kBlock, n - b), out + b);
 }
 
-DOJO_VECTOR_CLONES void round_to_bf16(const float* in, std::int64_t n, std::uint16_t* out) {
-#pragma omp simd
-  for (std::int64_t i = 0; i < n; ++i) out[i] = host::bf16_bits(in[i]);
-}
-
 // The operand `m` at `src` into packed bf16 (outer x inner per block, blocks back to back).
 void pack_bf16(const StoredMatrix& m, const float* src, std::uint16_t* dst) {
   const std::int64_t runs = m.batch * m.outer;
 #pragma omp parallel for if (runs * m.inner >= (1 << 16))
   for (std::int64_t r = 0; r < runs; ++r) {
     const std::int64_t b = r / m.outer, o = r % m.outer;
-    round_to_bf16(src + b * m.batch_stride + o * m.ld, m.inner, dst + r * m.inner);
+    host::to_bf16_range(m.inner, src + b * m.batch_stride + o * m.ld, dst + r * m.inner);
   }
 }
 
@@ -202,10 +197,6 @@ struct DnnlKernels::State {
           matrix_desc(s.batch, s.k, s.n, s.trans_b ? s.k : s.n, s.k * s.n, s.trans_b, dt::bf16);
       plan.a_dense = lda == (s.trans_a ? s.m : s.k) && (s.batch == 1 || s.stride_a == s.m * s.k);
       plan.b_dense = ldb == (s.trans_b ? s.k : s.n) && (s.batch == 1 || s.stride_b == s.k * s.n);
-      plan.to_bf16_a =
-          dnnl::reorder(dnnl::reorder::primitive_desc(engine, plan.a, engine, plan.a_bf16));
-      plan.to_bf16_b =
-          dnnl::reorder(dnnl::reorder::primitive_desc(engine, plan.b, engine, plan.b_bf16));
       a = plan.a_bf16;
       b = plan.b_bf16;
     }
@@ -239,6 +230,12 @@ struct DnnlKernels::State {
         return true;
       }();
       (void)said;
+    }
+    if (bf16 && !plan.widen_bf16) {  // widened plans pack their operands themselves
+      plan.to_bf16_a =
+          dnnl::reorder(dnnl::reorder::primitive_desc(engine, plan.a, engine, plan.a_bf16));
+      plan.to_bf16_b =
+          dnnl::reorder(dnnl::reorder::primitive_desc(engine, plan.b, engine, plan.b_bf16));
     }
     return plan;
   }

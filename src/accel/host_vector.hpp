@@ -18,6 +18,9 @@ inline std::uint16_t bf16_bits(float x) {
   return std::uint16_t(u >> 16);
 }
 
+// y[i] = bf16_bits(x[i]), vectorised, on the calling thread (host_device.cpp).
+void to_bf16_range(std::int64_t n, const float* x, std::uint16_t* y);
+
 // e^x to a few float ulps for x <= 88, as plain arithmetic the compiler vectorises
 // (libm's expf is a call per element): e^x = 2^r e^f with r = round(x / ln 2), |f| <=
 // ln 2 / 2 (ln 2 split in two for the reduction), and Cephes' expf polynomial. Inputs
