@@ -13,6 +13,10 @@ Runner setup(CLI::App& app) {
       ->required();
   app.add_option("--out", opts->out, "HDF5 file to write (/embeddings (N, D), /source, ...)")
       ->required();
+  app.add_option("--layer", opts->layer,
+                 "read the tokens after this many encoder blocks (0: the embedded patches; "
+                 "-1: after the final LayerNorm)")
+      ->capture_default_str();
   return [opts](Context&) {
     const auto e = train::embed_run(*opts);
     log::info("wrote {}: {} embeddings of {} values from {} source(s)", opts->out, e.clips, e.dim,

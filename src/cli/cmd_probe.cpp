@@ -21,6 +21,10 @@ Runner setup(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--seed", opts->seed, "random-init weights and the validation split")
       ->capture_default_str();
+  app.add_option("--layer", opts->layer,
+                 "read the tokens after this many encoder blocks (0: the embedded patches; "
+                 "-1: after the final LayerNorm)")
+      ->capture_default_str();
   app.add_flag("--json", *json, "print {\"labels\": {NAME: {metric, pretrained, ...}}}");
   return [opts, json](Context&) {
     const auto r = train::probe_run(*opts);

@@ -445,9 +445,13 @@ std::span<const float> VideoMAE::predictions() const {
   return {a_->pred, std::size_t(batch_ * config_.masked_tokens() * config_.patch_dim())};
 }
 
-std::vector<float> VideoMAE::embed(std::span<const float> clips) {
+std::vector<float> VideoMAE::embed(std::span<const float> clips, std::int64_t layer) {
   const ModelConfig& c = config_;
   DOJO_CHECK(!device_.dry_run(), InvalidArgument, "VideoMAE::embed needs a real device");
+  DOJO_CHECK(layer == kFinalLayer || (layer >= 0 && layer <= c.encoder_depth), InvalidArgument,
+             "VideoMAE::embed: layer {} is not in [0, {}] (encoder_depth) nor the final "
+             "LayerNorm ({})",
+             layer, c.encoder_depth, kFinalLayer);
   DOJO_CHECK(clips.size() == std::size_t(batch_ * c.clip_elems()), InvalidArgument,
              "VideoMAE::embed: expected {} clips of {}x{}x{}x{} ({} floats), got {} floats",
              batch_, c.frames, c.height, c.width, c.channels, batch_ * c.clip_elems(),
@@ -479,15 +483,19 @@ std::vector<float> VideoMAE::embed(std::span<const float> clips) {
   linear_forward(device_, w.embed, b * n, a.patches, a.x0);
   device_.add_rows(b * n, n, de, encoder_pos_.data(), a.x0);
   const float* x = a.x0;
-  for (std::size_t i = 0; i < w.encoder.size(); ++i) {
+  const auto blocks = layer == kFinalLayer ? w.encoder.size() : std::size_t(layer);
+  for (std::size_t i = 0; i < blocks; ++i) {
     block_forward(device_, w.encoder[i], shape, x, a.blocks[i % 2]);
     x = a.blocks[i % 2].out;
   }
-  layernorm_forward(device_, w.encoder_norm, b * n, x, a.norm);
+  if (layer == kFinalLayer) {
+    layernorm_forward(device_, w.encoder_norm, b * n, x, a.norm);
+    x = a.norm.y;
+  }
   std::vector<float> out(std::size_t(b * de), 0.0f);  // (B, De)
   for (std::int64_t j = 0; j < b; ++j) {
     for (std::int64_t t = 0; t < n; ++t) {
-      const float* row = a.norm.y + (j * n + t) * de;
+      const float* row = x + (j * n + t) * de;
       for (std::int64_t d = 0; d < de; ++d) out[std::size_t(j * de + d)] += row[d];
     }
     for (std::int64_t d = 0; d < de; ++d) out[std::size_t(j * de + d)] /= float(n);

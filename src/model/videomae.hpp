@@ -81,10 +81,13 @@ class VideoMAE {
   // the target space of tubelet.hpp ((x - mean) / scale of that tubelet). Valid until the
   // next call; empty on a dry-run device.
   std::span<const float> predictions() const;
-  // Embeddings for probes: the encoder on every token of each clip (no masking), after
-  // the final LayerNorm, averaged over tokens. clips (B, T, H, W, C) -> (B, encoder_dim).
-  // Touches no gradient and none of the training activations.
-  std::vector<float> embed(std::span<const float> clips);
+  // Embeddings for probes: the encoder on every token of each clip (no masking), averaged
+  // over tokens. clips (B, T, H, W, C) -> (B, encoder_dim). `layer` says where the tokens
+  // are read: kFinalLayer after the final LayerNorm; k in [0, encoder_depth] after the
+  // first k blocks (0: the embedded patches plus position; encoder_depth: the last block,
+  // before the LayerNorm). Touches no gradient and none of the training activations.
+  static constexpr std::int64_t kFinalLayer = -1;
+  std::vector<float> embed(std::span<const float> clips, std::int64_t layer = kFinalLayer);
 
  private:
   struct Weights;

@@ -50,7 +50,8 @@ std::vector<float> ClipBatches::read(std::int64_t first, std::int64_t count) con
   return out;
 }
 
-std::vector<float> embed_all(model::VideoMAE& model, const ClipBatches& clips) {
+std::vector<float> embed_all(model::VideoMAE& model, const ClipBatches& clips,
+                             std::int64_t layer) {
   const std::int64_t n = clips.size(), b = model.batch(), d = model.config().encoder_dim;
   const auto clip_elems = static_cast<std::size_t>(model.config().clip_elems());
   std::vector<float> out(static_cast<std::size_t>(n * d));
@@ -60,7 +61,7 @@ std::vector<float> embed_all(model::VideoMAE& model, const ClipBatches& clips) {
     for (std::int64_t j = real; j < b; ++j) {  // pad with the last clip
       batch.insert(batch.end(), batch.end() - static_cast<std::ptrdiff_t>(clip_elems), batch.end());
     }
-    const auto e = model.embed(batch);
+    const auto e = model.embed(batch, layer);
     std::copy_n(e.begin(), real * d, out.begin() + first * d);
   }
   return out;
@@ -109,7 +110,8 @@ Embeddings embed_run(const EmbedOptions& o) {
   LoadedModel m = load_model(o.checkpoint, 8);
   const ClipBatches clips(o.data, m.model_config);
   Embeddings e;
-  e.values = embed_all(*m.model, clips);
+  e.values = embed_all(*m.model, clips, o.layer);
+  e.layer = o.layer;
   e.clips = clips.size();
   e.dim = m.model_config.encoder_dim;
   std::map<std::string, std::int64_t> id;
@@ -187,6 +189,7 @@ void write_embeddings(const std::string& path, const Embeddings& e) {
     h5::write_string_attr(f, "checkpoint", e.checkpoint, partial);
     h5::write_string_attr(f, "model", e.model, partial);
     h5::write_int_attr(f, "step", e.step, partial);
+    h5::write_int_attr(f, "layer", e.layer, partial);
     h5::check_status(H5Fclose(file.release()), partial, "H5Fclose");
   }
   out.commit();
@@ -212,6 +215,7 @@ Embeddings read_embeddings(const std::string& path) {
   e.checkpoint = h5::read_string_attr(f, "checkpoint", path, kMaxAttrBytes);
   e.model = h5::read_string_attr(f, "model", path);
   e.step = h5::read_int_attr(f, "step", path);
+  if (h5::has_attr(f, "layer")) e.layer = h5::read_int_attr(f, "layer", path);
   return e;
 }
 

@@ -8,7 +8,8 @@
 //   /clip        int64   (N)      the clip's global index in the shards it came from
 //   /source      int64   (N)      index into /sources
 //   /sources     uint8 blob       JSON list of the source videos (h5::write_blob)
-//   attributes on /: format = "dojo-embeddings", version, checkpoint, step, model
+//   attributes on /: format = "dojo-embeddings", version, checkpoint, step, model, layer
+//   (-1: after the final LayerNorm; k: after k encoder blocks; absent in older files: -1)
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -38,9 +39,10 @@ class ClipBatches {
   std::unique_ptr<Impl> impl_;
 };
 
-// (N, encoder_dim): model.embed over every clip, in batches of model.batch() (the last
-// padded by repeating a clip).
-std::vector<float> embed_all(model::VideoMAE& model, const ClipBatches& clips);
+// (N, encoder_dim): model.embed over every clip at `layer` (VideoMAE::embed), in batches of
+// model.batch() (the last padded by repeating a clip).
+std::vector<float> embed_all(model::VideoMAE& model, const ClipBatches& clips,
+                             std::int64_t layer = model::VideoMAE::kFinalLayer);
 // (N, slots * grid * grid * C): each clip's mean pixel value per time slot of
 // tubelet_frames frames, per cell of a grid x grid partition of the frame, per channel.
 std::vector<float> pixel_features(const ClipBatches& clips, const model::ModelConfig& config,
@@ -49,6 +51,7 @@ std::int64_t pixel_feature_dim(const model::ModelConfig& config, std::int64_t gr
 
 struct EmbedOptions {
   std::string checkpoint, data, out;
+  std::int64_t layer = model::VideoMAE::kFinalLayer;
 };
 struct Embeddings {
   std::vector<float> values;  // (N, D)
@@ -57,6 +60,7 @@ struct Embeddings {
   std::vector<std::string> sources;
   std::string checkpoint, model;
   std::int64_t step = 0;
+  std::int64_t layer = model::VideoMAE::kFinalLayer;  // where the tokens were read
 };
 // `dojo embed`: writes the file above; returns what it wrote.
 Embeddings embed_run(const EmbedOptions& options);

@@ -76,14 +76,21 @@ nlohmann::json to_json(const ProbeResult& r) {
                     {"train_clips", s.train_clips},
                     {"test_clips", s.test_clips}};
   }
-  return {{"labels", labels}, {"embedding_dim", r.embedding_dim}, {"pixel_dim", r.pixel_dim}};
+  return {{"labels", labels},
+          {"embedding_dim", r.embedding_dim},
+          {"pixel_dim", r.pixel_dim},
+          {"layer", r.layer}};
 }
 
 std::string format_probe(const ProbeResult& r) {
   std::string out = fmt::format(
-      "linear probes on frozen features (test score; embeddings {} values, pixels {} values)\n"
+      "linear probes on frozen features (test score; embeddings {} values read {}, pixels {} "
+      "values)\n"
       "{:<16} {:<9} {:>10} {:>11} {:>8}\n",
-      r.embedding_dim, r.pixel_dim, "label", "metric", "pretrained", "random_init", "pixels");
+      r.embedding_dim,
+      r.layer == model::VideoMAE::kFinalLayer ? std::string("after the final LayerNorm")
+                                              : fmt::format("after {} encoder blocks", r.layer),
+      r.pixel_dim, "label", "metric", "pretrained", "random_init", "pixels");
   int beats_random = 0, beats_pixels = 0;
   for (const auto& [name, s] : r.labels) {
     out += fmt::format("{:<16} {:<9} {:>10.4f} {:>11.4f} {:>8.4f}\n", name, s.metric, s.pretrained,

@@ -17,12 +17,17 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "model/videomae.hpp"
+
 namespace dojo::train {
 
 struct ProbeOptions {
   std::string checkpoint, train, test;
   std::int64_t pixel_grid = 4;
   std::uint64_t seed = 0;  // random-init weights and validation split
+  // Where both encoders' tokens are read (VideoMAE::embed): the same layer for pretrained
+  // and random_init.
+  std::int64_t layer = model::VideoMAE::kFinalLayer;
 };
 
 struct LabelScore {
@@ -34,6 +39,7 @@ struct LabelScore {
 struct ProbeResult {
   std::map<std::string, LabelScore> labels;
   std::int64_t embedding_dim = 0, pixel_dim = 0;
+  std::int64_t layer = model::VideoMAE::kFinalLayer;
 };
 
 // The feature sets of one split: name -> (N, d) row-major.
@@ -51,7 +57,7 @@ ProbeResult probe_features(const Features& train, const Features& test,
 
 ProbeResult probe_run(const ProbeOptions& options);
 // {"labels": {NAME: {"metric", "pretrained", "random_init", "pixels", "train_clips",
-// "test_clips"}}, "embedding_dim", "pixel_dim"} (a NaN score -- a constant test label --
+// "test_clips"}}, "embedding_dim", "pixel_dim", "layer"} (a NaN score -- a constant test label --
 // is null).
 nlohmann::json to_json(const ProbeResult& result);
 std::string format_probe(const ProbeResult& result);

@@ -13,11 +13,11 @@ std::vector<double> to_double(const std::vector<float>& v) {
 }
 
 Features features_of(model::VideoMAE& pretrained, model::VideoMAE& random, const ClipBatches& clips,
-                     const model::ModelConfig& mc, std::int64_t grid) {
+                     const model::ModelConfig& mc, std::int64_t grid, std::int64_t layer) {
   Features f;
   f.clips = clips.size();
-  f.sets["pretrained"] = {mc.encoder_dim, to_double(embed_all(pretrained, clips))};
-  f.sets["random_init"] = {mc.encoder_dim, to_double(embed_all(random, clips))};
+  f.sets["pretrained"] = {mc.encoder_dim, to_double(embed_all(pretrained, clips, layer))};
+  f.sets["random_init"] = {mc.encoder_dim, to_double(embed_all(random, clips, layer))};
   f.sets["pixels"] = {pixel_feature_dim(mc, grid), to_double(pixel_features(clips, mc, grid))};
   return f;
 }
@@ -35,13 +35,16 @@ ProbeResult probe_run(const ProbeOptions& o) {
   DOJO_CHECK(train_labels.names == test_labels.names, InvalidArgument,
              "dojo probe: --train has label columns [{}], --test has [{}]",
              fmt::join(train_labels.names, ", "), fmt::join(test_labels.names, ", "));
-  Features ftr = features_of(*m.model, *random, train, m.model_config, o.pixel_grid);
-  const Features fte = features_of(*m.model, *random, test, m.model_config, o.pixel_grid);
+  Features ftr = features_of(*m.model, *random, train, m.model_config, o.pixel_grid, o.layer);
+  const Features fte =
+      features_of(*m.model, *random, test, m.model_config, o.pixel_grid, o.layer);
   std::map<std::string, std::int64_t> id_of;  // the validation split holds out whole videos
   for (const auto& name : train_labels.sources)
     ftr.source.push_back(id_of.try_emplace(name, std::int64_t(id_of.size())).first->second);
-  return probe_features(ftr, fte, train_labels.names, train_labels.values, test_labels.values,
-                        o.seed);
+  ProbeResult r = probe_features(ftr, fte, train_labels.names, train_labels.values,
+                                 test_labels.values, o.seed);
+  r.layer = o.layer;
+  return r;
 }
 
 }  // namespace dojo::train

@@ -254,6 +254,51 @@ TEST(VideoMAETest, EmbedIsOneRowPerClipIndependentOfTheOtherClips) {
   EXPECT_GT(diff, 1e-3);
 }
 
+TEST(VideoMAETest, EmbedReadsTheTokensAtTheLayerAsked) {
+  const ModelConfig c = load_model_config("tiny");
+  accel::HostDevice device;
+  VideoMAE model(c, device, 1);
+  model.init(4);
+  const auto clip = random_clips(c, 1, 6);
+  const std::int64_t n = c.tokens(), de = c.encoder_dim, pd = c.patch_dim();
+  // Layer 0 is the patch embedding plus position, averaged over tokens; the mean of an
+  // affine map is the map of the mean, so it is W (mean tubelet) + b + mean position.
+  const auto tubelets = clip_to_tubelets(c, clip);
+  const auto pos = sincos_table(n, de);
+  const auto w = model.param("patch_embed.weight");  // (de, pd)
+  const auto b = model.param("patch_embed.bias");
+  std::vector<double> mean_tubelet(std::size_t(pd), 0.0);
+  for (std::int64_t t = 0; t < n; ++t) {
+    for (std::int64_t e = 0; e < pd; ++e) {
+      mean_tubelet[std::size_t(e)] += tubelets[std::size_t(t * pd + e)] / double(n);
+    }
+  }
+  const auto layer0 = model.embed(clip, 0);
+  ASSERT_EQ(layer0.size(), std::size_t(de));
+  for (std::int64_t d = 0; d < de; ++d) {
+    double want = b[std::size_t(d)];
+    for (std::int64_t e = 0; e < pd; ++e) {
+      want += w[std::size_t(d * pd + e)] * mean_tubelet[std::size_t(e)];
+    }
+    for (std::int64_t t = 0; t < n; ++t) want += pos[std::size_t(t * de + d)] / double(n);
+    EXPECT_NEAR(layer0[std::size_t(d)], want, 1e-4) << "dimension " << d;
+  }
+  // After the last block the tokens are not yet normalised: a different vector from the
+  // default, which is after the final LayerNorm (gain 1, bias 0 at init, so each token of
+  // the default has mean 0 over its dimensions, and so does their average).
+  const auto last = model.embed(clip, c.encoder_depth), final_norm = model.embed(clip);
+  double diff = 0, final_mean = 0;
+  for (std::int64_t d = 0; d < de; ++d) {
+    diff += std::abs(last[std::size_t(d)] - final_norm[std::size_t(d)]);
+    final_mean += final_norm[std::size_t(d)] / double(de);
+  }
+  EXPECT_GT(diff, 1e-3);
+  EXPECT_NEAR(final_mean, 0.0, 1e-5);
+  EXPECT_EQ(model.embed(clip, VideoMAE::kFinalLayer), final_norm);
+  EXPECT_THROW(model.embed(clip, c.encoder_depth + 1), InvalidArgument);
+  EXPECT_THROW(model.embed(clip, -2), InvalidArgument);
+}
+
 class CountingSink : public accel::CostSink {
  public:
   void on_kernel(const accel::KernelRecord& r) override {

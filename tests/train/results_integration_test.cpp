@@ -108,6 +108,34 @@ TEST_F(ResultsTest, EmbedFromAnotherFolderWritesTheEncodersMeanTokenPerClip) {
   }
 }
 
+TEST_F(ResultsTest, EmbedAndProbeReadTheLayerAskedAndRefuseOneTheEncoderHasNot) {
+  const std::string out = (root_ / "emb-layer0.h5").string();
+  const auto res = elsewhere(fmt::format("embed --checkpoint {} --data {}/eval --out {} --layer 0",
+                                         checkpoint_, root_.string(), out));
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  const Embeddings e = read_embeddings(out);
+  EXPECT_EQ(e.layer, 0);
+  LoadedModel m = load_model(checkpoint_, 1);
+  const ClipBatches clips((root_ / "eval").string(), m.model_config);
+  const auto row = m.model->embed(clips.read(5, 1), 0);
+  for (std::int64_t d = 0; d < e.dim; ++d) {
+    EXPECT_FLOAT_EQ(e.values[std::size_t(5 * e.dim + d)], row[std::size_t(d)]);
+  }
+  const auto probe =
+      elsewhere(fmt::format("probe --checkpoint {} --train {}/shards --test {}/eval --json "
+                            "--layer 1",
+                            checkpoint_, root_.string(), root_.string()),
+                false);
+  ASSERT_EQ(probe.exit_code, 0) << probe.output;
+  EXPECT_EQ(nlohmann::json::parse(probe.output)["layer"].get<int>(), 1) << probe.output;
+  const auto bad = elsewhere(fmt::format("embed --checkpoint {} --data {}/eval --out {} --layer 3",
+                                         checkpoint_, root_.string(),
+                                         (root_ / "emb-layer3.h5").string()));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("layer 3 is not in [0, 2]"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(root_ / "emb-layer3.h5"));
+}
+
 TEST_F(ResultsTest, ExportFromAnotherFolderHoldsTheCheckpointsParameters) {
   const std::string out = (root_ / "model.safetensors").string();
   const auto res = elsewhere(fmt::format("export {} --out {}", checkpoint_, out));
