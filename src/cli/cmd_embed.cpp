@@ -8,7 +8,7 @@ namespace {
 
 Runner setup(CLI::App& app) {
   auto opts = std::make_shared<train::EmbedOptions>();
-  app.add_option("--checkpoint", opts->checkpoint, "checkpoint file")->required();
+  app.add_option("--checkpoint", opts->checkpoint, "checkpoint file, `latest` pointer or run folder (its newest)")->required();
   app.add_option("--data", opts->data, "shards: an ingest folder, a shard, or shards,a,b")
       ->required();
   app.add_option("--out", opts->out, "HDF5 file to write (/embeddings (N, D), /source, ...)")

@@ -10,7 +10,7 @@ namespace {
 
 Runner setup(CLI::App& app) {
   auto opts = std::make_shared<train::ExportOptions>();
-  app.add_option("checkpoint", opts->checkpoint, "checkpoint file (step-NNNNNN.h5)")->required();
+  app.add_option("checkpoint", opts->checkpoint, "checkpoint file (step-NNNNNN.h5), `latest` pointer or run folder")->required();
   app.add_option("--out", opts->out, "safetensors file to write")->required();
   app.add_option("--check-clip", opts->check_clip,
                  "also write one clip with dojo's loss, predictions and embedding on it "

@@ -11,7 +11,7 @@ namespace {
 Runner setup(CLI::App& app) {
   auto opts = std::make_shared<train::ProbeOptions>();
   auto json = std::make_shared<bool>(false);
-  app.add_option("--checkpoint", opts->checkpoint, "checkpoint file")->required();
+  app.add_option("--checkpoint", opts->checkpoint, "checkpoint file, `latest` pointer or run folder (its newest)")->required();
   app.add_option("--train", opts->train, "shards the probes are fitted on (with /labels)")
       ->required();
   app.add_option("--test", opts->test, "shards the probes are scored on (with /labels)")

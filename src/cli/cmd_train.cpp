@@ -16,11 +16,12 @@ Runner setup(CLI::App& app) {
                  "override a config key: --set train.steps=100 (repeatable)");
   app.add_option("--run-dir", opts->run_dir, "output folder (default: runs/<config name>)");
   app.add_option("--resume", opts->resume,
-                 "auto: continue from the newest valid checkpoint; or a checkpoint path");
+                 "auto: continue from the newest valid checkpoint; or a checkpoint file, `latest` "
+                 "pointer or run folder");
   app.add_option("--init-from", opts->init_from,
-                 "start from this checkpoint's weights only (fine-tuning: fresh optimizer, "
-                 "schedule and data)")
-      ->check(CLI::ExistingFile);
+                 "start from this checkpoint's weights only (a file, `latest` pointer or run "
+                 "folder; fine-tuning: fresh optimizer, schedule and data)")
+      ->check(CLI::ExistingPath);
   app.add_option("--allow-config-change", opts->allow_config_change,
                  "config keys that may differ from the checkpoint's on --resume (repeatable)");
   app.add_option("--stop-after", opts->stop_after,

@@ -307,4 +307,30 @@ std::optional<Checkpoint> load_latest_checkpoint(const std::string& run_dir) {
   return std::nullopt;
 }
 
+Checkpoint find_checkpoint(const std::string& path) {
+  const fs::path p(path);
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) {
+    fs::path run_dir = p.lexically_normal();
+    if (run_dir.filename().empty()) run_dir = run_dir.parent_path();  // a trailing slash
+    if (run_dir.filename() == "checkpoints" && !fs::is_directory(run_dir / "checkpoints")) {
+      run_dir = run_dir.parent_path();
+    }
+    auto newest = load_latest_checkpoint(run_dir.string());
+    DOJO_CHECK(newest.has_value(), IoError,
+               "{}: no usable checkpoint in this folder (looked for checkpoints/step-*.h5)",
+               path);
+    return std::move(*newest);
+  }
+  if (p.filename() == "latest" && !is_checkpoint(path)) {
+    std::ifstream pointer(p);
+    std::string named;
+    DOJO_CHECK(pointer && std::getline(pointer, named) && !named.empty() &&
+                   named.find('/') == std::string::npos,
+               IoError, "{}: cannot read the checkpoint name this pointer should hold", path);
+    return read_checkpoint((p.parent_path() / named).string());
+  }
+  return read_checkpoint(path);
+}
+
 }  // namespace dojo::train

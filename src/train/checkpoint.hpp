@@ -81,4 +81,10 @@ std::vector<std::string> checkpoint_step_files(const std::string& dir);
 // step files newest first. Each one that fails is reported (log warning) and skipped.
 std::optional<Checkpoint> load_latest_checkpoint(const std::string& run_dir);
 
+// What a user may name where a checkpoint is wanted (--checkpoint, --resume, --init-from,
+// export): a checkpoint file; the `latest` pointer of a checkpoints/ folder (exactly the file
+// it names); a run folder or its checkpoints/ folder (its newest usable checkpoint, as
+// load_latest_checkpoint). Throws IoError naming `path` when it holds none.
+Checkpoint find_checkpoint(const std::string& path);
+
 }  // namespace dojo::train

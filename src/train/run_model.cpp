@@ -46,7 +46,7 @@ model::ModelConfig model_config_of(const Checkpoint& ckpt, const TrainConfig& cf
 
 LoadedModel load_model(const std::string& path, std::int64_t batch, int threads) {
   LoadedModel m;
-  m.checkpoint = read_checkpoint(path);
+  m.checkpoint = find_checkpoint(path);
   m.config = train_config_of(m.checkpoint);
   m.model_config = model_config_of(m.checkpoint, m.config);
   m.device = std::make_unique<accel::HostDevice>(

@@ -293,7 +293,7 @@ std::int64_t restore_or_broadcast(const RunPlan& p, const TrainOptions& options,
       ckpt = load_latest_checkpoint(p.run_dir);
       if (!ckpt) log::info("resume auto: no usable checkpoint in {}, starting fresh", p.run_dir);
     } else if (!options.resume.empty()) {
-      ckpt = read_checkpoint(options.resume);
+      ckpt = find_checkpoint(options.resume);
     }
     if (ckpt) {
       check_checkpoint_fits(*ckpt, r.model, p.cfg);
@@ -313,7 +313,7 @@ std::int64_t restore_or_broadcast(const RunPlan& p, const TrainOptions& options,
       }
       log::info("resuming from {} (step {})", ckpt->path, ckpt->meta.step);
     } else if (!options.init_from.empty()) {
-      const Checkpoint init = read_checkpoint(options.init_from);
+      const Checkpoint init = find_checkpoint(options.init_from);
       check_weights_fit(init, r.model);
       std::copy(init.params.begin(), init.params.end(), r.model.params().begin());
       log::info("starting from the weights of {} (step {}); fresh optimizer, schedule and data",

@@ -185,6 +185,29 @@ TEST_F(CheckpointTest, DamagedLatestFallsBackToThePreviousOne) {
   EXPECT_EQ(c->meta.step, 10);
 }
 
+TEST_F(CheckpointTest, ARunFolderItsCheckpointsFolderOrItsLatestPointerNameACheckpoint) {
+  save(10, 1.0f);
+  const auto newest = save(20, 2.0f);
+  EXPECT_EQ(find_checkpoint(newest).meta.step, 20);
+  EXPECT_EQ(find_checkpoint(dir_.string()).meta.step, 20);
+  EXPECT_EQ(find_checkpoint(dir_.string() + "/").meta.step, 20);
+  EXPECT_EQ(find_checkpoint((dir_ / "checkpoints").string()).meta.step, 20);
+  EXPECT_EQ(find_checkpoint((dir_ / "checkpoints" / "latest").string()).meta.step, 20);
+  // The pointer means exactly the file it names: a damaged one is an error, not an older
+  // checkpoint; the run folder passes over it to the newest intact one.
+  fs::resize_file(newest, 100);
+  EXPECT_THROW(find_checkpoint((dir_ / "checkpoints" / "latest").string()), FormatError);
+  EXPECT_EQ(find_checkpoint(dir_.string()).meta.step, 10);
+  const fs::path empty = dir_ / "empty-run";
+  fs::create_directories(empty);
+  try {
+    find_checkpoint(empty.string());
+    ADD_FAILURE() << "a folder without checkpoints was accepted";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(empty.string()), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(CheckpointTest, UnwritableFolderFailsWithoutTouchingTheOldCheckpoint) {
   const auto first = save(10, 1.0f);
   const auto before = fs::file_size(first);

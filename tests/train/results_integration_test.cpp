@@ -122,9 +122,9 @@ TEST_F(ResultsTest, EmbedAndProbeReadTheLayerAskedAndRefuseOneTheEncoderHasNot) 
     EXPECT_FLOAT_EQ(e.values[std::size_t(5 * e.dim + d)], row[std::size_t(d)]);
   }
   const auto probe =
-      elsewhere(fmt::format("probe --checkpoint {} --train {}/shards --test {}/eval --json "
-                            "--layer 1",
-                            checkpoint_, root_.string(), root_.string()),
+      elsewhere(fmt::format("probe --checkpoint {}/run --train {}/shards --test {}/eval --json "
+                            "--layer 1",  // the run folder: its newest checkpoint
+                            root_.string(), root_.string(), root_.string()),
                 false);
   ASSERT_EQ(probe.exit_code, 0) << probe.output;
   EXPECT_EQ(nlohmann::json::parse(probe.output)["layer"].get<int>(), 1) << probe.output;
