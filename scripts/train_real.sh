@@ -46,6 +46,6 @@ clip=(--frames 8 --size 64x64 --fps 10)
 
 sets=(--set "data.shards=$out/train-shards" --set "data.eval_shards=$out/heldout-shards")
 for kv in ${DOJO_REAL_SET:-}; do sets+=(--set "$kv"); done
-cd "$root"  # the config names its model config relative to the repository
+cd "$root"  # the default data and run folders are relative to the repository
 "${launch[@]}" "$dojo" train --config configs/real.yaml --run-dir "$out/run" "${sets[@]}"
 "$dojo" eval --run-dir "$out/run"

@@ -1,6 +1,7 @@
 // `dojo inspect PATH [--verify] [--json]`: summary of a shard or an ingest folder
 // (data/inspect.hpp), or of a training checkpoint (train/checkpoint.hpp). Exits non-zero,
 // naming shard and clip, when verification fails; a checkpoint is always verified.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -41,7 +42,7 @@ nlohmann::json model_config_json(const dojo::model::ModelConfig& m) {
 // Reads (and so verifies: the whole-file digest, format, version, checksums) a checkpoint
 // and prints it.
 int inspect_checkpoint(const Options& opts) {
-  const auto c = dojo::train::read_checkpoint(opts.path);
+  const auto c = dojo::train::find_checkpoint(opts.path);
   const std::string params_hash = fmt::format("{:016x}", c.params_xxh64);
   if (opts.json) {
     std::cout << nlohmann::json{{"path", c.path},
@@ -69,14 +70,27 @@ int inspect_checkpoint(const Options& opts) {
   return 0;
 }
 
+// A checkpoint file, or what find_checkpoint takes for one: a run folder (it has
+// checkpoints/), its checkpoints/ folder, or the `latest` pointer in it.
+bool names_a_checkpoint(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path p = fs::path(path).lexically_normal();
+  const fs::path name = p.filename().empty() ? p.parent_path().filename() : p.filename();
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) {
+    return fs::is_directory(p / "checkpoints", ec) || name == "checkpoints";
+  }
+  return name == "latest" || dojo::train::is_checkpoint(path);
+}
+
 dojo::cli::Runner setup(CLI::App& app) {
   auto opts = std::make_shared<Options>();
-  app.add_option("path", opts->path, "a shard (.h5), an ingest folder, or a checkpoint")
+  app.add_option("path", opts->path, "a shard (.h5), an ingest folder, or a checkpoint (a file, `latest` or a run folder)")
       ->required();
   app.add_flag("--verify", opts->verify, "check every clip's checksum");
   app.add_flag("--json", opts->json, "print the report as JSON");
   return [opts](dojo::cli::Context&) {
-    if (dojo::train::is_checkpoint(opts->path)) return inspect_checkpoint(*opts);
+    if (names_a_checkpoint(opts->path)) return inspect_checkpoint(*opts);
     const auto report = dojo::data::inspect(opts->path, opts->verify);
     std::cout << (opts->json ? report.to_json() + "\n" : report.to_text()) << std::flush;
     const auto problems = report.problems();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -211,6 +212,15 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
       DOJO_CHECK(root.IsMap(), FormatError, "config {}: expected a mapping of keys at the top",
                  path);
       apply_tree(config, root, "", "config " + path);
+    }
+    // A model file named in a config file is looked up next to that file first, so a config
+    // works from any folder; else as written (from the working folder, as before).
+    const std::filesystem::path model(config.model);
+    const auto ext = model.extension().string();
+    if ((ext == ".yaml" || ext == ".yml") && model.is_relative()) {
+      const auto beside = (std::filesystem::path(path).parent_path() / model).lexically_normal();
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(beside, ec)) config.model = beside.string();
     }
   }
   for (const auto& item : overrides) {

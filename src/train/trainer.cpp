@@ -291,7 +291,15 @@ std::int64_t restore_or_broadcast(const RunPlan& p, const TrainOptions& options,
     std::optional<Checkpoint> ckpt;
     if (options.resume == "auto") {
       ckpt = load_latest_checkpoint(p.run_dir);
-      if (!ckpt) log::info("resume auto: no usable checkpoint in {}, starting fresh", p.run_dir);
+      // Damaged checkpoints are not an empty folder: starting fresh would train over that
+      // run's metrics and replace its `latest`.
+      const auto files = checkpoint_step_files((fs::path(p.run_dir) / "checkpoints").string());
+      DOJO_CHECK(ckpt || files.empty(), FormatError,
+                 "resume auto: every checkpoint in {} is damaged ({} files, the newest {}; see "
+                 "the warnings above); refusing to start a fresh run over them: move them away "
+                 "to start over, or pass --resume FILE",
+                 p.run_dir, files.size(), files.front());
+      if (!ckpt) log::info("resume auto: no checkpoint in {} yet, starting fresh", p.run_dir);
     } else if (!options.resume.empty()) {
       ckpt = find_checkpoint(options.resume);
     }

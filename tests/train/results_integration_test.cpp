@@ -128,6 +128,12 @@ TEST_F(ResultsTest, EmbedAndProbeReadTheLayerAskedAndRefuseOneTheEncoderHasNot) 
                 false);
   ASSERT_EQ(probe.exit_code, 0) << probe.output;
   EXPECT_EQ(nlohmann::json::parse(probe.output)["layer"].get<int>(), 1) << probe.output;
+  // inspect takes the run folder and its `latest` pointer as the checkpoint they mean.
+  for (const char* where : {"run", "run/checkpoints/latest"}) {
+    const auto inspect = elsewhere(fmt::format("inspect {}/{} --json", root_.string(), where));
+    ASSERT_EQ(inspect.exit_code, 0) << where << ": " << inspect.output;
+    EXPECT_NE(inspect.output.find("\"step\":20"), std::string::npos) << inspect.output;
+  }
   const auto bad = elsewhere(fmt::format("embed --checkpoint {} --data {}/eval --out {} --layer 3",
                                          checkpoint_, root_.string(),
                                          (root_ / "emb-layer3.h5").string()));

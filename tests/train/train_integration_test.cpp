@@ -199,6 +199,49 @@ TEST_F(TrainTest, InterruptedAndResumedRunEndsBitwiseEqualOn1And2Ranks) {
   }
 }
 
+TEST_F(TrainTest, ResumeAutoOverOnlyDamagedCheckpointsIsRefusedAndTouchesNothing) {
+  ASSERT_EQ(run(train_cmd("damaged", "--set train.steps=20")).exit_code, 0);
+  const fs::path dir = root_ / "damaged" / "checkpoints";
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".h5") fs::resize_file(e.path(), 1000);
+  }
+  const auto metrics_before = fs::file_size(root_ / "damaged" / "metrics.jsonl");
+  std::string latest_before;
+  std::getline(std::ifstream(dir / "latest"), latest_before);
+  const auto res = run(train_cmd("damaged", "--set train.steps=20 --resume auto"));
+  EXPECT_NE(res.exit_code, 0) << res.output;
+  EXPECT_NE(res.output.find("every checkpoint in"), std::string::npos) << res.output;
+  EXPECT_NE(res.output.find("is damaged"), std::string::npos) << res.output;
+  EXPECT_EQ(fs::file_size(root_ / "damaged" / "metrics.jsonl"), metrics_before);
+  std::string latest_after;
+  std::getline(std::ifstream(dir / "latest"), latest_after);
+  EXPECT_EQ(latest_after, latest_before);
+  // An inspect of the run folder says what is wrong with its newest checkpoint.
+  const auto inspect = run(fmt::format("{} inspect {}/damaged", dojo(), root_.string()));
+  EXPECT_NE(inspect.exit_code, 0);
+  EXPECT_NE(inspect.output.find("no usable checkpoint"), std::string::npos) << inspect.output;
+}
+
+TEST_F(TrainTest, AModelFileNamedInAConfigIsFoundNextToTheConfigFromAnyFolder) {
+  const fs::path conf = root_ / "conf";
+  fs::create_directories(conf);
+  const char* source = std::getenv("DOJO_SOURCE_DIR");
+  ASSERT_NE(source, nullptr) << "DOJO_SOURCE_DIR is set by CTest";
+  fs::copy_file(fs::path(source) / "configs" / "model-tiny.yaml", conf / "m.yaml",
+                fs::copy_options::overwrite_existing);
+  std::ifstream in(root_ / "tiny.yaml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  text.replace(text.find("model: tiny"), 11, "model: m.yaml");
+  std::ofstream(conf / "train.yaml") << text;
+  // Run from a folder where m.yaml is not.
+  const auto res = run(fmt::format("cd {} && {} train --config {}/train.yaml --run-dir {}/beside "
+                                   "--set train.steps=2",
+                                   fs::temp_directory_path().string(), dojo(), conf.string(),
+                                   root_.string()));
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  EXPECT_EQ(final_checkpoint("beside").meta.step, 2);
+}
+
 TEST_F(TrainTest, DebugModeChecksGradientsAndLogsPerLayerNorms) {
   const auto res = run(train_cmd("debug", "--debug --set train.steps=1"));
   ASSERT_EQ(res.exit_code, 0) << res.output;
