@@ -254,7 +254,10 @@ json make_plan(const IngestOptions& o) {
                  "{}): use another --out folder",
                  o.out_dir, to_string(old->clip), old->clip_stride, old->fps, to_string(o.shape),
                  o.clip_stride, o.fps);
-      for (const auto& in : old->inputs) done.insert(in.path);
+      // A skipped input is tried again (it may have been replaced or repaired since).
+      for (const auto& in : old->inputs) {
+        if (in.status != "skipped") done.insert(in.path);
+      }
     }
     plan["strays"] = find_strays(o.out_dir, old.get());
     // Largest first, each to the least-loaded rank: balanced by bytes, deterministic.
@@ -372,7 +375,16 @@ IngestReport ingest(const IngestOptions& o) {
   // 3. Rank 0 merges every rank's results (and the scan's other entries) into the manifest.
   const auto results = gather(dump(mine));
   Manifest manifest;
-  if (rank == 0 && manifest_exists(o.out_dir)) manifest = read_manifest(o.out_dir);
+  if (rank == 0 && manifest_exists(o.out_dir)) {
+    manifest = read_manifest(o.out_dir);
+    // The inputs tried again (skipped before) get this run's entry instead of the old one.
+    std::set<std::string> retried;
+    for (const auto& other : plan["others"]) retried.insert(other["path"].get<std::string>());
+    for (const auto& paths : plan["assignment"]) {
+      for (const auto& path : paths) retried.insert(path.get<std::string>());
+    }
+    std::erase_if(manifest.inputs, [&](const auto& in) { return retried.count(in.path) > 0; });
+  }
   manifest.clip = o.shape;
   manifest.fps = o.fps;
   manifest.clip_stride = o.clip_stride;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -167,6 +168,36 @@ TEST(HostileInput, AClipShapeTooLargeForMemoryIsAnErrorNamingTheFlagsBeforeAlloc
     EXPECT_NE(message.find("GiB"), std::string::npos) << message;
   }
   EXPECT_FALSE(fs::exists(dir.str("out")));
+}
+
+TEST(HostileInput, ASkippedInputIsTriedAgainOnTheNextRunAndStrictSeesItStillBroken) {
+  TempDir dir;
+  const auto videos = testing::make_synth(dir.path() / "in", 2, 1.0, 4);
+  const std::string broken = videos[1];
+  const auto good = dir.str("good.mp4");
+  fs::copy_file(broken, good);
+  fs::resize_file(broken, 300);  // a truncated download
+  auto o = small({dir.str("in")}, dir.str("out"));
+  const auto first = run(o);
+  ASSERT_EQ(first.inputs_ok, 1);
+  ASSERT_EQ(first.inputs_skipped, 1);
+  // Still broken: tried again, skipped again, and --strict says so.
+  o.strict = true;
+  EXPECT_THROW(run(o), FormatError);
+  o.strict = false;
+  // Repaired: the next run ingests it, and the manifest holds one entry for it.
+  fs::copy_file(good, broken, fs::copy_options::overwrite_existing);
+  const auto third = run(o);
+  EXPECT_EQ(third.inputs_already_done, 1);
+  EXPECT_EQ(third.inputs_ok, 1);
+  EXPECT_EQ(third.inputs_skipped, 0);
+  const auto manifest = read_manifest(o.out_dir);
+  EXPECT_EQ(std::count_if(manifest.inputs.begin(), manifest.inputs.end(),
+                          [&](const auto& in) { return in.path == broken; }),
+            1);
+  EXPECT_EQ(by_path(o.out_dir).at(broken).status, "ok");
+  EXPECT_EQ(manifest.total_clips(), 2 * first.clips_written);
+  EXPECT_TRUE(inspect(o.out_dir, true).ok());
 }
 
 TEST(HostileInput, LeftoversOfAKilledRunAreReportedNotCountedNotRead) {
