@@ -33,8 +33,12 @@ Runner setup(CLI::App& app) {
     train::install_stop_signals();
     const auto summary = train::train(*opts, *ctx.world);
     if (ctx.world->rank() == 0) {
-      log::info("done: {} steps, final loss {:.4f}{}", summary.steps_done, summary.final_loss,
-                summary.stopped_by_signal ? " (stopped by signal)" : "");
+      if (summary.steps_done == summary.first_step) {
+        log::info("nothing to do: the run is already at step {}", summary.steps_done);
+      } else {
+        log::info("done: {} steps, final loss {:.4f}{}", summary.steps_done, summary.final_loss,
+                  summary.stopped_by_signal ? " (stopped by signal)" : "");
+      }
       log::info("run directory: {} (metrics.jsonl, loss.png, samples/, trace.json, checkpoints/)",
                 summary.run_dir);
       if (summary.has_eval) {

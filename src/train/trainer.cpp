@@ -510,7 +510,12 @@ void finish(const RunPlan& p, Replica& r, MeshLink& mesh, Outputs& out, std::int
             TrainSummary& summary) {
   if (p.rank != 0) return;
   out.progress->finish();
-  if (summary.steps_done == p.cfg.train.steps) record_eval(p, r, mesh, out, summary.steps_done, summary);
+  // The final eval, once: a resumed run with no steps left has it already (unless the run
+  // that finished ended before writing it).
+  if (summary.steps_done == p.cfg.train.steps &&
+      (summary.steps_done > start_step || !fs::exists(fs::path(p.run_dir) / "eval.json"))) {
+    record_eval(p, r, mesh, out, summary.steps_done, summary);
+  }
   // A resumed run with no steps left (a chained job after the last one) keeps the trace.
   if (summary.steps_done > start_step) {
     mesh.write_trace((fs::path(p.run_dir) / "trace.json").string());

@@ -199,6 +199,18 @@ TEST_F(TrainTest, InterruptedAndResumedRunEndsBitwiseEqualOn1And2Ranks) {
   }
 }
 
+TEST_F(TrainTest, ResumingAFinishedRunDoesNothingAndAddsNoRows) {
+  ASSERT_EQ(run(train_cmd("finished", "--set train.steps=10")).exit_code, 0);
+  const auto before = fs::file_size(root_ / "finished" / "metrics.jsonl");
+  const auto res = run(train_cmd("finished", "--set train.steps=10 --resume auto"));
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  EXPECT_NE(res.output.find("nothing to do: the run is already at step 10"), std::string::npos)
+      << res.output;
+  EXPECT_EQ(res.output.find("final loss"), std::string::npos) << res.output;
+  EXPECT_EQ(fs::file_size(root_ / "finished" / "metrics.jsonl"), before);
+  EXPECT_TRUE(fs::exists(root_ / "finished" / "eval.json"));
+}
+
 TEST_F(TrainTest, ResumeAutoOverOnlyDamagedCheckpointsIsRefusedAndTouchesNothing) {
   ASSERT_EQ(run(train_cmd("damaged", "--set train.steps=20")).exit_code, 0);
   const fs::path dir = root_ / "damaged" / "checkpoints";
