@@ -17,6 +17,10 @@ Runner setup(CLI::App& app) {
                  "read the tokens after this many encoder blocks (0: the embedded patches; "
                  "-1: after the final LayerNorm)")
       ->capture_default_str();
+  app.add_option("--pool-grid", opts->pool_grid,
+                 "average the tokens per cell of a GRID x GRID partition of their positions "
+                 "(1: one mean over all tokens)")
+      ->capture_default_str();
   return [opts](Context&) {
     const auto e = train::embed_run(*opts);
     log::info("wrote {}: {} embeddings of {} values from {} source(s)", opts->out, e.clips, e.dim,

@@ -25,6 +25,10 @@ Runner setup(CLI::App& app) {
                  "read the tokens after this many encoder blocks (0: the embedded patches; "
                  "-1: after the final LayerNorm)")
       ->capture_default_str();
+  app.add_option("--pool-grid", opts->pool_grid,
+                 "average the tokens per cell of a GRID x GRID partition of their positions "
+                 "(1: one mean over all tokens)")
+      ->capture_default_str();
   app.add_flag("--json", *json, "print {\"labels\": {NAME: {metric, pretrained, ...}}}");
   return [opts, json](Context&) {
     const auto r = train::probe_run(*opts);

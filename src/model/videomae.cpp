@@ -445,13 +445,18 @@ std::span<const float> VideoMAE::predictions() const {
   return {a_->pred, std::size_t(batch_ * config_.masked_tokens() * config_.patch_dim())};
 }
 
-std::vector<float> VideoMAE::embed(std::span<const float> clips, std::int64_t layer) {
+std::vector<float> VideoMAE::embed(std::span<const float> clips, std::int64_t layer,
+                                   std::int64_t pool_grid) {
   const ModelConfig& c = config_;
   DOJO_CHECK(!device_.dry_run(), InvalidArgument, "VideoMAE::embed needs a real device");
   DOJO_CHECK(layer == kFinalLayer || (layer >= 0 && layer <= c.encoder_depth), InvalidArgument,
-             "VideoMAE::embed: layer {} is not in [0, {}] (encoder_depth) nor the final "
+             "embedding layer (--layer) {} is not in [0, {}] (encoder_depth) nor the final "
              "LayerNorm ({})",
              layer, c.encoder_depth, kFinalLayer);
+  DOJO_CHECK(pool_grid >= 1 && c.grid_h() % pool_grid == 0 && c.grid_w() % pool_grid == 0,
+             InvalidArgument,
+             "embedding pool grid (--pool-grid) {}: it must divide the {}x{} grid of token positions", pool_grid,
+             c.grid_h(), c.grid_w());
   DOJO_CHECK(clips.size() == std::size_t(batch_ * c.clip_elems()), InvalidArgument,
              "VideoMAE::embed: expected {} clips of {}x{}x{}x{} ({} floats), got {} floats",
              batch_, c.frames, c.height, c.width, c.channels, batch_ * c.clip_elems(),
@@ -492,13 +497,24 @@ std::vector<float> VideoMAE::embed(std::span<const float> clips, std::int64_t la
     layernorm_forward(device_, w.encoder_norm, b * n, x, a.norm);
     x = a.norm.y;
   }
-  std::vector<float> out(std::size_t(b * de), 0.0f);  // (B, De)
+  // (B, G*G, De): the mean of the tokens in each cell of a G x G partition of the token
+  // positions, over every time slot; G = 1 is the mean over all tokens.
+  const std::int64_t g = pool_grid, cells = g * g, per_cell = n / cells;
+  std::vector<float> out(std::size_t(b * cells * de), 0.0f);
   for (std::int64_t j = 0; j < b; ++j) {
-    for (std::int64_t t = 0; t < n; ++t) {
-      const float* row = x + (j * n + t) * de;
-      for (std::int64_t d = 0; d < de; ++d) out[std::size_t(j * de + d)] += row[d];
+    float* sample = out.data() + j * cells * de;
+    for (std::int64_t t = 0; t < c.grid_t(); ++t) {
+      for (std::int64_t y = 0; y < c.grid_h(); ++y) {
+        for (std::int64_t xp = 0; xp < c.grid_w(); ++xp) {
+          const std::int64_t token = (t * c.grid_h() + y) * c.grid_w() + xp;
+          const std::int64_t cell = (y * g / c.grid_h()) * g + xp * g / c.grid_w();
+          const float* row = x + (j * n + token) * de;
+          float* acc = sample + cell * de;
+          for (std::int64_t d = 0; d < de; ++d) acc[d] += row[d];
+        }
+      }
     }
-    for (std::int64_t d = 0; d < de; ++d) out[std::size_t(j * de + d)] /= float(n);
+    for (std::int64_t k = 0; k < cells * de; ++k) sample[k] /= float(per_cell);
   }
   return out;
 }

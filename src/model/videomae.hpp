@@ -85,9 +85,13 @@ class VideoMAE {
   // over tokens. clips (B, T, H, W, C) -> (B, encoder_dim). `layer` says where the tokens
   // are read: kFinalLayer after the final LayerNorm; k in [0, encoder_depth] after the
   // first k blocks (0: the embedded patches plus position; encoder_depth: the last block,
-  // before the LayerNorm). Touches no gradient and none of the training activations.
+  // before the LayerNorm). `pool_grid` G > 1 averages each cell of a G x G partition of the
+  // token positions (over every time slot) instead: (B, G*G*encoder_dim), cell-major, row by
+  // row; G must divide grid_h and grid_w. Touches no gradient and none of the training
+  // activations.
   static constexpr std::int64_t kFinalLayer = -1;
-  std::vector<float> embed(std::span<const float> clips, std::int64_t layer = kFinalLayer);
+  std::vector<float> embed(std::span<const float> clips, std::int64_t layer = kFinalLayer,
+                           std::int64_t pool_grid = 1);
 
  private:
   struct Weights;

@@ -51,8 +51,9 @@ std::vector<float> ClipBatches::read(std::int64_t first, std::int64_t count) con
 }
 
 std::vector<float> embed_all(model::VideoMAE& model, const ClipBatches& clips,
-                             std::int64_t layer) {
-  const std::int64_t n = clips.size(), b = model.batch(), d = model.config().encoder_dim;
+                             std::int64_t layer, std::int64_t pool_grid) {
+  const std::int64_t n = clips.size(), b = model.batch(),
+                     d = pool_grid * pool_grid * model.config().encoder_dim;
   const auto clip_elems = static_cast<std::size_t>(model.config().clip_elems());
   std::vector<float> out(static_cast<std::size_t>(n * d));
   for (std::int64_t first = 0; first < n; first += b) {
@@ -61,7 +62,7 @@ std::vector<float> embed_all(model::VideoMAE& model, const ClipBatches& clips,
     for (std::int64_t j = real; j < b; ++j) {  // pad with the last clip
       batch.insert(batch.end(), batch.end() - static_cast<std::ptrdiff_t>(clip_elems), batch.end());
     }
-    const auto e = model.embed(batch, layer);
+    const auto e = model.embed(batch, layer, pool_grid);
     std::copy_n(e.begin(), real * d, out.begin() + first * d);
   }
   return out;
@@ -110,10 +111,11 @@ Embeddings embed_run(const EmbedOptions& o) {
   LoadedModel m = load_model(o.checkpoint, 8);
   const ClipBatches clips(o.data, m.model_config);
   Embeddings e;
-  e.values = embed_all(*m.model, clips, o.layer);
+  e.values = embed_all(*m.model, clips, o.layer, o.pool_grid);
   e.layer = o.layer;
+  e.pool_grid = o.pool_grid;
   e.clips = clips.size();
-  e.dim = m.model_config.encoder_dim;
+  e.dim = o.pool_grid * o.pool_grid * m.model_config.encoder_dim;
   std::map<std::string, std::int64_t> id;
   for (std::int64_t i = 0; i < e.clips; ++i) {
     e.clip.push_back(i);
@@ -190,6 +192,7 @@ void write_embeddings(const std::string& path, const Embeddings& e) {
     h5::write_string_attr(f, "model", e.model, partial);
     h5::write_int_attr(f, "step", e.step, partial);
     h5::write_int_attr(f, "layer", e.layer, partial);
+    h5::write_int_attr(f, "pool_grid", e.pool_grid, partial);
     h5::check_status(H5Fclose(file.release()), partial, "H5Fclose");
   }
   out.commit();
@@ -216,6 +219,7 @@ Embeddings read_embeddings(const std::string& path) {
   e.model = h5::read_string_attr(f, "model", path);
   e.step = h5::read_int_attr(f, "step", path);
   if (h5::has_attr(f, "layer")) e.layer = h5::read_int_attr(f, "layer", path);
+  if (h5::has_attr(f, "pool_grid")) e.pool_grid = h5::read_int_attr(f, "pool_grid", path);
   return e;
 }
 

@@ -9,7 +9,9 @@
 //   /source      int64   (N)      index into /sources
 //   /sources     uint8 blob       JSON list of the source videos (h5::write_blob)
 //   attributes on /: format = "dojo-embeddings", version, checkpoint, step, model, layer
-//   (-1: after the final LayerNorm; k: after k encoder blocks; absent in older files: -1)
+//   (-1: after the final LayerNorm; k: after k encoder blocks; absent in older files: -1),
+//   pool_grid (G: D = G*G*encoder_dim, one mean per cell of a G x G partition of the token
+//   positions; absent in older files: 1)
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -39,10 +41,11 @@ class ClipBatches {
   std::unique_ptr<Impl> impl_;
 };
 
-// (N, encoder_dim): model.embed over every clip at `layer` (VideoMAE::embed), in batches of
-// model.batch() (the last padded by repeating a clip).
+// (N, pool_grid^2 * encoder_dim): model.embed over every clip at `layer` (VideoMAE::embed),
+// in batches of model.batch() (the last padded by repeating a clip).
 std::vector<float> embed_all(model::VideoMAE& model, const ClipBatches& clips,
-                             std::int64_t layer = model::VideoMAE::kFinalLayer);
+                             std::int64_t layer = model::VideoMAE::kFinalLayer,
+                             std::int64_t pool_grid = 1);
 // (N, slots * grid * grid * C): each clip's mean pixel value per time slot of
 // tubelet_frames frames, per cell of a grid x grid partition of the frame, per channel.
 std::vector<float> pixel_features(const ClipBatches& clips, const model::ModelConfig& config,
@@ -52,6 +55,7 @@ std::int64_t pixel_feature_dim(const model::ModelConfig& config, std::int64_t gr
 struct EmbedOptions {
   std::string checkpoint, data, out;
   std::int64_t layer = model::VideoMAE::kFinalLayer;
+  std::int64_t pool_grid = 1;
 };
 struct Embeddings {
   std::vector<float> values;  // (N, D)
@@ -61,6 +65,7 @@ struct Embeddings {
   std::string checkpoint, model;
   std::int64_t step = 0;
   std::int64_t layer = model::VideoMAE::kFinalLayer;  // where the tokens were read
+  std::int64_t pool_grid = 1;                         // how they were averaged
 };
 // `dojo embed`: writes the file above; returns what it wrote.
 Embeddings embed_run(const EmbedOptions& options);

@@ -79,17 +79,19 @@ nlohmann::json to_json(const ProbeResult& r) {
   return {{"labels", labels},
           {"embedding_dim", r.embedding_dim},
           {"pixel_dim", r.pixel_dim},
-          {"layer", r.layer}};
+          {"layer", r.layer},
+          {"pool_grid", r.pool_grid}};
 }
 
 std::string format_probe(const ProbeResult& r) {
   std::string out = fmt::format(
-      "linear probes on frozen features (test score; embeddings {} values read {}, pixels {} "
+      "linear probes on frozen features (test score; embeddings {} values read {}{}, pixels {} "
       "values)\n"
       "{:<16} {:<9} {:>10} {:>11} {:>8}\n",
       r.embedding_dim,
       r.layer == model::VideoMAE::kFinalLayer ? std::string("after the final LayerNorm")
                                               : fmt::format("after {} encoder blocks", r.layer),
+      r.pool_grid > 1 ? fmt::format(", averaged per cell of a {0}x{0} grid", r.pool_grid) : "",
       r.pixel_dim, "label", "metric", "pretrained", "random_init", "pixels");
   int beats_random = 0, beats_pixels = 0;
   for (const auto& [name, s] : r.labels) {

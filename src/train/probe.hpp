@@ -28,6 +28,9 @@ struct ProbeOptions {
   // Where both encoders' tokens are read (VideoMAE::embed): the same layer for pretrained
   // and random_init.
   std::int64_t layer = model::VideoMAE::kFinalLayer;
+  // How both encoders' tokens are averaged (VideoMAE::embed): 1, over all of them; G, per
+  // cell of a G x G partition of the token positions.
+  std::int64_t pool_grid = 1;
 };
 
 struct LabelScore {
@@ -40,6 +43,7 @@ struct ProbeResult {
   std::map<std::string, LabelScore> labels;
   std::int64_t embedding_dim = 0, pixel_dim = 0;
   std::int64_t layer = model::VideoMAE::kFinalLayer;
+  std::int64_t pool_grid = 1;
 };
 
 // The feature sets of one split: name -> (N, d) row-major.
@@ -57,7 +61,7 @@ ProbeResult probe_features(const Features& train, const Features& test,
 
 ProbeResult probe_run(const ProbeOptions& options);
 // {"labels": {NAME: {"metric", "pretrained", "random_init", "pixels", "train_clips",
-// "test_clips"}}, "embedding_dim", "pixel_dim", "layer"} (a NaN score -- a constant test label --
+// "test_clips"}}, "embedding_dim", "pixel_dim", "layer", "pool_grid"} (a NaN score -- a constant test label --
 // is null).
 nlohmann::json to_json(const ProbeResult& result);
 std::string format_probe(const ProbeResult& result);

@@ -13,11 +13,12 @@ std::vector<double> to_double(const std::vector<float>& v) {
 }
 
 Features features_of(model::VideoMAE& pretrained, model::VideoMAE& random, const ClipBatches& clips,
-                     const model::ModelConfig& mc, std::int64_t grid, std::int64_t layer) {
+                     const model::ModelConfig& mc, const ProbeOptions& o) {
   Features f;
   f.clips = clips.size();
-  f.sets["pretrained"] = {mc.encoder_dim, to_double(embed_all(pretrained, clips, layer))};
-  f.sets["random_init"] = {mc.encoder_dim, to_double(embed_all(random, clips, layer))};
+  const std::int64_t dim = o.pool_grid * o.pool_grid * mc.encoder_dim, grid = o.pixel_grid;
+  f.sets["pretrained"] = {dim, to_double(embed_all(pretrained, clips, o.layer, o.pool_grid))};
+  f.sets["random_init"] = {dim, to_double(embed_all(random, clips, o.layer, o.pool_grid))};
   f.sets["pixels"] = {pixel_feature_dim(mc, grid), to_double(pixel_features(clips, mc, grid))};
   return f;
 }
@@ -35,15 +36,15 @@ ProbeResult probe_run(const ProbeOptions& o) {
   DOJO_CHECK(train_labels.names == test_labels.names, InvalidArgument,
              "dojo probe: --train has label columns [{}], --test has [{}]",
              fmt::join(train_labels.names, ", "), fmt::join(test_labels.names, ", "));
-  Features ftr = features_of(*m.model, *random, train, m.model_config, o.pixel_grid, o.layer);
-  const Features fte =
-      features_of(*m.model, *random, test, m.model_config, o.pixel_grid, o.layer);
+  Features ftr = features_of(*m.model, *random, train, m.model_config, o);
+  const Features fte = features_of(*m.model, *random, test, m.model_config, o);
   std::map<std::string, std::int64_t> id_of;  // the validation split holds out whole videos
   for (const auto& name : train_labels.sources)
     ftr.source.push_back(id_of.try_emplace(name, std::int64_t(id_of.size())).first->second);
   ProbeResult r = probe_features(ftr, fte, train_labels.names, train_labels.values,
                                  test_labels.values, o.seed);
   r.layer = o.layer;
+  r.pool_grid = o.pool_grid;
   return r;
 }
 

@@ -299,6 +299,29 @@ TEST(VideoMAETest, EmbedReadsTheTokensAtTheLayerAsked) {
   EXPECT_THROW(model.embed(clip, -2), InvalidArgument);
 }
 
+// --pool-grid: each cell of a G x G partition of the token positions holds the mean of its
+// own tokens; the cells are equal in size, so their mean is the mean over all tokens.
+TEST(VideoMAETest, EmbedPooledPerCellAveragesToTheMeanOverTokens) {
+  const ModelConfig c = load_model_config("tiny");
+  accel::HostDevice device;
+  VideoMAE model(c, device, 1);
+  model.init(11);
+  const auto clip = random_clips(c, 1, 5);
+  const std::int64_t de = c.encoder_dim;
+  const auto mean = model.embed(clip, 0), cells = model.embed(clip, 0, 2);
+  ASSERT_EQ(cells.size(), std::size_t(4 * de));
+  double spread = 0;
+  for (std::int64_t d = 0; d < de; ++d) {
+    double avg = 0;
+    for (std::int64_t k = 0; k < 4; ++k) avg += cells[std::size_t(k * de + d)] / 4.0;
+    EXPECT_NEAR(avg, mean[std::size_t(d)], 1e-5) << "dimension " << d;
+    spread += std::abs(cells[std::size_t(d)] - cells[std::size_t(3 * de + d)]);
+  }
+  EXPECT_GT(spread, 1e-3);  // the cells differ: positions are kept
+  EXPECT_THROW(model.embed(clip, 0, c.grid_h() + 1), InvalidArgument);
+  EXPECT_THROW(model.embed(clip, 0, 0), InvalidArgument);
+}
+
 class CountingSink : public accel::CostSink {
  public:
   void on_kernel(const accel::KernelRecord& r) override {

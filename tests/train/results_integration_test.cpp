@@ -138,7 +138,7 @@ TEST_F(ResultsTest, EmbedAndProbeReadTheLayerAskedAndRefuseOneTheEncoderHasNot) 
                                          checkpoint_, root_.string(),
                                          (root_ / "emb-layer3.h5").string()));
   EXPECT_NE(bad.exit_code, 0);
-  EXPECT_NE(bad.output.find("layer 3 is not in [0, 2]"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("(--layer) 3 is not in [0, 2]"), std::string::npos) << bad.output;
   EXPECT_FALSE(fs::exists(root_ / "emb-layer3.h5"));
 }
 
