@@ -455,8 +455,9 @@ std::vector<float> VideoMAE::embed(std::span<const float> clips, std::int64_t la
              layer, c.encoder_depth, kFinalLayer);
   DOJO_CHECK(pool_grid >= 1 && c.grid_h() % pool_grid == 0 && c.grid_w() % pool_grid == 0,
              InvalidArgument,
-             "embedding pool grid (--pool-grid) {}: it must divide the {}x{} grid of token positions", pool_grid,
-             c.grid_h(), c.grid_w());
+             "embedding pool grid (--pool-grid) {}: it must divide the {}x{} grid of token "
+             "positions",
+             pool_grid, c.grid_h(), c.grid_w());
   DOJO_CHECK(clips.size() == std::size_t(batch_ * c.clip_elems()), InvalidArgument,
              "VideoMAE::embed: expected {} clips of {}x{}x{}x{} ({} floats), got {} floats",
              batch_, c.frames, c.height, c.width, c.channels, batch_ * c.clip_elems(),

@@ -53,7 +53,7 @@ std::vector<float> ClipBatches::read(std::int64_t first, std::int64_t count) con
 std::vector<float> embed_all(model::VideoMAE& model, const ClipBatches& clips,
                              std::int64_t layer, std::int64_t pool_grid) {
   const std::int64_t n = clips.size(), b = model.batch(),
-                     d = pool_grid * pool_grid * model.config().encoder_dim;
+                     d = embedding_dim(model.config(), pool_grid);
   const auto clip_elems = static_cast<std::size_t>(model.config().clip_elems());
   std::vector<float> out(static_cast<std::size_t>(n * d));
   for (std::int64_t first = 0; first < n; first += b) {
@@ -66,6 +66,10 @@ std::vector<float> embed_all(model::VideoMAE& model, const ClipBatches& clips,
     std::copy_n(e.begin(), real * d, out.begin() + first * d);
   }
   return out;
+}
+
+std::int64_t embedding_dim(const model::ModelConfig& c, std::int64_t pool_grid) {
+  return pool_grid * pool_grid * c.encoder_dim;
 }
 
 std::int64_t pixel_feature_dim(const model::ModelConfig& c, std::int64_t grid) {
@@ -115,7 +119,7 @@ Embeddings embed_run(const EmbedOptions& o) {
   e.layer = o.layer;
   e.pool_grid = o.pool_grid;
   e.clips = clips.size();
-  e.dim = o.pool_grid * o.pool_grid * m.model_config.encoder_dim;
+  e.dim = embedding_dim(m.model_config, o.pool_grid);
   std::map<std::string, std::int64_t> id;
   for (std::int64_t i = 0; i < e.clips; ++i) {
     e.clip.push_back(i);

@@ -46,6 +46,8 @@ class ClipBatches {
 std::vector<float> embed_all(model::VideoMAE& model, const ClipBatches& clips,
                              std::int64_t layer = model::VideoMAE::kFinalLayer,
                              std::int64_t pool_grid = 1);
+// Values per embedding: pool_grid^2 * encoder_dim.
+std::int64_t embedding_dim(const model::ModelConfig& config, std::int64_t pool_grid);
 // (N, slots * grid * grid * C): each clip's mean pixel value per time slot of
 // tubelet_frames frames, per cell of a grid x grid partition of the frame, per channel.
 std::vector<float> pixel_features(const ClipBatches& clips, const model::ModelConfig& config,

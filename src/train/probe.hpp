@@ -61,8 +61,8 @@ ProbeResult probe_features(const Features& train, const Features& test,
 
 ProbeResult probe_run(const ProbeOptions& options);
 // {"labels": {NAME: {"metric", "pretrained", "random_init", "pixels", "train_clips",
-// "test_clips"}}, "embedding_dim", "pixel_dim", "layer", "pool_grid"} (a NaN score -- a constant test label --
-// is null).
+// "test_clips"}}, "embedding_dim", "pixel_dim", "layer", "pool_grid"} (a NaN score -- a
+// constant test label -- is null).
 nlohmann::json to_json(const ProbeResult& result);
 std::string format_probe(const ProbeResult& result);
 

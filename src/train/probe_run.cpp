@@ -16,7 +16,7 @@ Features features_of(model::VideoMAE& pretrained, model::VideoMAE& random, const
                      const model::ModelConfig& mc, const ProbeOptions& o) {
   Features f;
   f.clips = clips.size();
-  const std::int64_t dim = o.pool_grid * o.pool_grid * mc.encoder_dim, grid = o.pixel_grid;
+  const std::int64_t dim = embedding_dim(mc, o.pool_grid), grid = o.pixel_grid;
   f.sets["pretrained"] = {dim, to_double(embed_all(pretrained, clips, o.layer, o.pool_grid))};
   f.sets["random_init"] = {dim, to_double(embed_all(random, clips, o.layer, o.pool_grid))};
   f.sets["pixels"] = {pixel_feature_dim(mc, grid), to_double(pixel_features(clips, mc, grid))};
