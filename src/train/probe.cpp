@@ -1,6 +1,7 @@
 #include "train/probe.hpp"
 
 #include <cmath>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -25,6 +26,10 @@ void finite_rows(const std::vector<double>& x, std::int64_t d, const std::vector
 }
 
 }  // namespace
+
+bool LabelScore::scored() const {
+  return std::isfinite(pretrained) && std::isfinite(random_init) && std::isfinite(pixels);
+}
 
 ProbeResult probe_features(const Features& train, const Features& test,
                            const std::vector<std::string>& names,
@@ -74,7 +79,8 @@ nlohmann::json to_json(const ProbeResult& r) {
                     {"random_init", num(s.random_init)},
                     {"pixels", num(s.pixels)},
                     {"train_clips", s.train_clips},
-                    {"test_clips", s.test_clips}};
+                    {"test_clips", s.test_clips},
+                    {"scored", s.scored()}};
   }
   return {{"labels", labels},
           {"embedding_dim", r.embedding_dim},
@@ -93,15 +99,26 @@ std::string format_probe(const ProbeResult& r) {
                                               : fmt::format("after {} encoder blocks", r.layer),
       r.pool_grid > 1 ? fmt::format(", averaged per cell of a {0}x{0} grid", r.pool_grid) : "",
       r.pixel_dim, "label", "metric", "pretrained", "random_init", "pixels");
-  int beats_random = 0, beats_pixels = 0;
+  int beats_random = 0, beats_pixels = 0, scored = 0;
+  std::vector<std::string> unscored;
   for (const auto& [name, s] : r.labels) {
     out += fmt::format("{:<16} {:<9} {:>10.4f} {:>11.4f} {:>8.4f}\n", name, s.metric, s.pretrained,
                        s.random_init, s.pixels);
+    if (!s.scored()) {
+      unscored.push_back(name);
+      continue;
+    }
+    ++scored;
     beats_random += s.pretrained > s.random_init ? 1 : 0;
     beats_pixels += s.pretrained > s.pixels ? 1 : 0;
   }
-  out += fmt::format("pretrained beats random init on {} of {} labels, raw pixels on {} of {}\n",
-                     beats_random, r.labels.size(), beats_pixels, r.labels.size());
+  out += fmt::format(
+      "pretrained beats random init on {} of {} scored labels, raw pixels on {} of {}\n",
+      beats_random, scored, beats_pixels, scored);
+  if (!unscored.empty()) {
+    out += fmt::format("not scored (the test clips' values are all equal): {}\n",
+                       fmt::join(unscored, ", "));
+  }
   return out;
 }
 

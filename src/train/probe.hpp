@@ -37,6 +37,9 @@ struct LabelScore {
   std::string metric;  // "r2" or "accuracy"
   double pretrained = 0, random_init = 0, pixels = 0;
   std::int64_t train_clips = 0, test_clips = 0;
+  // False when a score is NaN (the test clips' values of the label are all equal, so R^2
+  // is undefined): the label is shown but not counted in the tally of format_probe.
+  bool scored() const;
 };
 
 struct ProbeResult {
@@ -61,8 +64,8 @@ ProbeResult probe_features(const Features& train, const Features& test,
 
 ProbeResult probe_run(const ProbeOptions& options);
 // {"labels": {NAME: {"metric", "pretrained", "random_init", "pixels", "train_clips",
-// "test_clips"}}, "embedding_dim", "pixel_dim", "layer", "pool_grid"} (a NaN score -- a
-// constant test label -- is null).
+// "test_clips", "scored"}}, "embedding_dim", "pixel_dim", "layer", "pool_grid"} (a NaN score
+// -- a constant test label -- is null, and that label's "scored" is false).
 nlohmann::json to_json(const ProbeResult& result);
 std::string format_probe(const ProbeResult& result);
 

@@ -62,7 +62,30 @@ TEST(ProbeTest, EveryLabelIsScoredForEveryFeatureSetWithItsMetric) {
   for (const char* key : {"metric", "pretrained", "random_init", "pixels"}) {
     EXPECT_TRUE(j["labels"]["speed"].contains(key)) << key;
   }
-  EXPECT_NE(format_probe(r).find("random init on 2 of 2"), std::string::npos) << format_probe(r);
+  EXPECT_NE(format_probe(r).find("random init on 2 of 2 scored"), std::string::npos)
+      << format_probe(r);
+}
+
+// A label whose test values are all equal has no R^2: it is reported (null in the JSON) but
+// not counted among the labels the pretrained encoder is said to beat the references on.
+TEST(ProbeTest, ALabelConstantInTheTestClipsIsShownButNotCounted) {
+  const Split train = make(120, 1);
+  Split test = make(60, 2);
+  for (std::size_t i = 0; i < test.labels.size(); i += 2) test.labels[i] = 0.5f;
+  const ProbeResult r =
+      probe_features(train.f, test.f, {"speed", "lane_change"}, train.labels, test.labels, 0);
+  EXPECT_TRUE(std::isnan(r.labels.at("speed").pretrained));
+  EXPECT_FALSE(r.labels.at("speed").scored());
+  EXPECT_TRUE(r.labels.at("lane_change").scored());
+  const auto j = to_json(r);
+  EXPECT_TRUE(j["labels"]["speed"]["pretrained"].is_null());
+  EXPECT_FALSE(j["labels"]["speed"]["scored"].get<bool>());
+  EXPECT_TRUE(j["labels"]["lane_change"]["scored"].get<bool>());
+  const std::string text = format_probe(r);
+  EXPECT_NE(text.find("random init on 1 of 1 scored labels, raw pixels on 1 of 1"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("not scored (the test clips' values are all equal): speed"),
+            std::string::npos) << text;
 }
 
 }  // namespace
