@@ -4,7 +4,7 @@
 //   <run>/.lock         advisory lock (flock) for the whole run; holds "pid P on host H"
 //   <run>/config.yaml   the effective training config
 //   <run>/model.yaml    the model config it trains (the checkpoints carry it too)
-//   <run>/checkpoints/  step-NNNNNN.h5 (+ .xxh64 digests) and `latest`
+//   <run>/checkpoints/  step-NNNNNN.h5 (each with its digest in its first 512 bytes) and `latest`
 //   <run>/metrics.jsonl, loss.png, samples/, trace.json, eval.json
 //
 // Opening a folder takes the lock at once or fails naming the holder; a second trainer

@@ -59,6 +59,27 @@ struct RunPlan {
   int threads = 1;
 };
 
+// The data the config names exists, checked before the run folder is made, so a typo
+// leaves no folder behind and the error names the config key.
+void check_data_paths(const TrainConfig& cfg) {
+  auto must_exist = [](const char* key, const std::string& path, const char* what) {
+    std::error_code ec;
+    DOJO_CHECK(fs::exists(path, ec), InvalidArgument, "config key '{}': {} does not exist ({})",
+               key, path, what);
+  };
+  if (cfg.data.videos.empty()) {
+    DOJO_CHECK(!cfg.data.shards.empty(), InvalidArgument,
+               "config: set data.shards (a folder made by dojo ingest) or data.videos "
+               "(streaming from video files)");
+    must_exist("data.shards", cfg.data.shards, "a folder made by dojo ingest, or a shard file");
+  }
+  for (const auto& video : cfg.data.videos) must_exist("data.videos", video, "a video file");
+  if (!cfg.data.eval_shards.empty()) {
+    must_exist("data.eval_shards", cfg.data.eval_shards,
+               "held-out shards: a folder made by dojo ingest, or a shard file");
+  }
+}
+
 RunPlan plan_run(const TrainOptions& options, comm::Communicator& world) {
   RunPlan p;
   p.cfg = load_train_config(options.config_path, options.overrides);
@@ -69,6 +90,7 @@ RunPlan plan_run(const TrainOptions& options, comm::Communicator& world) {
       1, static_cast<std::int64_t>(cfg.comm.timeout_s * 1000))));
   p.run_dir = options.run_dir.empty() ? default_run_dir(options.config_path) : options.run_dir;
   p.hash = config_hash(cfg);
+  check_data_paths(cfg);
   p.mc = model::load_model_config(cfg.model);
   p.mc.precision = accel::parse_precision(cfg.precision);
   DOJO_CHECK(cfg.train.global_batch % p.ranks == 0, InvalidArgument,
@@ -171,10 +193,7 @@ data::LoaderOptions loader_options(const TrainConfig& cfg, const model::ModelCon
     o.videos = cfg.data.videos;
     o.shape = {mc.frames, mc.height, mc.width, mc.channels, 1};
   } else {
-    DOJO_CHECK(!cfg.data.shards.empty(), InvalidArgument,
-               "config: set data.shards (a folder made by dojo ingest) or data.videos "
-               "(streaming from video files)");
-    o.source = cfg.data.shards;
+    o.source = cfg.data.shards;  // checked by check_data_paths
   }
   o.batch = batch;
   o.rank = rank;
@@ -567,7 +586,9 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
     out.metrics = std::make_unique<MetricsLog>((fs::path(p.run_dir) / "metrics.jsonl").string(),
                                                start_step > 0);
     out.progress = std::make_unique<Progress>(start_step, p.cfg.train.steps);
-    if (!p.cfg.data.eval_shards.empty()) out.eval = load_eval_set(p.cfg.data.eval_shards, p.cfg.eval.clips, p.mc);
+    if (!p.cfg.data.eval_shards.empty()) {
+      out.eval = load_eval_set(p.cfg.data.eval_shards, p.cfg.eval.clips, p.mc);
+    }
     log::info(
         "training '{}' ({} parameters) on {} rank(s): global batch {} = {} rank(s) x {} "
         "micro-batch(es) of {} clips; {} steps; {} clips in the data",

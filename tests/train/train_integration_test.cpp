@@ -281,6 +281,20 @@ TEST_F(TrainTest, ConfigErrorsNameTheKey) {
   EXPECT_NE(res.output.find("train.global_batch"), std::string::npos) << res.output;
 }
 
+TEST_F(TrainTest, MissingDataIsNamedByItsConfigKeyAndLeavesNoRunFolder) {
+  for (const char* key : {"data.shards", "data.eval_shards"}) {
+    const std::string dir = fmt::format("nodata-{}", key);
+    const auto res = run(train_cmd(dir, fmt::format("--set {}={}/no-such-folder", key,
+                                                    root_.string())));
+    EXPECT_EQ(res.exit_code, 2) << res.output;
+    EXPECT_NE(res.output.find(fmt::format("config key '{}': {}/no-such-folder does not exist",
+                                          key, root_.string())),
+              std::string::npos)
+        << res.output;
+    EXPECT_FALSE(fs::exists(root_ / dir)) << "a run folder was left behind for " << key;
+  }
+}
+
 TEST_F(TrainTest, UnwritableRunDirectoryIsReportedBeforeTraining) {
   const auto res = run(fmt::format("{} train --config {}/tiny.yaml --run-dir /proc/dojo-run",
                                    dojo(), root_.string()));
