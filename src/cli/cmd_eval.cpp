@@ -24,7 +24,7 @@ Runner setup(CLI::App& app) {
     if (*json) {
       std::cout << train::to_json(r).dump() << "\n";
     } else {
-      std::cout << train::format_report(r);
+      std::cout << train::format_eval_run(r);
     }
     return 0;
   };

@@ -25,7 +25,8 @@ nlohmann::json eval_json(const EvalResult& result, std::int64_t step) {
 }
 
 nlohmann::json eval_metrics_row(const EvalResult& result, std::int64_t step) {
-  nlohmann::json row = metrics_json(result.all);
+  nlohmann::json row = to_json(result);
+  row.erase("per_source");
   row["eval_loss"] = row["loss"];
   row.erase("loss");
   row["kind"] = "eval";
@@ -33,7 +34,7 @@ nlohmann::json eval_metrics_row(const EvalResult& result, std::int64_t step) {
   return row;
 }
 
-EvalResult evaluate_run(const EvalOptions& options) {
+EvalRun evaluate_run(const EvalOptions& options) {
   std::string path = options.checkpoint;
   if (path.empty()) {
     DOJO_CHECK(!options.run_dir.empty(), InvalidArgument,
@@ -54,7 +55,24 @@ EvalResult evaluate_run(const EvalOptions& options) {
   const std::int64_t batch = std::clamp<std::int64_t>(set.count, 1, 8);
   model::VideoMAE model(m.model_config, *m.device, batch);
   std::copy(m.checkpoint.params.begin(), m.checkpoint.params.end(), model.params().begin());
-  return evaluate(model, set, m.config.train.seed);
+  return {.result = evaluate(model, set, m.config.train.seed),
+          .checkpoint = m.checkpoint.path,
+          .step = m.checkpoint.meta.step,
+          .data = data};
+}
+
+nlohmann::json to_json(const EvalRun& run) {
+  nlohmann::json j = to_json(run.result);
+  j["checkpoint"] = run.checkpoint;
+  j["step"] = run.step;
+  j["data"] = run.data;
+  return j;
+}
+
+std::string format_eval_run(const EvalRun& run) {
+  return fmt::format("checkpoint {} (step {}), held-out shards {}\n", run.checkpoint, run.step,
+                     run.data) +
+         format_report(run.result);
 }
 
 }  // namespace dojo::train

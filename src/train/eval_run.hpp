@@ -18,8 +18,8 @@ void check_clip_shape(const data::ClipShape& shape, const model::ModelConfig& mc
 
 // eval.json: to_json(result) and the step it was measured at.
 nlohmann::json eval_json(const EvalResult& result, std::int64_t step);
-// The metrics.jsonl row: {"kind": "eval", "step", "eval_loss"} and metrics_json's other
-// keys ("loss" is the training curve's key there, so the eval's is "eval_loss").
+// The metrics.jsonl row: {"kind": "eval", "step", "eval_loss"} and to_json's other keys
+// but "per_source" ("loss" is the training curve's key there, so the eval's is "eval_loss").
 nlohmann::json eval_metrics_row(const EvalResult& result, std::int64_t step);
 
 struct EvalOptions {
@@ -30,6 +30,16 @@ struct EvalOptions {
 };
 // `dojo eval`: loads the checkpoint (its config and model come with it: run_model.hpp)
 // and evaluates on held-out clips spread over every source.
-EvalResult evaluate_run(const EvalOptions& options);
+struct EvalRun {
+  EvalResult result;
+  std::string checkpoint;  // the file evaluated (a run folder resolved to its checkpoint)
+  std::int64_t step = 0;   // its training step
+  std::string data;        // the held-out shards
+};
+EvalRun evaluate_run(const EvalOptions& options);
+// to_json(result) with "checkpoint", "step" and "data": what `dojo eval --json` prints.
+nlohmann::json to_json(const EvalRun& run);
+// "checkpoint FILE (step N), held-out shards DATA" and format_report(result).
+std::string format_eval_run(const EvalRun& run);
 
 }  // namespace dojo::train

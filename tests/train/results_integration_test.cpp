@@ -81,9 +81,17 @@ TEST_F(ResultsTest, EvalFromAnotherFolderSpreadsClipsOverEverySourceAndMatchesEv
                           "baseline_zero_mse_visible_stats", "baseline_copy_mse_visible_stats"}) {
     EXPECT_NEAR(j[key].get<double>(), written[key].get<double>(), 1e-9) << key;
   }
-  // The printed verdict names what it compared.
+  EXPECT_EQ(j["checkpoint"].get<std::string>(), checkpoint_);
+  EXPECT_EQ(j["step"].get<int>(), written["step"].get<int>());
+  EXPECT_EQ(j["data"].get<std::string>(), root_.string() + "/eval");
+  // The printed verdict names what it compared, and which checkpoint: a run folder is
+  // resolved to its newest checkpoint file.
   const auto text = elsewhere(fmt::format("eval --run-dir {}/run", root_.string()));
   ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find(fmt::format("checkpoint {} (step {}), held-out shards", checkpoint_,
+                                         written["step"].get<int>())),
+            std::string::npos)
+      << text.output;
   EXPECT_NE(text.output.find("nearest visible tubelet's mean and std"), std::string::npos)
       << text.output;
   EXPECT_NE(text.output.find("TRUE mean and std"), std::string::npos) << text.output;

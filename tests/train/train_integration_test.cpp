@@ -81,8 +81,10 @@ TEST_F(TrainTest, DemoRunWritesEverythingAndEvalReproducesItsNumbers) {
   }
   std::ifstream metrics(dir / "metrics.jsonl");
   int steps = 0;
+  nlohmann::json last_eval_row;
   for (std::string line; std::getline(metrics, line);) {
     const auto j = nlohmann::json::parse(line);
+    if (j.value("kind", "") == "eval") last_eval_row = j;
     if (j.contains("loss")) {
       ++steps;
       for (const char* key : {"step", "lr", "grad_norm", "clips_per_s", "step_s", "data_wait_s",
@@ -105,6 +107,17 @@ TEST_F(TrainTest, DemoRunWritesEverythingAndEvalReproducesItsNumbers) {
   }
   EXPECT_EQ(eval["per_source"].size(), 2u);
   EXPECT_GT(eval["baseline_zero_loss"].get<double>(), 0.5);
+  // The final eval row of metrics.jsonl has every key of eval.json but loss (as eval_loss)
+  // and per_source, with the same values.
+  ASSERT_FALSE(last_eval_row.is_null()) << "no eval row in metrics.jsonl";
+  for (const auto& [key, value] : eval.items()) {
+    if (key == "per_source") continue;
+    const std::string row_key = key == "loss" ? "eval_loss" : key;
+    ASSERT_TRUE(last_eval_row.contains(row_key)) << row_key;
+    EXPECT_EQ(last_eval_row[row_key], value) << row_key;
+  }
+  EXPECT_FALSE(last_eval_row.contains("per_source"));
+  EXPECT_EQ(last_eval_row["sources"].get<int>(), 2);
 
   // dojo eval reproduces the same numbers from the checkpoint.
   const auto again = run(fmt::format("{} eval --run-dir {} --json", dojo(), dir.string()));
