@@ -128,7 +128,7 @@ Embeddings embed_run(const EmbedOptions& o) {
     if (fresh) e.sources.push_back(s);
     e.source.push_back(it->second);
   }
-  e.checkpoint = std::filesystem::absolute(o.checkpoint).string();
+  e.checkpoint = std::filesystem::absolute(m.checkpoint.path).string();
   e.model = m.model_config.name;
   e.step = m.checkpoint.meta.step;
   write_embeddings(o.out, e);

@@ -123,6 +123,14 @@ TEST_F(ResultsTest, EmbedAndProbeReadTheLayerAskedAndRefuseOneTheEncoderHasNot) 
   ASSERT_EQ(res.exit_code, 0) << res.output;
   const Embeddings e = read_embeddings(out);
   EXPECT_EQ(e.layer, 0);
+  EXPECT_EQ(e.checkpoint, checkpoint_);
+  // Given the run folder, the file records the checkpoint it resolved to.
+  const std::string from_run = (root_ / "emb-run.h5").string();
+  ASSERT_EQ(elsewhere(fmt::format("embed --checkpoint {}/run --data {}/eval --out {}",
+                                  root_.string(), root_.string(), from_run))
+                .exit_code,
+            0);
+  EXPECT_EQ(read_embeddings(from_run).checkpoint, checkpoint_);
   LoadedModel m = load_model(checkpoint_, 1);
   const ClipBatches clips((root_ / "eval").string(), m.model_config);
   const auto row = m.model->embed(clips.read(5, 1), 0);
