@@ -89,6 +89,13 @@ export class StepChart {
     this.schedule();
   }
 
+  // Forgets every step above `step`: a run resumed from `step` abandoned them
+  // (train/report.hpp), and its new rows for those steps come after.
+  drop_after(step) {
+    for (const s of [...this.rows.keys()]) if (s > step) this.rows.delete(s);
+    this.schedule();
+  }
+
   schedule() {
     if (this.pending) return;
     this.pending = true;

@@ -151,6 +151,11 @@ void Scheduler::follow(JobRecord& job) {
         store_.add_event(job.id, "eval", row.dump());
         continue;
       }
+      if (row.value("kind", "") == "resume") {  // train/report.hpp: rows above it are abandoned
+        store_.add_event(job.id, "resume", row.dump());
+        job.step = row.value("step", job.step);
+        continue;
+      }
       store_.add_event(job.id, "metrics", row.dump());
       job.has_metrics = true;
       job.step = row.value("step", job.step);

@@ -15,6 +15,26 @@
 
 namespace dojo::train {
 
+std::vector<nlohmann::json> read_metrics(const std::string& path) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) continue;
+    if (j.value("kind", "") == "resume" && j.contains("step")) {
+      const auto from = j["step"].get<std::int64_t>();
+      std::erase_if(rows, [from](const nlohmann::json& row) {
+        return row.contains("step") && row["step"].get<std::int64_t>() > from;
+      });
+      continue;
+    }
+    rows.push_back(std::move(j));
+  }
+  return rows;
+}
+
+nlohmann::json resume_row(std::int64_t step) { return {{"kind", "resume"}, {"step", step}}; }
+
 MetricsLog::MetricsLog(const std::string& path, bool append)
     : path_(path), out_(path, append ? std::ios::app : std::ios::trunc) {
   DOJO_CHECK(out_.good(), IoError, "{}: cannot open for writing", path);

@@ -14,6 +14,18 @@
 
 namespace dojo::train {
 
+// metrics.jsonl is append-only (dojo serve and the dashboard follow it by byte offset). A
+// run resumed from step S appends {"kind": "resume", "step": S}: the rows before it with a
+// step above S belong to the part of the run that was abandoned (steps after the
+// checkpoint it resumed from), and readers drop them, as read_metrics does.
+//
+// The rows of the run as it stands: every JSON object in the file, in order, without the
+// rows a later resume row abandoned and without the resume rows themselves. A missing file
+// gives no rows; a line that is not JSON is skipped.
+std::vector<nlohmann::json> read_metrics(const std::string& path);
+// The row a run resumed from `step` appends first.
+nlohmann::json resume_row(std::int64_t step);
+
 // Appends one JSON object per line and flushes it (a crash loses at most the current line).
 class MetricsLog {
  public:

@@ -539,12 +539,11 @@ void finish(const RunPlan& p, Replica& r, MeshLink& mesh, Outputs& out, std::int
   if (summary.steps_done > start_step) {
     mesh.write_trace((fs::path(p.run_dir) / "trace.json").string());
   }
-  // loss.png from the whole metrics history (a resumed run includes its earlier part).
+  // loss.png from the whole metrics history (a resumed run includes its earlier part, not
+  // the steps after the checkpoint it resumed from).
   std::vector<CurvePoint> train_curve, eval_curve;
-  std::ifstream in(fs::path(p.run_dir) / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("step")) continue;
+  for (const auto& j : read_metrics((fs::path(p.run_dir) / "metrics.jsonl").string())) {
+    if (!j.contains("step")) continue;
     if (j.contains("loss"))
       train_curve.push_back({j["step"].get<double>(), j["loss"].get<double>()});
     if (j.contains("eval_loss"))
@@ -585,6 +584,9 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
   if (p.rank == 0) {
     out.metrics = std::make_unique<MetricsLog>((fs::path(p.run_dir) / "metrics.jsonl").string(),
                                                start_step > 0);
+    if (start_step > 0 && start_step < p.cfg.train.steps) {
+      out.metrics->write(resume_row(start_step));
+    }
     out.progress = std::make_unique<Progress>(start_step, p.cfg.train.steps);
     if (!p.cfg.data.eval_shards.empty()) {
       out.eval = load_eval_set(p.cfg.data.eval_shards, p.cfg.eval.clips, p.mc);

@@ -194,20 +194,25 @@ TEST_F(ServeTest, CancelCheckpointsAndResumeContinuesFromIt) {
   EXPECT_EQ(alice.post(fmt::format("/v1/jobs/{}/cancel", id), json::object()).status, 409);
 
   ASSERT_EQ(alice.post(fmt::format("/v1/jobs/{}/resume", id), json::object()).status, 200);
-  // The first metrics row after the resume continues the step count.
-  std::int64_t first_after_resume = -1;
+  // A resume event says where the run continued from; the first metrics row after it
+  // continues the step count.
+  std::int64_t first_after_resume = -1, resumed_from = -1;
   std::int64_t last_id = 0;
   alice.follow_events(fmt::format("/v1/jobs/{}/events", id), 0, [&](const serve::SseEvent& e) {
     last_id = e.id;
     const auto data = json::parse(e.data);
     if (e.type == "state" && data["state"] == "queued" && data.contains("reason"))
       first_after_resume = 0;  // the resume's own event; metrics after it count
+    if (e.type == "resume" && first_after_resume == 0) {
+      resumed_from = data["step"].get<std::int64_t>();
+    }
     if (e.type == "metrics" && first_after_resume == 0) {
       first_after_resume = data["step"].get<std::int64_t>();
       return false;
     }
     return true;
   });
+  EXPECT_EQ(resumed_from, stopped_at);
   EXPECT_EQ(first_after_resume, stopped_at + 1);
   ASSERT_EQ(alice.post(fmt::format("/v1/jobs/{}/cancel", id), json::object()).status, 200);
   EXPECT_FALSE(wait_state(alice, id, "cancelled", 60).is_null());

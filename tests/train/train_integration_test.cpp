@@ -12,6 +12,7 @@
 
 #include "testing/command.hpp"
 #include "train/checkpoint.hpp"
+#include "train/report.hpp"
 
 namespace dojo::train {
 namespace {
@@ -209,6 +210,44 @@ TEST_F(TrainTest, InterruptedAndResumedRunEndsBitwiseEqualOn1And2Ranks) {
     EXPECT_EQ(b.meta.step, 16);
     EXPECT_EQ(a.params_xxh64, b.params_xxh64) << n << " ranks";
     EXPECT_EQ(a.adam_m, b.adam_m) << n << " ranks";
+  }
+}
+
+// Resuming from a checkpoint older than the last row abandons the rows after it: the file
+// stays append-only (a resume row marks the point), and its readers see each step once,
+// with the values of the resumed run.
+TEST_F(TrainTest, ResumingFromAnOlderCheckpointAbandonsTheLaterRows) {
+  ASSERT_EQ(run(train_cmd("older")).exit_code, 0);
+  const fs::path metrics = root_ / "older" / "metrics.jsonl";
+  const auto first = read_metrics(metrics.string());
+  ASSERT_EQ(first.size(), 31u);  // 30 steps and the final eval
+  const auto res = run(train_cmd(
+      "older", fmt::format("--resume {}/older/checkpoints/step-000010.h5", root_.string())));
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  std::ifstream in(metrics);
+  int raw_rows = 0, resume_rows = 0;
+  for (std::string line; std::getline(in, line); ++raw_rows) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.value("kind", "") == "resume") {
+      ++resume_rows;
+      EXPECT_EQ(j["step"].get<int>(), 10);
+    }
+  }
+  EXPECT_EQ(raw_rows, 31 + 1 + 21);  // the first run, the resume row, steps 11..30 and an eval
+  EXPECT_EQ(resume_rows, 1);
+  const auto rows = read_metrics(metrics.string());
+  ASSERT_EQ(rows.size(), first.size());
+  std::vector<int> steps;
+  for (const auto& row : rows) {
+    if (row.contains("loss")) steps.push_back(row["step"].get<int>());
+  }
+  ASSERT_EQ(steps.size(), 30u);
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(steps[std::size_t(i)], i + 1);
+  // A bit-exact resume: the steps it ran again have the losses the first run had.
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].contains("loss")) {
+      EXPECT_EQ(rows[i]["loss"], first[i]["loss"]) << "step " << rows[i]["step"];
+    }
   }
 }
 

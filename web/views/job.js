@@ -95,6 +95,13 @@ export function mount(el, { id }) {
 
   function add_row(row) {
     if (!row || !Number.isFinite(row.step)) return;
+    if (row.kind === 'resume') {
+      loss_chart.drop_after(row.step);
+      time_chart.drop_after(row.step);
+      if (last_row && last_row.step > row.step) last_row = null;
+      if (last_eval && last_eval.step > row.step) last_eval = null;
+      return;
+    }
     if (row.kind === 'eval' || row.eval_loss !== undefined) {
       loss_chart.add(1, row.step, row.eval_loss);
       if (!last_eval || row.step >= last_eval.step) last_eval = row;
@@ -252,14 +259,14 @@ export function mount(el, { id }) {
   // --- the event stream ----------------------------------------------------------------------
   function on_event(type, data) {
     if (stopped) return;
-    if (type === 'metrics' || type === 'eval') add_row(data.row || data);
+    if (type === 'metrics' || type === 'eval' || type === 'resume') add_row(data.row || data);
     else if (type === 'log') read_more_log();
     else if (type === 'state') schedule_refresh();
     if (type === 'metrics' || type === 'eval') show_job();
   }
   function open_stream() {
     source = new EventSource(`${base}/events`);
-    for (const type of ['metrics', 'eval', 'log', 'state']) {
+    for (const type of ['metrics', 'eval', 'resume', 'log', 'state']) {
       source.addEventListener(type, (e) => {
         let data = {};
         try {

@@ -44,7 +44,7 @@ export function mount(el) {
   el.append(h('div', { class: 'title-row' }, h('h1', {}, 'Jobs'), h('a', { class: 'button', href: '#/submit' }, 'Submit a job')),
     status, h('div', { class: 'table-wrap' }, table), empty);
 
-  const sparks = new Map(); // job id -> {reader, losses, last_step, plot}
+  const sparks = new Map(); // job id -> {reader, losses: [{step, loss}], last_step, plot}
   let timer = null;
   let stopped = false;
 
@@ -60,7 +60,11 @@ export function mount(el) {
       s.last_step = step;
       try {
         for (const row of await s.reader.read()) {
-          if (row.kind !== 'eval' && Number.isFinite(row.loss)) s.losses.push(row.loss);
+          if (row.kind === 'resume') {
+            s.losses = s.losses.filter((p) => p.step <= row.step); // abandoned steps
+          } else if (row.kind !== 'eval' && Number.isFinite(row.loss)) {
+            s.losses.push({ step: row.step, loss: row.loss });
+          }
         }
       } catch (_) {
         s.last_step = -1; // try again next time
@@ -68,7 +72,7 @@ export function mount(el) {
       if (s.losses.length > kSparkPoints) s.losses.splice(0, s.losses.length - kSparkPoints);
       if (s.plot) s.plot.destroy();
       s.cell.replaceChildren();
-      s.plot = sparkline(s.cell, s.losses);
+      s.plot = sparkline(s.cell, s.losses.map((p) => p.loss));
     }
     return s.cell;
   }
