@@ -6,16 +6,31 @@
 
 namespace dojo::train {
 
-void check_weights_fit(const Checkpoint& ckpt, const model::VideoMAE& model) {
-  // Same architecture: every field but the name and the precision (which may change).
+void check_weights_fit(const Checkpoint& ckpt, const model::VideoMAE& model, WeightsUse use) {
+  // Same architecture: every field but those that do not shape or read the weights
+  // differently. The name and the precision may always change; starting from the weights
+  // (fine-tuning) may also mask another share of the clip and normalise the target with
+  // another epsilon.
   model::ModelConfig stored = ckpt.model_config, mine = model.config();
   stored.name = mine.name;
   stored.precision = mine.precision;
-  DOJO_CHECK(model::to_yaml(stored) == model::to_yaml(mine), FormatError,
-             "checkpoint {} holds model '{}', which is not the architecture of model '{}' "
-             "this run trains:\n{}\nvs\n{}",
-             ckpt.path, ckpt.model_config.name, mine.name, model::to_yaml(ckpt.model_config),
-             model::to_yaml(mine));
+  if (use == WeightsUse::kInitFrom) {
+    stored.mask_ratio = mine.mask_ratio;
+    stored.target_eps = mine.target_eps;
+  }
+  std::string differs;
+  for (const auto& change : config_changes(model::to_yaml(stored), model::to_yaml(mine))) {
+    differs += fmt::format("\n  {}: {} in the checkpoint, {} here", change.key, change.from,
+                           change.to);
+  }
+  DOJO_CHECK(differs.empty(), FormatError,
+             "checkpoint {} holds model '{}', which is not the architecture of model '{}' this "
+             "run trains:{}{}",
+             ckpt.path, ckpt.model_config.name, mine.name, differs,
+             use == WeightsUse::kResume
+                 ? "\n(--init-from starts from its weights with another mask_ratio or "
+                   "target_eps)"
+                 : "");
   DOJO_CHECK(ckpt.params.size() == model.table().total, FormatError,
              "checkpoint {} has {} parameters, model '{}' has {}: it was trained with another "
              "model config",
@@ -24,7 +39,7 @@ void check_weights_fit(const Checkpoint& ckpt, const model::VideoMAE& model) {
 
 void check_checkpoint_fits(const Checkpoint& ckpt, const model::VideoMAE& model,
                            const TrainConfig& config) {
-  check_weights_fit(ckpt, model);
+  check_weights_fit(ckpt, model, WeightsUse::kResume);
   const auto& m = ckpt.meta;
   DOJO_CHECK(m.step >= 0 && m.step <= config.train.steps, FormatError,
              "checkpoint {}: step {} is outside this run's [0, train.steps = {}]", ckpt.path,

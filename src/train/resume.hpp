@@ -22,8 +22,10 @@ void check_config_unchanged(const std::string& checkpoint_yaml, const std::strin
                             const std::vector<std::string>& allowed);
 // Both configs read the same training data (data.shards and data.videos).
 bool same_data(const std::string& checkpoint_yaml, const std::string& run_yaml);
-// The checkpoint's parameters fit this model (count, and the model architecture when the
-// checkpoint records it). For --init-from: weights only.
-void check_weights_fit(const Checkpoint& ckpt, const model::VideoMAE& model);
+// The checkpoint's parameters fit this model: their count, and every field of the model
+// config but the name and the precision (and, for --init-from, mask_ratio and target_eps:
+// fine-tuning may mask differently). The error lists each field that differs.
+enum class WeightsUse { kResume, kInitFrom };
+void check_weights_fit(const Checkpoint& ckpt, const model::VideoMAE& model, WeightsUse use);
 
 }  // namespace dojo::train

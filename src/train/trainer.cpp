@@ -341,7 +341,7 @@ std::int64_t restore_or_broadcast(const RunPlan& p, const TrainOptions& options,
       log::info("resuming from {} (step {})", ckpt->path, ckpt->meta.step);
     } else if (!options.init_from.empty()) {
       const Checkpoint init = find_checkpoint(options.init_from);
-      check_weights_fit(init, r.model);
+      check_weights_fit(init, r.model, WeightsUse::kInitFrom);
       std::copy(init.params.begin(), init.params.end(), r.model.params().begin());
       log::info("starting from the weights of {} (step {}); fresh optimizer, schedule and data",
                 init.path, init.meta.step);

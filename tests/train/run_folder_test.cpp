@@ -197,6 +197,30 @@ TEST_F(RunFolderTest, InitFromTakesOnlyTheWeightsAndTrainsOnAnotherDataSet) {
       train("wider", fmt::format("--init-from {} --set model={}/wider.yaml", source->path, r)));
   EXPECT_EQ(wider.exit_code, kExitBadData) << wider.output;
   EXPECT_NE(wider.output.find(source->path), std::string::npos) << wider.output;
+  // The error names each field that differs, with both values, not the whole configs.
+  EXPECT_NE(wider.output.find("encoder_dim: 32 in the checkpoint, 48 here"), std::string::npos)
+      << wider.output;
+  EXPECT_EQ(wider.output.find("mlp_ratio"), std::string::npos) << wider.output;
+  // Fine-tuning may mask another share of the clip: the weights are the same shape.
+  std::ofstream(root_ / "tiny-mask50.yaml") << "name: tiny-mask50\nframes: 4\nheight: 16\n"
+                                               "width: 16\ntubelet_frames: 2\npatch: 4\n"
+                                               "mask_ratio: 0.5\nencoder_dim: 32\n"
+                                               "encoder_depth: 2\nencoder_heads: 2\n"
+                                               "decoder_dim: 16\ndecoder_depth: 1\n"
+                                               "decoder_heads: 2\n";
+  const auto masked = run_command(train(
+      "mask50", fmt::format("--init-from {} --set model={}/tiny-mask50.yaml --set train.steps=1",
+                            source->path, r)));
+  EXPECT_EQ(masked.exit_code, 0) << masked.output;
+  // ...but a resume continues the run it was, masked as it was.
+  const auto resumed = run_command(train(
+      "source", fmt::format("--resume {} --set model={}/tiny-mask50.yaml --allow-config-change "
+                            "model",
+                            source->path, r)));
+  EXPECT_EQ(resumed.exit_code, kExitBadData) << resumed.output;
+  EXPECT_NE(resumed.output.find("mask_ratio: 0.75 in the checkpoint, 0.5 here"),
+            std::string::npos)
+      << resumed.output;
 }
 
 TEST_F(RunFolderTest, AMicroBatchTooLargeForMemoryIsRefusedBeforeAllocating) {
