@@ -15,4 +15,15 @@ int exit_code_for(const std::exception& e) noexcept {
   return kExitError;
 }
 
+void throw_for_exit_code(int code, const std::string& what) {
+  switch (code) {
+    case kExitBadInput: throw InvalidArgument(what);
+    case kExitBadData: throw FormatError(what);
+    case kExitPeerLost: throw CommError(what);
+    case kExitIo: throw IoError(what);
+    case kExitInternal: throw InternalError(what);
+    default: throw Error(what);
+  }
+}
+
 }  // namespace dojo

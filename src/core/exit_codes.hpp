@@ -9,6 +9,7 @@
 //   5  I/O: a file or folder that cannot be read or written (IoError)
 //   6  internal: a bug in dojo (InternalError)
 #include <exception>
+#include <string>
 
 namespace dojo {
 
@@ -22,5 +23,9 @@ inline constexpr int kExitInternal = 6;
 
 // The exit code for an exception, by its dojo error type (kExitError for anything else).
 int exit_code_for(const std::exception& e) noexcept;
+// The other way: throws the dojo error whose exit code is `code` with message `what`
+// (Error for kExitError and any other code). For an error one rank found and sent to the
+// others, so every rank fails alike.
+[[noreturn]] void throw_for_exit_code(int code, const std::string& what);
 
 }  // namespace dojo

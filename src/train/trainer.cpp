@@ -17,6 +17,7 @@
 #include "comm/grad_sync.hpp"
 #include "comm/mpi_communicator.hpp"
 #include "core/error.hpp"
+#include "core/exit_codes.hpp"
 #include "core/log.hpp"
 #include "data/loader.hpp"
 #include "model/optim.hpp"
@@ -119,28 +120,31 @@ RunPlan plan_run(const TrainOptions& options, comm::Communicator& world) {
 // ---- rank 0's run folder -------------------------------------------------------------
 
 // Rank 0 locks and checks the run folder before anything long starts; the other ranks
-// learn whether it worked (and stop with it if not).
+// learn whether it worked, and if not they fail with rank 0's error (its type and text),
+// so the job ends as one error printed once, not as an abort.
 std::unique_ptr<RunFolder> open_run_folder(const RunPlan& p, const TrainOptions& options,
                                            comm::Communicator& world) {
   std::unique_ptr<RunFolder> folder;
-  int ok = 1;
-  std::exception_ptr error;
+  int code = kExitOk;
+  std::string message;
   if (p.rank == 0) {
     try {
       folder = std::make_unique<RunFolder>(p.run_dir);
       if (options.resume.empty()) folder->refuse_fresh_start_over_checkpoints();
       folder->write("config.yaml", to_yaml(p.cfg));
       folder->write("model.yaml", model::to_yaml(p.mc));
-    } catch (...) {
-      ok = 0;
-      error = std::current_exception();
+    } catch (const std::exception& e) {
+      code = exit_code_for(e);
+      message = e.what();
     }
   }
-  comm::broadcast_span(world, std::span(&ok, 1), 0);
-  if (error) std::rethrow_exception(error);
-  DOJO_CHECK(ok == 1, IoError, "rank 0 could not open run folder {} (its error says why)",
-             p.run_dir);
-  return folder;
+  comm::broadcast_span(world, std::span(&code, 1), 0);
+  if (code == kExitOk) return folder;
+  std::int64_t length = static_cast<std::int64_t>(message.size());
+  comm::broadcast_span(world, std::span(&length, 1), 0);
+  message.resize(static_cast<std::size_t>(length));
+  comm::broadcast_span(world, std::span(message.data(), message.size()), 0);
+  throw_for_exit_code(code, message);
 }
 
 // Every rank's view of what must agree; a mismatch shows both sides, and for different

@@ -150,6 +150,19 @@ TEST(ExitCodes, EachErrorTypeHasItsCode) {
   EXPECT_EQ(exit_code_for(std::runtime_error("x")), kExitError);
 }
 
+TEST(ExitCodes, ThrowForExitCodeThrowsTheTypeWithThatCodeAndTheMessage) {
+  for (int code : {kExitError, kExitBadInput, kExitBadData, kExitPeerLost, kExitIo,
+                   kExitInternal}) {
+    try {
+      throw_for_exit_code(code, "what rank 0 found");
+      ADD_FAILURE() << "nothing thrown for " << code;
+    } catch (const Error& e) {
+      EXPECT_EQ(exit_code_for(e), code);
+      EXPECT_STREQ(e.what(), "what rank 0 found");
+    }
+  }
+}
+
 TEST(Yaml, ScalarErrorsNameTheKeyForListsAndMaps) {
   const YAML::Node list = load_yaml_text("[1, 2]", "test");
   try {

@@ -76,6 +76,13 @@ TEST_F(RunFolderTest, FreshStartIntoAFolderWithCheckpointsIsRefusedAndNothingIsT
   ASSERT_TRUE(latest_after.has_value());
   EXPECT_EQ(latest_after->path, latest_before->path);
   EXPECT_EQ(latest_after->params_xxh64, latest_before->params_xxh64);
+  // On 2 ranks only rank 0 opens the folder; the other fails with its error, so the job
+  // ends with one message and the same exit code, not an abort.
+  const auto ranks2 = run_command(mpiexec(2) + train("kept"));
+  EXPECT_EQ(ranks2.exit_code, kExitBadInput) << ranks2.output;
+  EXPECT_EQ(count_of(ranks2.output, "already holds checkpoints"), 1u) << ranks2.output;
+  EXPECT_EQ(ranks2.output.find("MPI_ABORT"), std::string::npos) << ranks2.output;
+  EXPECT_EQ(fs::file_size(metrics), size_before);
 }
 
 TEST_F(RunFolderTest, ASecondTrainerOnTheSameFolderFailsAtOnceNamingTheHolder) {
