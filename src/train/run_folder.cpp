@@ -83,8 +83,8 @@ void RunFolder::check_room_for_checkpoint(std::size_t params) const {
   const auto space = fs::space(path_, ec);
   if (ec) return;  // unknown here; a failing checkpoint write reports itself
   DOJO_CHECK(space.available >= need_bytes, IoError,
-             "run folder {}: {:.2f} MiB free, a checkpoint of this model needs {:.2f} MiB "
-             "(disk full?)",
+             "run folder {}: {:.2f} MiB free, a checkpoint of this model needs at least "
+             "{:.2f} MiB (disk full?)",
              path_, static_cast<double>(space.available) / (1 << 20),
              static_cast<double>(need_bytes) / (1 << 20));
 }
