@@ -3,7 +3,8 @@
 // StepChart: series over training steps (x = step), any of them sparse (held-out eval comes
 // every few hundred steps): points are kept per step in a Map, so the same row arriving twice
 // (an SSE replay after a reconnect, metrics.jsonl read after the stream began) is counted
-// once. The chart's container carries data-points (how many steps have a value in the first
+// once; drop_after() forgets the steps a resumed run abandoned, clear() all of them. The
+// chart's container carries data-points (how many steps have a value in the first
 // series) so that a test can watch the data grow.
 //
 // Zoom: drag across the plot to zoom into a range of steps; "Reset zoom" or a double click
@@ -93,6 +94,11 @@ export class StepChart {
   // (train/report.hpp), and its new rows for those steps come after.
   drop_after(step) {
     for (const s of [...this.rows.keys()]) if (s > step) this.rows.delete(s);
+    this.schedule();
+  }
+
+  clear() {
+    this.rows.clear();
     this.schedule();
   }
 

@@ -20,6 +20,12 @@ export class MetricsReader {
     this.queue = Promise.resolve();
   }
 
+  // The next read starts again from the file's first byte (after the reads already asked
+  // for).
+  restart() {
+    this.queue = this.queue.then(() => { this.offset = 0; });
+  }
+
   // Returns the new rows (parsed JSON objects) since the last call. `artifacts` may be given
   // when the caller has just listed them. Calls run one after another (each starts at the
   // offset the previous one reached), so overlapping callers never read a row twice or skip

@@ -1,8 +1,9 @@
 #pragma once
 // Whole-file integrity before parsing. HDF5 cannot be trusted to read a damaged file (a
 // flipped byte in its heap or B-tree can crash it), so whoever writes a file records its
-// FileDigest (size and xxh64 of every byte) somewhere else (a shard in manifest.json, a
-// checkpoint in its own first bytes), and whoever opens it calls check_file_digest() first.
+// FileDigest (size and xxh64) where HDF5 does not look: a shard's in manifest.json, a
+// checkpoint's in its own first bytes (an HDF5 user block, over the bytes after it). Whoever
+// opens the file calls check_file_digest() first.
 // Plain POSIX reads; no HDF5 call, no lock needed; thread-safe.
 #include <cstdint>
 #include <optional>

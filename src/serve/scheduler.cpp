@@ -154,6 +154,7 @@ void Scheduler::follow(JobRecord& job) {
       if (row.value("kind", "") == "resume") {  // train/report.hpp: rows above it are abandoned
         store_.add_event(job.id, "resume", row.dump());
         job.step = row.value("step", job.step);
+        job.has_metrics = false;  // loss, clips/s and ETA came from abandoned steps
         continue;
       }
       store_.add_event(job.id, "metrics", row.dump());

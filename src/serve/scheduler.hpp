@@ -9,8 +9,9 @@
 //
 // Following: every tick (poll interval) each running job's log and run/metrics.jsonl are
 // read from the offsets stored in its row, and the new lines become events ("log",
-// "metrics", "eval") in the same transaction that advances the offsets, so a server that
-// dies in between repeats nothing and loses nothing. State changes are events too.
+// "metrics", "eval", "resume") in the same transaction that advances the offsets, so a
+// server that dies in between repeats nothing and loses nothing. State changes are events
+// too.
 //
 // States: queued -> running -> succeeded | failed | cancelled; cancelled or failed
 // training jobs can be queued again (resume: the trainer continues with --resume auto).

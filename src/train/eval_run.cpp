@@ -1,5 +1,6 @@
 #include "train/eval_run.hpp"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -56,7 +57,7 @@ EvalRun evaluate_run(const EvalOptions& options) {
   model::VideoMAE model(m.model_config, *m.device, batch);
   std::copy(m.checkpoint.params.begin(), m.checkpoint.params.end(), model.params().begin());
   return {.result = evaluate(model, set, m.config.train.seed),
-          .checkpoint = m.checkpoint.path,
+          .checkpoint = std::filesystem::absolute(m.checkpoint.path).string(),
           .step = m.checkpoint.meta.step,
           .data = data};
 }

@@ -21,10 +21,13 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
   for (std::string line; std::getline(in, line);) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) continue;
-    if (j.value("kind", "") == "resume" && j.contains("step")) {
-      const auto from = j["step"].get<std::int64_t>();
+    const auto kind = j.find("kind"), step = j.find("step");
+    if (kind != j.end() && *kind == "resume") {
+      if (step == j.end() || !step->is_number()) continue;  // not a resume row dojo wrote
+      const double from = step->get<double>();
       std::erase_if(rows, [from](const nlohmann::json& row) {
-        return row.contains("step") && row["step"].get<std::int64_t>() > from;
+        const auto s = row.find("step");
+        return s != row.end() && s->is_number() && s->get<double>() > from;
       });
       continue;
     }

@@ -19,15 +19,17 @@ void check_weights_fit(const Checkpoint& ckpt, const model::VideoMAE& model, Wei
     stored.target_eps = mine.target_eps;
   }
   std::string differs;
+  bool only_masking = true;  // every difference is one --init-from accepts
   for (const auto& change : config_changes(model::to_yaml(stored), model::to_yaml(mine))) {
     differs += fmt::format("\n  {}: {} in the checkpoint, {} here", change.key, change.from,
                            change.to);
+    only_masking = only_masking && (change.key == "mask_ratio" || change.key == "target_eps");
   }
   DOJO_CHECK(differs.empty(), FormatError,
              "checkpoint {} holds model '{}', which is not the architecture of model '{}' this "
              "run trains:{}{}",
              ckpt.path, ckpt.model_config.name, mine.name, differs,
-             use == WeightsUse::kResume
+             use == WeightsUse::kResume && only_masking
                  ? "\n(--init-from starts from its weights with another mask_ratio or "
                    "target_eps)"
                  : "");

@@ -65,8 +65,10 @@ struct RunPlan {
 void check_data_paths(const TrainConfig& cfg) {
   auto must_exist = [](const char* key, const std::string& path, const char* what) {
     std::error_code ec;
-    DOJO_CHECK(fs::exists(path, ec), InvalidArgument, "config key '{}': {} does not exist ({})",
-               key, path, what);
+    const bool exists = fs::exists(path, ec);
+    DOJO_CHECK(!ec, IoError, "config key '{}': cannot look at {}: {}", key, path, ec.message());
+    DOJO_CHECK(exists, InvalidArgument, "config key '{}': {} does not exist ({})", key, path,
+               what);
   };
   if (cfg.data.videos.empty()) {
     DOJO_CHECK(!cfg.data.shards.empty(), InvalidArgument,
@@ -131,11 +133,13 @@ std::unique_ptr<RunFolder> open_run_folder(const RunPlan& p, const TrainOptions&
     try {
       folder = std::make_unique<RunFolder>(p.run_dir);
       if (options.resume.empty()) folder->refuse_fresh_start_over_checkpoints();
-      folder->write("config.yaml", to_yaml(p.cfg));
-      folder->write("model.yaml", model::to_yaml(p.mc));
     } catch (const std::exception& e) {
       code = exit_code_for(e);
       message = e.what();
+    } catch (...) {
+      code = kExitInternal;
+      message = fmt::format("rank 0: opening run folder {} failed with an unknown exception",
+                            p.run_dir);
     }
   }
   comm::broadcast_span(world, std::span(&code, 1), 0);
@@ -577,6 +581,12 @@ TrainSummary train(const TrainOptions& options, comm::Communicator& world) {
   if (out.folder) out.folder->check_room_for_checkpoint(r.model.params().size());
   agree_at_start(p, r, world);
   const std::int64_t start_step = restore_or_broadcast(p, options, r, world);
+  // Only now, when the checkpoint (if any) fits this config: a refused resume leaves the
+  // run's files as they were.
+  if (out.folder) {
+    out.folder->write("config.yaml", to_yaml(p.cfg));
+    out.folder->write("model.yaml", model::to_yaml(p.mc));
+  }
   Connection conn(p, r, world);
   MeshLink mesh(p.cfg.mesh.preset, r.model, p.rank, p.ranks);
   r.device.set_sink(&mesh.sink());

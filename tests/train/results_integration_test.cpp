@@ -82,6 +82,9 @@ TEST_F(ResultsTest, EvalFromAnotherFolderSpreadsClipsOverEverySourceAndMatchesEv
     EXPECT_NEAR(j[key].get<double>(), written[key].get<double>(), 1e-9) << key;
   }
   EXPECT_EQ(j["checkpoint"].get<std::string>(), checkpoint_);
+  const auto from_run = elsewhere(fmt::format("eval --run-dir {}/run --json", root_.string()), false);
+  ASSERT_EQ(from_run.exit_code, 0) << from_run.output;
+  EXPECT_EQ(nlohmann::json::parse(from_run.output)["checkpoint"].get<std::string>(), checkpoint_);
   EXPECT_EQ(j["step"].get<int>(), written["step"].get<int>());
   EXPECT_EQ(j["data"].get<std::string>(), root_.string() + "/eval");
   // The printed verdict names what it compared, and which checkpoint: a run folder is

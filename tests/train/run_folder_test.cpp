@@ -81,6 +81,7 @@ TEST_F(RunFolderTest, FreshStartIntoAFolderWithCheckpointsIsRefusedAndNothingIsT
   const auto ranks2 = run_command(mpiexec(2) + train("kept"));
   EXPECT_EQ(ranks2.exit_code, kExitBadInput) << ranks2.output;
   EXPECT_EQ(count_of(ranks2.output, "already holds checkpoints"), 1u) << ranks2.output;
+  EXPECT_NE(ranks2.output.find("(every rank reported this)"), std::string::npos) << ranks2.output;
   EXPECT_EQ(ranks2.output.find("MPI_ABORT"), std::string::npos) << ranks2.output;
   EXPECT_EQ(fs::file_size(metrics), size_before);
 }
@@ -228,6 +229,15 @@ TEST_F(RunFolderTest, InitFromTakesOnlyTheWeightsAndTrainsOnAnotherDataSet) {
   EXPECT_NE(resumed.output.find("mask_ratio: 0.75 in the checkpoint, 0.5 here"),
             std::string::npos)
       << resumed.output;
+  EXPECT_NE(resumed.output.find("--init-from starts from its weights"), std::string::npos)
+      << resumed.output;
+  EXPECT_EQ(wider.output.find("--init-from starts from its weights"), std::string::npos)
+      << wider.output;
+  // The refused resume left the run's files as they were.
+  std::ifstream model_yaml(root_ / "source" / "model.yaml");
+  const std::string kept((std::istreambuf_iterator<char>(model_yaml)),
+                         std::istreambuf_iterator<char>());
+  EXPECT_NE(kept.find("mask_ratio: 0.75"), std::string::npos) << kept;
 }
 
 TEST_F(RunFolderTest, AMicroBatchTooLargeForMemoryIsRefusedBeforeAllocating) {

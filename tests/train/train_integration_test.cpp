@@ -345,6 +345,14 @@ TEST_F(TrainTest, MissingDataIsNamedByItsConfigKeyAndLeavesNoRunFolder) {
         << res.output;
     EXPECT_FALSE(fs::exists(root_ / dir)) << "a run folder was left behind for " << key;
   }
+  const auto video = run(train_cmd(
+      "nodata-videos", fmt::format("--set 'data.videos=[{}/no-such.mp4]'", root_.string())));
+  EXPECT_EQ(video.exit_code, 2) << video.output;
+  EXPECT_NE(video.output.find(fmt::format("config key 'data.videos': {}/no-such.mp4 does not exist",
+                                          root_.string())),
+            std::string::npos)
+      << video.output;
+  EXPECT_FALSE(fs::exists(root_ / "nodata-videos"));
 }
 
 TEST_F(TrainTest, UnwritableRunDirectoryIsReportedBeforeTraining) {

@@ -181,6 +181,26 @@ test.describe('submitting', () => {
     });
 });
 
+// A run resumed from an earlier checkpoint abandons the steps after it: metrics.jsonl keeps
+// them, then a resume row (train/report.hpp). The page drops them. The row is appended to
+// the finished job's file here, as a trainer resumed from step 100 would first write it;
+// the file is put back afterwards.
+test('a resume row in metrics.jsonl drops the steps it abandoned from the charts', async ({ page, server }) => {
+  const file = path.join(server.state, 'jobs', String(story.job1), 'run', 'metrics.jsonl');
+  const original = fs.readFileSync(file);
+  try {
+    await sign_in(page, server.tokens.alice, 'alice');
+    await page.goto(`/#/jobs/${encodeURIComponent(story.job1)}`);
+    await expect.poll(points(page)).toBe(kTinySteps);
+    fs.appendFileSync(file, `${JSON.stringify({ kind: 'resume', step: 100 })}\n`);
+    await page.reload();
+    await expect.poll(points(page)).toBe(100);
+    await expect.poll(points(page, 'eval-points')).toBe(0); // the first eval was at step 300
+  } finally {
+    fs.writeFileSync(file, original);
+  }
+});
+
 test('cancel a second job: the button asks first, "Keep it" keeps it running, confirming cancels it; resume asks and runs it again; a job that waits shows its place in the queue', async ({ page, server }) => {
   await sign_in(page, server.tokens.alice, 'alice');
   const submit = await submit_job(page, { steps: 200000 });

@@ -6,7 +6,8 @@
 //   - the job's record (GET /v1/jobs/{id}) every two seconds, and at each state event;
 //   - metrics rows: metrics.jsonl once on opening (the history), then the event stream
 //     (SSE, which resumes with Last-Event-ID after a dropped connection); both feed charts
-//     keyed by step, so a row seen twice counts once;
+//     keyed by step, so a row seen twice counts once; a resume event, and the job's end,
+//     rebuild them from metrics.jsonl (the truth: its resume rows drop abandoned steps);
 //   - the log by byte offset (GET logs?offset=N): each read starts where the last one ended,
 //     so a reload or a reconnect neither loses nor repeats a line.
 
@@ -90,6 +91,9 @@ export function mount(el, { id }) {
     series: [{ label: 'real step time (s)' }, { label: 'simulated step time on the mesh (s)' }],
     y_label: 'seconds per step (log)', height: 220,
   });
+  const step_rows = new Map(); // step -> the newest row of that step
+  const eval_rows = new Map();
+  const newest = (rows) => (rows.size ? rows.get(Math.max(...rows.keys())) : null);
   let last_row = null;
   let last_eval = null;
 
@@ -98,18 +102,21 @@ export function mount(el, { id }) {
     if (row.kind === 'resume') {
       loss_chart.drop_after(row.step);
       time_chart.drop_after(row.step);
-      if (last_row && last_row.step > row.step) last_row = null;
-      if (last_eval && last_eval.step > row.step) last_eval = null;
-      return;
-    }
-    if (row.kind === 'eval' || row.eval_loss !== undefined) {
+      for (const rows of [step_rows, eval_rows]) {
+        for (const s of [...rows.keys()]) if (s > row.step) rows.delete(s);
+      }
+      last_row = newest(step_rows);
+      last_eval = newest(eval_rows);
+    } else if (row.kind === 'eval' || row.eval_loss !== undefined) {
       loss_chart.add(1, row.step, row.eval_loss);
+      eval_rows.set(row.step, row);
       if (!last_eval || row.step >= last_eval.step) last_eval = row;
       schedule_artifacts(400);
     } else {
       loss_chart.add(0, row.step, row.loss);
       time_chart.add(0, row.step, row.step_s);
       time_chart.add(1, row.step, row.sim_step_s);
+      step_rows.set(row.step, row);
       if (!last_row || row.step >= last_row.step) last_row = row;
     }
   }
@@ -181,6 +188,24 @@ export function mount(el, { id }) {
       show_job();
     } catch (_) {
       // The next artifact refresh tries again.
+    }
+  }
+  // Everything again from metrics.jsonl: after a resume the events before it carry steps
+  // the run abandoned, and the file (with its resume rows) says which.
+  async function rebuild_metrics() {
+    metrics.restart();
+    try {
+      const rows = await metrics.read();
+      loss_chart.clear();
+      time_chart.clear();
+      step_rows.clear();
+      eval_rows.clear();
+      last_row = null;
+      last_eval = null;
+      for (const row of rows) add_row(row);
+      show_job();
+    } catch (_) {
+      // The next artifact refresh reads on from where the reader stands.
     }
   }
 
@@ -259,7 +284,8 @@ export function mount(el, { id }) {
   // --- the event stream ----------------------------------------------------------------------
   function on_event(type, data) {
     if (stopped) return;
-    if (type === 'metrics' || type === 'eval' || type === 'resume') add_row(data.row || data);
+    if (type === 'resume') rebuild_metrics();
+    else if (type === 'metrics' || type === 'eval') add_row(data.row || data);
     else if (type === 'log') read_more_log();
     else if (type === 'state') schedule_refresh();
     if (type === 'metrics' || type === 'eval') show_job();
@@ -292,6 +318,7 @@ export function mount(el, { id }) {
       source.close();
       source = null;
       // Everything the run wrote after the last event: the final rows, log lines, files.
+      rebuild_metrics();
       read_more_log();
       schedule_artifacts(0);
     }
