@@ -236,6 +236,14 @@ std::vector<std::byte> Communicator::direct_all_gather(std::span<const std::byte
   return out;
 }
 
+std::string broadcast_string(Communicator& comm, std::string text, int root) {
+  std::uint64_t size = text.size();
+  comm.broadcast(std::as_writable_bytes(std::span(&size, 1)), root);
+  text.resize(size);
+  comm.broadcast(std::as_writable_bytes(std::span(text.data(), text.size())), root);
+  return text;
+}
+
 std::vector<std::vector<std::byte>> all_gather_bytes(Communicator& comm,
                                                      std::span<const std::byte> mine) {
   const auto sizes = all_gather_value<std::uint64_t>(comm, mine.size());

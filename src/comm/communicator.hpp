@@ -166,6 +166,10 @@ void broadcast_span(Communicator& comm, std::span<T> data, int root) {
   comm.broadcast(std::as_writable_bytes(data), root);
 }
 
+// `root`'s text on every rank (its size, then its bytes); the other ranks' `text` is
+// ignored.
+std::string broadcast_string(Communicator& comm, std::string text, int root = 0);
+
 // Variable-size gather of byte strings to every rank (two all-gathers: sizes, then
 // payloads padded to the largest). For small metadata (manifests, config hashes).
 std::vector<std::vector<std::byte>> all_gather_bytes(Communicator& comm,

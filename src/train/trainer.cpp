@@ -144,11 +144,7 @@ std::unique_ptr<RunFolder> open_run_folder(const RunPlan& p, const TrainOptions&
   }
   comm::broadcast_span(world, std::span(&code, 1), 0);
   if (code == kExitOk) return folder;
-  std::int64_t length = static_cast<std::int64_t>(message.size());
-  comm::broadcast_span(world, std::span(&length, 1), 0);
-  message.resize(static_cast<std::size_t>(length));
-  comm::broadcast_span(world, std::span(message.data(), message.size()), 0);
-  throw_for_exit_code(code, message);
+  throw_for_exit_code(code, comm::broadcast_string(world, message));
 }
 
 // Every rank's view of what must agree; a mismatch shows both sides, and for different

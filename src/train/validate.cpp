@@ -36,15 +36,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int kLinkTag = 4243;
 
-// Rank 0's bytes on every rank.
-std::string broadcast_string(comm::Communicator& world, std::string text) {
-  std::uint64_t size = text.size();
-  world.broadcast(std::as_writable_bytes(std::span(&size, 1)), 0);
-  text.resize(size);
-  world.broadcast(std::as_writable_bytes(std::span(text.data(), text.size())), 0);
-  return text;
-}
-
 // Runs `work` on rank 0 while the other ranks wait (the waits sleep after a few ms, so
 // they leave the cores to rank 0); rank 0's error, if any, is thrown on every rank.
 template <typename Work>
@@ -59,7 +50,7 @@ void on_rank0(comm::Communicator& world, const char* what, Work work) {
   }
   const auto saved = world.timeout();
   world.set_timeout(std::chrono::hours(1));  // rank 0 may measure for minutes
-  error = broadcast_string(world, error);
+  error = comm::broadcast_string(world, error);
   world.set_timeout(saved);
   if (!error.empty()) {
     if (world.rank() == 0) throw Error(error);
@@ -357,7 +348,7 @@ accel::MeshSpec calibrate_host(comm::Communicator& world, comm::Communicator* gl
   }
   std::string text;
   if (world.rank() == 0) text = accel::to_json(accel::host_spec(m)).dump();
-  text = broadcast_string(world, text);
+  text = comm::broadcast_string(world, text);
   if (measurements != nullptr) *measurements = m;
   return accel::mesh_spec_from_json(nlohmann::json::parse(text), "<calibration>");
 }
@@ -455,7 +446,7 @@ ValidationReport validate_host(comm::Communicator& world, comm::Communicator* gl
   for (const auto& r : rows)
     all.push_back({{"group", r.group}, {"name", r.name}, {"timing", r.timing},
                    {"measured_s", r.measured_s}, {"predicted_s", r.predicted_s}});
-  const auto shared = nlohmann::json::parse(broadcast_string(world, all.dump()));
+  const auto shared = nlohmann::json::parse(comm::broadcast_string(world, all.dump()));
   report.rows.clear();
   for (const auto& j : shared) {
     ValidationRow r{j.at("group"), j.at("name"), j.at("timing"), j.at("measured_s"),
